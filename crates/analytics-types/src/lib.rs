@@ -1,0 +1,13 @@
+#![doc = include_str!("../README.md")]
+
+mod aggregate;
+mod error;
+mod ids;
+mod result;
+mod series;
+
+pub use aggregate::{AggregateLevel, AggregatedAnomalyScore, AggregationStrategy};
+pub use error::ContractError;
+pub use ids::{ClusterId, MetricName, NodeId, SeriesKey, TenantId};
+pub use result::{AnomalyLabel, AnomalyResult, Evidence};
+pub use series::{check_timestamps, MetricSeries};

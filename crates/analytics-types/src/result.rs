@@ -1,0 +1,360 @@
+//! `AnomalyResult`: the verdict on one window of one series, with its label and evidence.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::{ClusterId, ContractError, MetricName, NodeId, SeriesKey, TenantId};
+
+/// How a window misbehaves.
+///
+/// - `spike`: short, and the series returns to its baseline;
+/// - `trend`: a sustained change of level or slope;
+/// - `seasonal`: a value that would be normal at another phase of the cycle but not at this one;
+/// - `normal`: none of the above.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AnomalyLabel {
+    /// Short excursion that returns to baseline.
+    Spike,
+    /// Sustained change of level or slope.
+    Trend,
+    /// Out of pattern for this phase of the cycle.
+    Seasonal,
+    /// Nothing anomalous.
+    Normal,
+}
+
+impl AnomalyLabel {
+    /// Every label, in a fixed order (spike, trend, seasonal, normal).
+    pub const ALL: [AnomalyLabel; 4] = [
+        AnomalyLabel::Spike,
+        AnomalyLabel::Trend,
+        AnomalyLabel::Seasonal,
+        AnomalyLabel::Normal,
+    ];
+
+    /// The lowercase name used in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AnomalyLabel::Spike => "spike",
+            AnomalyLabel::Trend => "trend",
+            AnomalyLabel::Seasonal => "seasonal",
+            AnomalyLabel::Normal => "normal",
+        }
+    }
+}
+
+impl fmt::Display for AnomalyLabel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for AnomalyLabel {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        AnomalyLabel::ALL
+            .into_iter()
+            .find(|l| l.as_str() == s)
+            .ok_or_else(|| {
+                format!("unknown label {s:?}; expected spike, trend, seasonal or normal")
+            })
+    }
+}
+
+/// The measurements behind a label, in the metric's own units where a unit applies.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "RawEvidence")]
+pub struct Evidence {
+    /// Largest deviation from the expected value, in robust standard deviations (signed).
+    pub deviation_sigma: f64,
+    /// The value at the largest deviation.
+    pub peak_value: f64,
+    /// When the largest deviation happened.
+    pub peak_time: DateTime<Utc>,
+    /// The baseline the deviation is measured against (median of the context before the event).
+    pub baseline: f64,
+    /// Robust standard deviation of the context (1.4826 x MAD), in the metric's units.
+    pub sigma: f64,
+    /// Level just before the event (median).
+    pub level_before: f64,
+    /// Level just after the event (median), when points after it exist.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level_after: Option<f64>,
+    /// Value expected at this phase of the detected cycle, when the series is seasonal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_seasonal: Option<f64>,
+    /// Detected period of the cycle, in seconds, when the series is seasonal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period_seconds: Option<i64>,
+    /// Duration of the event, from its first to its last point plus one sampling step, in seconds.
+    pub duration_seconds: i64,
+    /// Number of points in the event.
+    pub num_points: usize,
+}
+
+#[derive(Deserialize)]
+struct RawEvidence {
+    deviation_sigma: f64,
+    peak_value: f64,
+    peak_time: DateTime<Utc>,
+    baseline: f64,
+    sigma: f64,
+    level_before: f64,
+    #[serde(default)]
+    level_after: Option<f64>,
+    #[serde(default)]
+    expected_seasonal: Option<f64>,
+    #[serde(default)]
+    period_seconds: Option<i64>,
+    duration_seconds: i64,
+    num_points: usize,
+}
+
+impl TryFrom<RawEvidence> for Evidence {
+    type Error = ContractError;
+    fn try_from(r: RawEvidence) -> Result<Self, Self::Error> {
+        let e = Evidence {
+            deviation_sigma: r.deviation_sigma,
+            peak_value: r.peak_value,
+            peak_time: r.peak_time,
+            baseline: r.baseline,
+            sigma: r.sigma,
+            level_before: r.level_before,
+            level_after: r.level_after,
+            expected_seasonal: r.expected_seasonal,
+            period_seconds: r.period_seconds,
+            duration_seconds: r.duration_seconds,
+            num_points: r.num_points,
+        };
+        e.validate()?;
+        Ok(e)
+    }
+}
+
+impl Evidence {
+    /// Checks that every number is finite.
+    pub fn validate(&self) -> Result<(), ContractError> {
+        let fields = [
+            ("deviation_sigma", Some(self.deviation_sigma)),
+            ("peak_value", Some(self.peak_value)),
+            ("baseline", Some(self.baseline)),
+            ("sigma", Some(self.sigma)),
+            ("level_before", Some(self.level_before)),
+            ("level_after", self.level_after),
+            ("expected_seasonal", self.expected_seasonal),
+        ];
+        for (field, value) in fields {
+            if let Some(value) = value.filter(|v| !v.is_finite()) {
+                return Err(ContractError::NonFiniteEvidence { field, value });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Checks that a score is a number in [0, 1].
+pub(crate) fn check_score(field: &'static str, value: f64) -> Result<(), ContractError> {
+    if (0.0..=1.0).contains(&value) {
+        Ok(())
+    } else {
+        Err(ContractError::ScoreOutOfRange { field, value })
+    }
+}
+
+/// The verdict on one window of one series.
+///
+/// `anomaly_score` is in [0, 1], higher is more anomalous; `window_start <= window_end`.
+/// The optional fields (`engine`, `explanation`, `evidence`) are additions to the original
+/// contract: old JSON without them still parses, and they are omitted from JSON when absent.
+///
+/// ```
+/// use analytics_types::{AnomalyLabel, AnomalyResult, MetricSeries};
+/// use chrono::{TimeZone, Utc};
+///
+/// let t = Utc.with_ymd_and_hms(2024, 1, 1, 14, 5, 0).unwrap();
+/// let series = MetricSeries::new("acme", "prod", "node-7", "cpu_usage", vec![t], vec![97.2])?;
+/// let result = AnomalyResult::new(series.key(), t, t, 0.99, AnomalyLabel::Spike)?;
+/// assert_eq!(result.anomaly_label(), AnomalyLabel::Spike);
+/// assert!(AnomalyResult::new(series.key(), t, t, 1.5, AnomalyLabel::Spike).is_err());
+/// # Ok::<(), analytics_types::ContractError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "RawAnomalyResult")]
+pub struct AnomalyResult {
+    tenant_id: TenantId,
+    cluster_id: ClusterId,
+    node_id: NodeId,
+    metric_name: MetricName,
+    window_start: DateTime<Utc>,
+    window_end: DateTime<Utc>,
+    anomaly_score: f64,
+    anomaly_label: AnomalyLabel,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    engine: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    explanation: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    evidence: Option<Evidence>,
+}
+
+#[derive(Deserialize)]
+struct RawAnomalyResult {
+    tenant_id: TenantId,
+    cluster_id: ClusterId,
+    node_id: NodeId,
+    metric_name: MetricName,
+    window_start: DateTime<Utc>,
+    window_end: DateTime<Utc>,
+    anomaly_score: f64,
+    anomaly_label: AnomalyLabel,
+    #[serde(default)]
+    engine: Option<String>,
+    #[serde(default)]
+    explanation: Option<String>,
+    #[serde(default)]
+    evidence: Option<Evidence>,
+}
+
+impl TryFrom<RawAnomalyResult> for AnomalyResult {
+    type Error = ContractError;
+    fn try_from(r: RawAnomalyResult) -> Result<Self, Self::Error> {
+        let key = SeriesKey {
+            tenant_id: r.tenant_id,
+            cluster_id: r.cluster_id,
+            node_id: r.node_id,
+            metric_name: r.metric_name,
+        };
+        let mut result = AnomalyResult::new(
+            key,
+            r.window_start,
+            r.window_end,
+            r.anomaly_score,
+            r.anomaly_label,
+        )?;
+        result.engine = r.engine;
+        result.explanation = r.explanation;
+        if let Some(evidence) = r.evidence {
+            result = result.with_evidence(evidence)?;
+        }
+        Ok(result)
+    }
+}
+
+impl AnomalyResult {
+    /// Validates and builds a result without the optional fields.
+    pub fn new(
+        key: SeriesKey,
+        window_start: DateTime<Utc>,
+        window_end: DateTime<Utc>,
+        anomaly_score: f64,
+        anomaly_label: AnomalyLabel,
+    ) -> Result<Self, ContractError> {
+        check_score("anomaly_score", anomaly_score)?;
+        if window_start > window_end {
+            return Err(ContractError::WindowReversed {
+                window_start,
+                window_end,
+            });
+        }
+        let SeriesKey {
+            tenant_id,
+            cluster_id,
+            node_id,
+            metric_name,
+        } = key;
+        Ok(Self {
+            tenant_id,
+            cluster_id,
+            node_id,
+            metric_name,
+            window_start,
+            window_end,
+            anomaly_score,
+            anomaly_label,
+            engine: None,
+            explanation: None,
+            evidence: None,
+        })
+    }
+
+    /// Names the engine that produced the result.
+    pub fn with_engine(mut self, engine: impl Into<String>) -> Self {
+        self.engine = Some(engine.into());
+        self
+    }
+
+    /// Attaches the explanation sentence.
+    pub fn with_explanation(mut self, explanation: impl Into<String>) -> Self {
+        self.explanation = Some(explanation.into());
+        self
+    }
+
+    /// Attaches the evidence behind the label, after checking it.
+    pub fn with_evidence(mut self, evidence: Evidence) -> Result<Self, ContractError> {
+        evidence.validate()?;
+        self.evidence = Some(evidence);
+        Ok(self)
+    }
+
+    /// The tenant.
+    pub fn tenant_id(&self) -> &TenantId {
+        &self.tenant_id
+    }
+    /// The cluster.
+    pub fn cluster_id(&self) -> &ClusterId {
+        &self.cluster_id
+    }
+    /// The node.
+    pub fn node_id(&self) -> &NodeId {
+        &self.node_id
+    }
+    /// The metric.
+    pub fn metric_name(&self) -> &MetricName {
+        &self.metric_name
+    }
+    /// The series' identity as one key (cloned).
+    pub fn key(&self) -> SeriesKey {
+        SeriesKey {
+            tenant_id: self.tenant_id.clone(),
+            cluster_id: self.cluster_id.clone(),
+            node_id: self.node_id.clone(),
+            metric_name: self.metric_name.clone(),
+        }
+    }
+    /// First instant of the window.
+    pub fn window_start(&self) -> DateTime<Utc> {
+        self.window_start
+    }
+    /// Last instant of the window (inclusive).
+    pub fn window_end(&self) -> DateTime<Utc> {
+        self.window_end
+    }
+    /// Score in [0, 1]; higher is more anomalous.
+    pub fn anomaly_score(&self) -> f64 {
+        self.anomaly_score
+    }
+    /// The label.
+    pub fn anomaly_label(&self) -> AnomalyLabel {
+        self.anomaly_label
+    }
+    /// Whether the label is anything but `normal`.
+    pub fn is_anomaly(&self) -> bool {
+        self.anomaly_label != AnomalyLabel::Normal
+    }
+    /// The engine that produced it, if recorded.
+    pub fn engine(&self) -> Option<&str> {
+        self.engine.as_deref()
+    }
+    /// The explanation sentence, if any.
+    pub fn explanation(&self) -> Option<&str> {
+        self.explanation.as_deref()
+    }
+    /// The evidence behind the label, if any.
+    pub fn evidence(&self) -> Option<&Evidence> {
+        self.evidence.as_ref()
+    }
+}
