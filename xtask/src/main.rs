@@ -1,1 +1,169 @@
-fn main() {}
+//! `cargo xtask verify`: the checks that keep the workspace honest.
+//!
+//! In order: the crate layering (from `cargo metadata`, against the table in `layering.rs`),
+//! the must-be-absent dependency probes, the tidy checks (module docs, no printing in
+//! libraries), `cargo fmt --check`, `cargo clippy -D warnings` on every target, the tests with
+//! snapshots locked (`INSTA_UPDATE=no`, `CI=true`), no pending snapshot files, and the doc
+//! build with warnings denied. It prints each check and stops at the first failure.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+
+mod layering;
+mod tidy;
+
+/// The workspace root (the parent of this crate's directory).
+pub(crate) fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn cargo() -> Command {
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.current_dir(workspace_root());
+    c
+}
+
+/// `cargo metadata` as JSON; `resolve` includes the dependency graph.
+pub(crate) fn cargo_metadata(resolve: bool) -> Result<serde_json::Value> {
+    let mut c = cargo();
+    c.args(["metadata", "--format-version", "1"]);
+    if !resolve {
+        c.arg("--no-deps");
+    }
+    let out = c.output().context("cannot run cargo metadata")?;
+    if !out.status.success() {
+        bail!("cargo metadata failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    serde_json::from_slice(&out.stdout).context("cargo metadata printed invalid JSON")
+}
+
+#[allow(clippy::print_stdout)]
+fn step(name: &str, f: impl FnOnce() -> Result<String>) -> Result<()> {
+    let t = Instant::now();
+    match f() {
+        Ok(detail) => {
+            println!("[ok]   {name}: {detail} ({:.1} s)", t.elapsed().as_secs_f64());
+            Ok(())
+        }
+        Err(e) => {
+            println!("[FAIL] {name}");
+            Err(e.context(format!("check failed: {name}")))
+        }
+    }
+}
+
+fn run(c: &mut Command, what: &str) -> Result<String> {
+    let status = c.status().with_context(|| format!("cannot run {what}"))?;
+    if !status.success() {
+        bail!("{what} failed ({status})");
+    }
+    Ok(what.to_owned())
+}
+
+fn verify() -> Result<()> {
+    let root = workspace_root();
+    step("layering", || {
+        let (members, edges) = layering::workspace_edges(&cargo_metadata(false)?);
+        let v = layering::violations(&members, &edges);
+        if !v.is_empty() {
+            bail!("{}", v.join("\n"));
+        }
+        Ok(format!("{} crates, {} edges between them, all allowed", members.len(), edges.len()))
+    })?;
+    step("must-be-absent dependencies", || {
+        let v = layering::forbidden_present(&cargo_metadata(true)?);
+        if !v.is_empty() {
+            bail!("{}", v.join("\n"));
+        }
+        Ok(format!(
+            "{} crates probed (no tokio, rayon, reqwest or rusqlite below the top)",
+            layering::MUST_BE_ABSENT.len()
+        ))
+    })?;
+    step("tidy", || {
+        let mut v =
+            tidy::missing_module_docs(&root).into_iter().map(|f| format!("{f}: no //! line")).collect::<Vec<_>>();
+        v.extend(tidy::prints_in_libraries(&root).into_iter().map(|f| format!("{f}: prints from a library")));
+        if !v.is_empty() {
+            bail!("{}", v.join("\n"));
+        }
+        Ok(format!(
+            "{} Rust files have module docs; libraries do not print",
+            tidy::rust_files(&root.join("crates")).len()
+        ))
+    })?;
+    step("rustfmt", || run(cargo().args(["fmt", "--all", "--", "--check"]), "cargo fmt --check"))?;
+    step("clippy", || {
+        run(
+            cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]),
+            "cargo clippy -D warnings",
+        )
+    })?;
+    step("tests", || {
+        run(
+            cargo().args(["test", "--workspace", "--all-targets"]).env("INSTA_UPDATE", "no").env("CI", "true"),
+            "cargo test",
+        )?;
+        run(
+            cargo().args(["test", "--workspace", "--doc"]).env("INSTA_UPDATE", "no").env("CI", "true"),
+            "cargo test --doc",
+        )
+    })?;
+    step("snapshots", || {
+        let pending: Vec<String> = walk(&root.join("crates"))
+            .into_iter()
+            .filter(|p| p.ends_with(".snap.new") || p.ends_with(".pending-snap"))
+            .collect();
+        if !pending.is_empty() {
+            bail!("pending snapshots (review with `cargo insta review`):\n{}", pending.join("\n"));
+        }
+        Ok("no pending snapshots".into())
+    })?;
+    step("docs", || {
+        run(
+            cargo().args(["doc", "--workspace", "--no-deps"]).env("RUSTDOCFLAGS", "-D warnings"),
+            "cargo doc -D warnings",
+        )
+    })?;
+    Ok(())
+}
+
+fn walk(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p.display().to_string());
+            }
+        }
+    }
+    out
+}
+
+#[allow(clippy::print_stdout, clippy::print_stderr)]
+fn main() -> std::process::ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("verify") => match verify() {
+            Ok(()) => {
+                println!("verify: all checks passed");
+                std::process::ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                std::process::ExitCode::FAILURE
+            }
+        },
+        _ => {
+            eprintln!("usage: cargo xtask verify\n\n  verify   layering, dependency probes, tidy, fmt, clippy, tests, snapshots, docs");
+            std::process::ExitCode::from(2)
+        }
+    }
+}

@@ -1,1 +1,42 @@
-//! placeholder
+#![doc = include_str!("../README.md")]
+
+mod pipeline;
+mod rollup;
+
+pub use pipeline::{explain_group, explain_node, FleetPipeline, FleetReport, RankedNode};
+pub use rollup::{combine, roll_up, summarise, top_n, AggregateConfig, MetricSummary, Rollup};
+
+/// Errors of aggregation and of the fleet pipeline.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AggregateError {
+    /// A per-metric weight is negative or not finite.
+    #[error("weight for metric {metric:?} is {value}; weights must be finite and non-negative")]
+    BadWeight {
+        /// The metric.
+        metric: String,
+        /// The weight given.
+        value: f64,
+    },
+    /// The same series appeared twice in the input.
+    #[error("series {key} appears more than once in the input")]
+    DuplicateSeries {
+        /// The series, as tenant/cluster/node/metric.
+        key: String,
+    },
+    /// An engine failed on a series.
+    #[error(transparent)]
+    Engine(#[from] analytics_engine::EngineError),
+    /// The thread pool could not be built.
+    #[error("could not start the thread pool: {0}")]
+    ThreadPool(String),
+    /// A bug: an aggregate broke its contract.
+    #[error("internal error (a bug, please report it): {0}")]
+    Internal(String),
+}
+
+impl AggregateError {
+    fn internal(e: analytics_types::ContractError) -> Self {
+        AggregateError::Internal(e.to_string())
+    }
+}

@@ -5,9 +5,7 @@ mod shape;
 pub mod stats;
 mod text;
 
-pub use seasonality::{
-    autocorrelation, detect_period, median_step_seconds, Period, CALENDAR_PERIODS,
-};
+pub use seasonality::{autocorrelation, detect_period, median_step_seconds, Period, CALENDAR_PERIODS};
 pub use shape::{classify, Shape, ShapeConfig};
 pub use text::{explain_series, format_duration, format_value};
 

@@ -39,10 +39,7 @@ pub fn median_step_seconds(timestamps: &[DateTime<Utc>]) -> Option<f64> {
     if timestamps.len() < 2 {
         return None;
     }
-    let mut steps: Vec<f64> = timestamps
-        .windows(2)
-        .map(|w| (w[1] - w[0]).num_milliseconds() as f64 / 1000.0)
-        .collect();
+    let mut steps: Vec<f64> = timestamps.windows(2).map(|w| (w[1] - w[0]).num_milliseconds() as f64 / 1000.0).collect();
     Some(crate::stats::median_in_place(&mut steps))
 }
 
@@ -93,17 +90,10 @@ pub fn detect_period(timestamps: &[DateTime<Utc>], values: &[f64]) -> Option<Per
         let acf = autocorrelation(values, points);
         let strength = acf - autocorrelation(values, points / 2);
         if acf >= MIN_ACF && strength >= MIN_STRENGTH {
-            found.push(Period {
-                points,
-                seconds,
-                strength,
-            });
+            found.push(Period { points, seconds, strength });
         }
     }
-    let best = found
-        .iter()
-        .map(|p| p.strength)
-        .fold(f64::NEG_INFINITY, f64::max);
+    let best = found.iter().map(|p| p.strength).fold(f64::NEG_INFINITY, f64::max);
     found.into_iter().find(|p| p.strength >= 0.8 * best)
 }
 
@@ -114,12 +104,7 @@ mod tests {
 
     fn series(n: usize, step_min: i64, f: impl Fn(usize) -> f64) -> (Vec<DateTime<Utc>>, Vec<f64>) {
         let t0 = Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap();
-        (
-            (0..n)
-                .map(|i| t0 + Duration::minutes(step_min * i as i64))
-                .collect(),
-            (0..n).map(f).collect(),
-        )
+        ((0..n).map(|i| t0 + Duration::minutes(step_min * i as i64)).collect(), (0..n).map(f).collect())
     }
 
     #[test]
@@ -127,8 +112,7 @@ mod tests {
         for step in [1usize, 5] {
             let per_day = 1440 / step;
             let (ts, vs) = series(3 * per_day, step as i64, |i| {
-                (std::f64::consts::TAU * i as f64 / per_day as f64).sin()
-                    + 0.1 * ((i * 7919) % 13) as f64 / 13.0
+                (std::f64::consts::TAU * i as f64 / per_day as f64).sin() + 0.1 * ((i * 7919) % 13) as f64 / 13.0
             });
             let p = detect_period(&ts, &vs).unwrap();
             assert_eq!((p.points, p.seconds), (per_day, 86_400));
@@ -147,9 +131,7 @@ mod tests {
         assert_eq!(detect_period(&ts, &vs), None);
         let (ts, vs) = series(4000, 1, |i| ((i * 2_654_435_761) % 1000) as f64);
         assert_eq!(detect_period(&ts, &vs), None);
-        let (ts, vs) = series(2000, 1, |i| {
-            (std::f64::consts::TAU * i as f64 / 1440.0).sin()
-        });
+        let (ts, vs) = series(2000, 1, |i| (std::f64::consts::TAU * i as f64 / 1440.0).sin());
         assert_eq!(detect_period(&ts, &vs), None, "under two cycles");
     }
 }

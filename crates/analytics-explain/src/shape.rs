@@ -92,17 +92,10 @@ pub fn classify(
 ) -> Result<Shape, ExplainError> {
     let n = values.len();
     if timestamps.len() != n {
-        return Err(ExplainError::LengthMismatch {
-            timestamps: timestamps.len(),
-            values: n,
-        });
+        return Err(ExplainError::LengthMismatch { timestamps: timestamps.len(), values: n });
     }
     if event.start >= event.end || event.end > n {
-        return Err(ExplainError::BadEvent {
-            start: event.start,
-            end: event.end,
-            len: n,
-        });
+        return Err(ExplainError::BadEvent { start: event.start, end: event.end, len: n });
     }
     let (a, b) = (event.start, event.end);
     let len = b - a;
@@ -116,19 +109,14 @@ pub fn classify(
 
     // Seasonal residuals, when a period is known and a full cycle precedes at least 30 points
     // of context: the seasonal context starts no earlier than one period into the series.
-    let seasonal = period
-        .filter(|p| p.points >= 4 && a >= p.points + 30)
-        .and_then(|p| {
-            let start = context.start.max(p.points);
-            let expected: Vec<f64> = (start..after.end)
-                .map(|i| seasonal_expected(values, i, p.points, a))
-                .collect::<Option<_>>()?;
-            let resid: Vec<f64> = (start..a)
-                .map(|i| values[i] - expected[i - start])
-                .collect();
-            let (_, sigma) = median_sigma(&resid);
-            Some((p, expected, sigma, start))
-        });
+    let seasonal = period.filter(|p| p.points >= 4 && a >= p.points + 30).and_then(|p| {
+        let start = context.start.max(p.points);
+        let expected: Vec<f64> =
+            (start..after.end).map(|i| seasonal_expected(values, i, p.points, a)).collect::<Option<_>>()?;
+        let resid: Vec<f64> = (start..a).map(|i| values[i] - expected[i - start]).collect();
+        let (_, sigma) = median_sigma(&resid);
+        Some((p, expected, sigma, start))
+    });
     // Use the cycle only when it explains the context better than a flat level does.
     let seasonal = seasonal.filter(|(_, _, s, _)| *s < 0.8 * level_sigma || level_sigma == 0.0);
 
@@ -136,16 +124,10 @@ pub fn classify(
     // the medians of its two halves) when it explains the context clearly better than a flat level.
     let line = if seasonal.is_none() && context.len() >= 20 {
         let half = context.len() / 2;
-        let (first, second) = (
-            &values[context.start..context.start + half],
-            &values[context.start + half..a],
-        );
+        let (first, second) = (&values[context.start..context.start + half], &values[context.start + half..a]);
         let slope = (median(second) - median(first)) / half as f64;
         let centre = context.start as f64 + (context.len() as f64 - 1.0) / 2.0;
-        let resid: Vec<f64> = context
-            .clone()
-            .map(|i| values[i] - level - slope * (i as f64 - centre))
-            .collect();
+        let resid: Vec<f64> = context.clone().map(|i| values[i] - level - slope * (i as f64 - centre)).collect();
         let (offset, sigma) = median_sigma(&resid);
         (sigma < 0.8 * level_sigma).then_some((level + offset, slope, centre, sigma))
     } else {
@@ -165,26 +147,14 @@ pub fn classify(
     };
     // A flat context has no spread: fall back to a small share of the level so that a change
     // still reads as large, finite sigmas.
-    let sigma = if raw_sigma > 0.0 {
-        raw_sigma
-    } else {
-        (level.abs() * 1e-3).max(1e-9)
-    };
+    let sigma = if raw_sigma > 0.0 { raw_sigma } else { (level.abs() * 1e-3).max(1e-9) };
 
-    let resid: Vec<f64> = (a..b)
-        .map(|i| (values[i] - expected_at(i)) / sigma)
-        .collect();
-    let (peak_offset, &deviation_sigma) = resid
-        .iter()
-        .enumerate()
-        .max_by(|x, y| x.1.abs().total_cmp(&y.1.abs()))
-        .unwrap_or((0, &0.0));
+    let resid: Vec<f64> = (a..b).map(|i| (values[i] - expected_at(i)) / sigma).collect();
+    let (peak_offset, &deviation_sigma) =
+        resid.iter().enumerate().max_by(|x, y| x.1.abs().total_cmp(&y.1.abs())).unwrap_or((0, &0.0));
     let peak = a + peak_offset;
 
-    let resid_after: Vec<f64> = after
-        .clone()
-        .map(|i| (values[i] - expected_at(i)) / sigma)
-        .collect();
+    let resid_after: Vec<f64> = after.clone().map(|i| (values[i] - expected_at(i)) / sigma).collect();
     let shift_after = (!resid_after.is_empty()).then(|| median(&resid_after));
     let sustained_bar = cfg.sustained_sigma.max(0.3 * deviation_sigma.abs());
     let returned = shift_after.map(|s| s.abs() < sustained_bar);
@@ -198,14 +168,8 @@ pub fn classify(
         // Came back, and long: seasonal if the values are usual for the cycle as a whole.
         let cycle = &values[a.saturating_sub(p.points)..a];
         let margin = sigma;
-        let (lo, hi) = (
-            quantile(cycle, 0.01) - margin,
-            quantile(cycle, 0.99) + margin,
-        );
-        let inside = values[a..b]
-            .iter()
-            .filter(|v| (lo..=hi).contains(*v))
-            .count();
+        let (lo, hi) = (quantile(cycle, 0.01) - margin, quantile(cycle, 0.99) + margin);
+        let inside = values[a..b].iter().filter(|v| (lo..=hi).contains(*v)).count();
         if inside as f64 >= cfg.seasonal_in_range * len as f64 {
             AnomalyLabel::Seasonal
         } else {
@@ -219,11 +183,7 @@ pub fn classify(
     let step = median_step_seconds(timestamps).unwrap_or(0.0);
     let duration_seconds = (timestamps[b - 1] - timestamps[a]).num_seconds() + step.round() as i64;
     let before = a.saturating_sub(cfg.after_points.max(len))..a;
-    let level_before = if before.is_empty() {
-        level
-    } else {
-        median(&values[before])
-    };
+    let level_before = if before.is_empty() { level } else { median(&values[before]) };
     let evidence = Evidence {
         deviation_sigma,
         peak_value: values[peak],
@@ -237,11 +197,5 @@ pub fn classify(
         duration_seconds,
         num_points: len,
     };
-    Ok(Shape {
-        label,
-        evidence,
-        used_season: seasonal.is_some(),
-        period: seasonal.map(|(p, _, _, _)| p),
-        returned,
-    })
+    Ok(Shape { label, evidence, used_season: seasonal.is_some(), period: seasonal.map(|(p, _, _, _)| p), returned })
 }

@@ -65,19 +65,10 @@ fn clock(t: DateTime<Utc>) -> String {
 /// ```
 pub fn explain_series(key: &SeriesKey, unit: Option<&str>, shape: &Shape) -> String {
     let e = &shape.evidence;
-    let who = format!(
-        "{} on {} (cluster {}, tenant {})",
-        key.metric_name, key.node_id, key.cluster_id, key.tenant_id
-    );
+    let who = format!("{} on {} (cluster {}, tenant {})", key.metric_name, key.node_id, key.cluster_id, key.tenant_id);
     let v = |x: f64| format_value(x, unit);
-    let baseline = shape
-        .period
-        .map_or("recent baseline", |p| p.baseline_name());
-    let dir = if e.deviation_sigma >= 0.0 {
-        "above"
-    } else {
-        "below"
-    };
+    let baseline = shape.period.map_or("recent baseline", |p| p.baseline_name());
+    let dir = if e.deviation_sigma >= 0.0 { "above" } else { "below" };
     let sig = e.deviation_sigma.abs();
     let dur = format_duration(e.duration_seconds);
     match shape.label {
@@ -127,7 +118,7 @@ mod tests {
         assert_eq!(format_value(97.24, Some("%")), "97.2%");
         assert_eq!(format_value(1234.5, Some("ms")), "1234 ms");
         assert_eq!(format_value(0.0123, None), "0.012");
-        assert_eq!(format_value(3.14159, Some("")), "3.14");
+        assert_eq!(format_value(4.56789, Some("")), "4.57");
         assert_eq!(format_duration(45), "45 s");
         assert_eq!(format_duration(180), "3 min");
         assert_eq!(format_duration(2 * 3600 + 15 * 60), "2 h 15 min");

@@ -37,14 +37,7 @@ fn labels_simulated_anomalies_accurately() {
         let index: BTreeMap<_, _> = fleet.series.iter().map(|s| (s.key(), s)).collect();
         for g in &fleet.truth {
             let s = index[&g.key];
-            let shape = classify(
-                s.timestamps(),
-                s.values(),
-                g.start_index..g.end_index,
-                period_of(s),
-                &cfg,
-            )
-            .unwrap();
+            let shape = classify(s.timestamps(), s.values(), g.start_index..g.end_index, period_of(s), &cfg).unwrap();
             if std::env::var_os("ACCURACY_DEBUG").is_some() && shape.label != g.kind {
                 println!(
                     "{}->{} {} len {} start {} period {:?} season {} returned {:?} {:?}",
@@ -63,21 +56,24 @@ fn labels_simulated_anomalies_accurately() {
         }
     }
     // Normal stretches: random intervals of clean series, of the same lengths anomalies have.
-    let clean = simulate_fleet(&FleetConfig {
-        incident_probability: 0.0,
-        ..fleet_config(99, 0.0)
-    })
-    .unwrap();
+    let clean = simulate_fleet(&FleetConfig { incident_probability: 0.0, ..fleet_config(99, 0.0) }).unwrap();
     let mut rng = Rng::new(7, 7);
     for s in &clean.series {
         let period = period_of(s);
         for _ in 0..2 {
             let len = [1, 3, 5, 30, 120, 240][rng.index(0, 6)];
             let start = rng.index(s.len() / 10, s.len() - len - 40);
-            let shape =
-                classify(s.timestamps(), s.values(), start..start + len, period, &cfg).unwrap();
+            let shape = classify(s.timestamps(), s.values(), start..start + len, period, &cfg).unwrap();
             if std::env::var_os("ACCURACY_DEBUG").is_some() && shape.label != AnomalyLabel::Normal {
-                println!("normal->{} {} len {len} start {start} period {:?} season {} returned {:?} {:?}", shape.label, s.metric_name(), period.map(|p| p.points), shape.used_season, shape.returned, shape.evidence);
+                println!(
+                    "normal->{} {} len {len} start {start} period {:?} season {} returned {:?} {:?}",
+                    shape.label,
+                    s.metric_name(),
+                    period.map(|p| p.points),
+                    shape.used_season,
+                    shape.returned,
+                    shape.evidence
+                );
             }
             pairs.push((AnomalyLabel::Normal, shape.label));
         }
@@ -88,17 +84,14 @@ fn labels_simulated_anomalies_accurately() {
     for &(t, p) in &pairs {
         matrix[idx(t)][idx(p)] += 1;
     }
-    let anomalies = pairs
-        .iter()
-        .filter(|(t, _)| *t != AnomalyLabel::Normal)
-        .count();
+    let anomalies = pairs.iter().filter(|(t, _)| *t != AnomalyLabel::Normal).count();
     let correct: usize = (0..4).map(|i| matrix[i][i]).sum();
     let overall = correct as f64 / pairs.len() as f64;
-    println!("\nconfusion matrix over {} cases ({anomalies} injected anomalies), rows = truth, columns = predicted", pairs.len());
     println!(
-        "{:>10} {:>8} {:>8} {:>8} {:>8} {:>8}",
-        "", "spike", "trend", "seasonal", "normal", "recall"
+        "\nconfusion matrix over {} cases ({anomalies} injected anomalies), rows = truth, columns = predicted",
+        pairs.len()
     );
+    println!("{:>10} {:>8} {:>8} {:>8} {:>8} {:>8}", "", "spike", "trend", "seasonal", "normal", "recall");
     let mut recalls = vec![];
     for (i, label) in AnomalyLabel::ALL.iter().enumerate() {
         let total: usize = matrix[i].iter().sum();

@@ -190,10 +190,7 @@ impl Default for FleetConfig {
             metrics: 6,
             points: 2 * 1440,
             step_seconds: 60,
-            start: Utc
-                .with_ymd_and_hms(2024, 3, 4, 0, 0, 0)
-                .single()
-                .unwrap_or_default(),
+            start: Utc.with_ymd_and_hms(2024, 3, 4, 0, 0, 0).single().unwrap_or_default(),
             anomaly_probability: 0.15,
             incident_probability: 0.3,
         }
@@ -233,21 +230,15 @@ pub struct Fleet {
 }
 
 // Sorted, so that generation order is also key order.
-const TENANT_NAMES: [&str; 8] = [
-    "acme", "globex", "hooli", "initech", "stark", "umbrella", "wayne", "wonka",
-];
+const TENANT_NAMES: [&str; 8] = ["acme", "globex", "hooli", "initech", "stark", "umbrella", "wayne", "wonka"];
 const CLUSTER_NAMES: [&str; 4] = ["prod-eu", "prod-us", "staging", "test"];
 
 fn tenant_name(i: usize) -> String {
-    TENANT_NAMES
-        .get(i)
-        .map_or_else(|| format!("tenant-{:03}", i + 1), |s| (*s).to_owned())
+    TENANT_NAMES.get(i).map_or_else(|| format!("tenant-{:03}", i + 1), |s| (*s).to_owned())
 }
 
 fn cluster_name(i: usize) -> String {
-    CLUSTER_NAMES
-        .get(i)
-        .map_or_else(|| format!("cluster-{:02}", i + 1), |s| (*s).to_owned())
+    CLUSTER_NAMES.get(i).map_or_else(|| format!("cluster-{:02}", i + 1), |s| (*s).to_owned())
 }
 
 const DAY_SECONDS: f64 = 86_400.0;
@@ -269,11 +260,7 @@ fn is_weekend(t: DateTime<Utc>) -> bool {
 
 impl FleetConfig {
     fn check(&self) -> Result<(), SimError> {
-        let bad = |field, value: usize, expected| SimError::BadConfig {
-            field,
-            value: value.to_string(),
-            expected,
-        };
+        let bad = |field, value: usize, expected| SimError::BadConfig { field, value: value.to_string(), expected };
         for (field, value) in [
             ("tenants", self.tenants),
             ("clusters_per_tenant", self.clusters_per_tenant),
@@ -286,11 +273,7 @@ impl FleetConfig {
             }
         }
         if self.metrics > default_profiles().len() {
-            return Err(bad(
-                "metrics",
-                self.metrics,
-                "at most 8 metric profiles are built in",
-            ));
+            return Err(bad("metrics", self.metrics, "at most 8 metric profiles are built in"));
         }
         if self.step_seconds <= 0 {
             return Err(SimError::BadConfig {
@@ -299,16 +282,11 @@ impl FleetConfig {
                 expected: "it must be positive",
             });
         }
-        for (field, p) in [
-            ("anomaly_probability", self.anomaly_probability),
-            ("incident_probability", self.incident_probability),
-        ] {
+        for (field, p) in
+            [("anomaly_probability", self.anomaly_probability), ("incident_probability", self.incident_probability)]
+        {
             if !(0.0..=1.0).contains(&p) {
-                return Err(SimError::BadConfig {
-                    field,
-                    value: p.to_string(),
-                    expected: "it must be in [0, 1]",
-                });
+                return Err(SimError::BadConfig { field, value: p.to_string(), expected: "it must be in [0, 1]" });
             }
         }
         Ok(())
@@ -385,13 +363,7 @@ fn plan_injection(cfg: &FleetConfig, profile: &MetricProfile, rng: &mut Rng) -> 
             })
             .fold(0.0, f64::max);
         if swing * magnitude_sigma >= 6.0 {
-            return Some(Injection {
-                kind,
-                start,
-                len,
-                magnitude_sigma,
-                cluster_incident: false,
-            });
+            return Some(Injection { kind, start, len, magnitude_sigma, cluster_incident: false });
         }
     }
     None
@@ -424,22 +396,14 @@ fn generate_values(
     let mut noise_state = 0.0;
     let mut values = Vec::with_capacity(timestamps.len());
     for (i, &t) in timestamps.iter().enumerate() {
-        let mut cycle =
-            profile.load_coupling * load[i] + (1.0 - profile.load_coupling) * daily_shape(t, 0.0);
-        for inj in injections
-            .iter()
-            .filter(|inj| inj.kind == AnomalyLabel::Seasonal)
-        {
+        let mut cycle = profile.load_coupling * load[i] + (1.0 - profile.load_coupling) * daily_shape(t, 0.0);
+        for inj in injections.iter().filter(|inj| inj.kind == AnomalyLabel::Seasonal) {
             if (inj.start..inj.start + inj.len).contains(&i) {
                 // A seasonal break: this stretch follows the cycle of twelve hours away.
                 cycle = daily_shape(t, DAY_SECONDS / 2.0);
             }
         }
-        let weekend = if is_weekend(t) {
-            -profile.weekend_dip * level
-        } else {
-            0.0
-        };
+        let weekend = if is_weekend(t) { -profile.weekend_dip * level } else { 0.0 };
         let drift = profile.drift_per_day * level * (t.timestamp() - t0) as f64 / DAY_SECONDS;
         noise_state = 0.3 * noise_state + (1.0f64 - 0.09).sqrt() * rng.normal();
         let mut v = level + amp * cycle + weekend + drift + profile.noise * noise_state;
@@ -474,9 +438,8 @@ fn generate_values(
 pub fn simulate_fleet(cfg: &FleetConfig) -> Result<Fleet, SimError> {
     cfg.check()?;
     let profiles: Vec<MetricProfile> = default_profiles().into_iter().take(cfg.metrics).collect();
-    let timestamps: Vec<DateTime<Utc>> = (0..cfg.points)
-        .map(|i| cfg.start + Duration::seconds(cfg.step_seconds * i as i64))
-        .collect();
+    let timestamps: Vec<DateTime<Utc>> =
+        (0..cfg.points).map(|i| cfg.start + Duration::seconds(cfg.step_seconds * i as i64)).collect();
     let mut series = Vec::with_capacity(cfg.num_series());
     let mut truth = Vec::new();
     let mut node_index: u64 = 0;
@@ -485,13 +448,11 @@ pub fn simulate_fleet(cfg: &FleetConfig) -> Result<Fleet, SimError> {
         for ci in 0..cfg.clusters_per_tenant {
             let cluster = cluster_name(ci);
             let mut cluster_rng = Rng::new(cfg.seed, 0xC1u64 << 48 | (ti as u64) << 24 | ci as u64);
-            let incident =
-                (cluster_rng.chance(cfg.incident_probability) && cfg.points > 40).then(|| {
-                    let len = cluster_rng.index(3, 9);
-                    let start =
-                        cluster_rng.index(cfg.points / 5, cfg.points - len - cfg.points / 20 - 5);
-                    (start, len, cluster_rng.range(8.0, 14.0))
-                });
+            let incident = (cluster_rng.chance(cfg.incident_probability) && cfg.points > 40).then(|| {
+                let len = cluster_rng.index(3, 9);
+                let start = cluster_rng.index(cfg.points / 5, cfg.points - len - cfg.points / 20 - 5);
+                (start, len, cluster_rng.range(8.0, 14.0))
+            });
             for ni in 0..cfg.nodes_per_cluster {
                 node_index += 1;
                 let node = format!("node-{:02}", ni + 1);
@@ -501,17 +462,14 @@ pub fn simulate_fleet(cfg: &FleetConfig) -> Result<Fleet, SimError> {
                     // Separate streams for the plan and the values: the same series with and
                     // without an anomaly differ only where the anomaly is.
                     let stream = node_index << 8 | (mi as u64 + 1);
-                    let mut plan_rng = Rng::new(cfg.seed ^ 0x5EED_0F_A40A11E5, stream);
+                    let mut plan_rng = Rng::new(cfg.seed ^ 0x005E_ED0F_A40A_11E5, stream);
                     let mut rng = Rng::new(cfg.seed, stream);
                     let mut injections: Vec<Injection> =
-                        plan_injection(cfg, profile, &mut plan_rng)
-                            .into_iter()
-                            .collect();
+                        plan_injection(cfg, profile, &mut plan_rng).into_iter().collect();
                     if let Some((start, len, magnitude_sigma)) = incident {
                         let hit = matches!(profile.name, "request_latency_ms" | "error_rate");
-                        let overlaps = injections
-                            .iter()
-                            .any(|i| i.start < start + len + 30 && start < i.start + i.len + 30);
+                        let overlaps =
+                            injections.iter().any(|i| i.start < start + len + 30 && start < i.start + i.len + 30);
                         if hit && !overlaps {
                             injections.push(Injection {
                                 kind: AnomalyLabel::Spike,
@@ -522,8 +480,7 @@ pub fn simulate_fleet(cfg: &FleetConfig) -> Result<Fleet, SimError> {
                             });
                         }
                     }
-                    let values =
-                        generate_values(profile, &timestamps, &load, &injections, &mut rng);
+                    let values = generate_values(profile, &timestamps, &load, &injections, &mut rng);
                     let s = MetricSeries::new(
                         tenant.as_str(),
                         cluster.as_str(),
@@ -550,34 +507,17 @@ pub fn simulate_fleet(cfg: &FleetConfig) -> Result<Fleet, SimError> {
             }
         }
     }
-    Ok(Fleet {
-        series,
-        truth,
-        profiles,
-    })
+    Ok(Fleet { series, truth, profiles })
 }
 
 /// Writes series as the long CSV of the design: `tenant,cluster,node,metric,timestamp,value`,
 /// with RFC 3339 UTC timestamps and values printed so they read back exactly.
-pub fn write_long_csv<'a, W: Write>(
-    series: impl IntoIterator<Item = &'a MetricSeries>,
-    mut out: W,
-) -> io::Result<()> {
+pub fn write_long_csv<'a, W: Write>(series: impl IntoIterator<Item = &'a MetricSeries>, mut out: W) -> io::Result<()> {
     writeln!(out, "tenant,cluster,node,metric,timestamp,value")?;
     for s in series {
-        let prefix = format!(
-            "{},{},{},{}",
-            s.tenant_id(),
-            s.cluster_id(),
-            s.node_id(),
-            s.metric_name()
-        );
+        let prefix = format!("{},{},{},{}", s.tenant_id(), s.cluster_id(), s.node_id(), s.metric_name());
         for (t, v) in s.timestamps().iter().zip(s.values()) {
-            writeln!(
-                out,
-                "{prefix},{},{v}",
-                t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
-            )?;
+            writeln!(out, "{prefix},{},{v}", t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))?;
         }
     }
     out.flush()
@@ -604,11 +544,7 @@ mod tests {
         let b = simulate_fleet(&small()).unwrap();
         assert_eq!(a.series, b.series);
         assert_eq!(a.truth, b.truth);
-        let c = simulate_fleet(&FleetConfig {
-            seed: 43,
-            ..small()
-        })
-        .unwrap();
+        let c = simulate_fleet(&FleetConfig { seed: 43, ..small() }).unwrap();
         assert_ne!(a.series[0].values(), c.series[0].values());
     }
 
@@ -619,107 +555,53 @@ mod tests {
         let nodes: Vec<(String, String, String)> = f
             .series
             .iter()
-            .map(|s| {
-                (
-                    s.tenant_id().to_string(),
-                    s.cluster_id().to_string(),
-                    s.node_id().to_string(),
-                )
-            })
+            .map(|s| (s.tenant_id().to_string(), s.cluster_id().to_string(), s.node_id().to_string()))
             .collect();
-        assert!(
-            nodes.windows(2).all(|w| w[0] <= w[1]),
-            "nodes come in key order"
-        );
-        let metrics: Vec<&str> = f.series[..6]
-            .iter()
-            .map(|s| s.metric_name().as_str())
-            .collect();
+        assert!(nodes.windows(2).all(|w| w[0] <= w[1]), "nodes come in key order");
+        let metrics: Vec<&str> = f.series[..6].iter().map(|s| s.metric_name().as_str()).collect();
         assert_eq!(
             metrics,
-            [
-                "cpu_usage",
-                "memory_used",
-                "request_latency_ms",
-                "network_in_mbps",
-                "disk_write_mbps",
-                "error_rate"
-            ]
+            ["cpu_usage", "memory_used", "request_latency_ms", "network_in_mbps", "disk_write_mbps", "error_rate"]
         );
         assert!(f.series.iter().all(|s| s.len() == 2880));
     }
 
     #[test]
     fn injected_anomalies_are_where_the_truth_says() {
-        let cfg = FleetConfig {
-            anomaly_probability: 1.0,
-            incident_probability: 0.0,
-            ..small()
-        };
+        let cfg = FleetConfig { anomaly_probability: 1.0, incident_probability: 0.0, ..small() };
         let f = simulate_fleet(&cfg).unwrap();
-        let clean = simulate_fleet(&FleetConfig {
-            anomaly_probability: 0.0,
-            ..cfg.clone()
-        })
-        .unwrap();
-        assert!(
-            f.truth.len() >= f.series.len() * 9 / 10,
-            "{} of {}",
-            f.truth.len(),
-            f.series.len()
-        );
+        let clean = simulate_fleet(&FleetConfig { anomaly_probability: 0.0, ..cfg.clone() }).unwrap();
+        assert!(f.truth.len() >= f.series.len() * 9 / 10, "{} of {}", f.truth.len(), f.series.len());
         for g in &f.truth {
             let i = f.series.iter().position(|s| s.key() == g.key).unwrap();
             let (dirty, base) = (f.series[i].values(), clean.series[i].values());
             let profile = &f.profiles[i % cfg.metrics];
             // Outside the anomaly (and before it, for trends that persist) the series is untouched.
             assert_eq!(dirty[..g.start_index], base[..g.start_index]);
-            let biggest = (g.start_index..g.end_index)
-                .map(|j| (dirty[j] - base[j]).abs())
-                .fold(0.0, f64::max);
-            assert!(
-                biggest > 3.0 * profile.noise,
-                "{:?} {} changed by only {biggest}",
-                g.kind,
-                g.key
-            );
+            let biggest = (g.start_index..g.end_index).map(|j| (dirty[j] - base[j]).abs()).fold(0.0, f64::max);
+            assert!(biggest > 3.0 * profile.noise, "{:?} {} changed by only {biggest}", g.kind, g.key);
             if g.kind != AnomalyLabel::Trend {
                 assert_eq!(dirty[g.end_index..], base[g.end_index..]);
             }
         }
-        for kind in [
-            AnomalyLabel::Spike,
-            AnomalyLabel::Trend,
-            AnomalyLabel::Seasonal,
-        ] {
+        for kind in [AnomalyLabel::Spike, AnomalyLabel::Trend, AnomalyLabel::Seasonal] {
             assert!(f.truth.iter().any(|g| g.kind == kind), "no {kind}");
         }
     }
 
     #[test]
     fn cluster_incidents_hit_every_node_of_the_cluster() {
-        let cfg = FleetConfig {
-            anomaly_probability: 0.0,
-            incident_probability: 1.0,
-            ..small()
-        };
+        let cfg = FleetConfig { anomaly_probability: 0.0, incident_probability: 1.0, ..small() };
         let f = simulate_fleet(&cfg).unwrap();
         // latency and error rate on each of 3 nodes of each of 4 clusters.
         assert_eq!(f.truth.len(), 4 * 3 * 2);
-        assert!(f
-            .truth
-            .iter()
-            .all(|g| g.cluster_incident && g.kind == AnomalyLabel::Spike));
+        assert!(f.truth.iter().all(|g| g.cluster_incident && g.kind == AnomalyLabel::Spike));
     }
 
     #[test]
     fn metrics_on_a_node_move_together() {
-        let f = simulate_fleet(&FleetConfig {
-            anomaly_probability: 0.0,
-            incident_probability: 0.0,
-            ..small()
-        })
-        .unwrap();
+        let f =
+            simulate_fleet(&FleetConfig { anomaly_probability: 0.0, incident_probability: 0.0, ..small() }).unwrap();
         let (cpu, net) = (f.series[0].values(), f.series[3].values());
         let corr = correlation(cpu, net);
         assert!(corr > 0.9, "cpu and network correlation {corr}");
@@ -736,24 +618,10 @@ mod tests {
 
     #[test]
     fn bad_config_is_refused() {
-        let err = simulate_fleet(&FleetConfig {
-            nodes_per_cluster: 0,
-            ..Default::default()
-        })
-        .unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "nodes_per_cluster is 0; it must be at least 1"
-        );
-        let err = simulate_fleet(&FleetConfig {
-            metrics: 9,
-            ..Default::default()
-        })
-        .unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "metrics is 9; at most 8 metric profiles are built in"
-        );
+        let err = simulate_fleet(&FleetConfig { nodes_per_cluster: 0, ..Default::default() }).unwrap_err();
+        assert_eq!(err.to_string(), "nodes_per_cluster is 0; it must be at least 1");
+        let err = simulate_fleet(&FleetConfig { metrics: 9, ..Default::default() }).unwrap_err();
+        assert_eq!(err.to_string(), "metrics is 9; at most 8 metric profiles are built in");
     }
 
     #[test]

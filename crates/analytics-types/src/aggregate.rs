@@ -24,12 +24,8 @@ pub enum AggregationStrategy {
 
 impl AggregationStrategy {
     /// Every strategy, in a fixed order.
-    pub const ALL: [AggregationStrategy; 4] = [
-        AggregationStrategy::Max,
-        AggregationStrategy::Mean,
-        AggregationStrategy::Weighted,
-        AggregationStrategy::P95,
-    ];
+    pub const ALL: [AggregationStrategy; 4] =
+        [AggregationStrategy::Max, AggregationStrategy::Mean, AggregationStrategy::Weighted, AggregationStrategy::P95];
 
     /// The lowercase name used in JSON and on the command line.
     pub fn as_str(self) -> &'static str {
@@ -160,9 +156,7 @@ impl AggregatedAnomalyScore {
         num_anomalies_detected: usize,
     ) -> Result<Self, ContractError> {
         if let (None, Some(node)) = (&cluster_id, &node_id) {
-            return Err(ContractError::NodeWithoutCluster {
-                node_id: node.to_string(),
-            });
+            return Err(ContractError::NodeWithoutCluster { node_id: node.to_string() });
         }
         check_score("aggregate_score", aggregate_score)?;
         Ok(Self {

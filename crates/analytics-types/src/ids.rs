@@ -12,11 +12,7 @@ fn check_id(field: &'static str, value: &str) -> Result<(), ContractError> {
         return Err(ContractError::EmptyId { field });
     }
     if let Some(position) = value.chars().position(char::is_control) {
-        return Err(ContractError::NonPrintableId {
-            field,
-            value: value.to_owned(),
-            position,
-        });
+        return Err(ContractError::NonPrintableId { field, value: value.to_owned(), position });
     }
     Ok(())
 }
@@ -115,10 +111,6 @@ pub struct SeriesKey {
 
 impl fmt::Display for SeriesKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}/{}/{}/{}",
-            self.tenant_id, self.cluster_id, self.node_id, self.metric_name
-        )
+        write!(f, "{}/{}/{}/{}", self.tenant_id, self.cluster_id, self.node_id, self.metric_name)
     }
 }

@@ -29,12 +29,8 @@ pub enum AnomalyLabel {
 
 impl AnomalyLabel {
     /// Every label, in a fixed order (spike, trend, seasonal, normal).
-    pub const ALL: [AnomalyLabel; 4] = [
-        AnomalyLabel::Spike,
-        AnomalyLabel::Trend,
-        AnomalyLabel::Seasonal,
-        AnomalyLabel::Normal,
-    ];
+    pub const ALL: [AnomalyLabel; 4] =
+        [AnomalyLabel::Spike, AnomalyLabel::Trend, AnomalyLabel::Seasonal, AnomalyLabel::Normal];
 
     /// The lowercase name used in JSON.
     pub fn as_str(self) -> &'static str {
@@ -59,9 +55,7 @@ impl FromStr for AnomalyLabel {
         AnomalyLabel::ALL
             .into_iter()
             .find(|l| l.as_str() == s)
-            .ok_or_else(|| {
-                format!("unknown label {s:?}; expected spike, trend, seasonal or normal")
-            })
+            .ok_or_else(|| format!("unknown label {s:?}; expected spike, trend, seasonal or normal"))
     }
 }
 
@@ -228,13 +222,7 @@ impl TryFrom<RawAnomalyResult> for AnomalyResult {
             node_id: r.node_id,
             metric_name: r.metric_name,
         };
-        let mut result = AnomalyResult::new(
-            key,
-            r.window_start,
-            r.window_end,
-            r.anomaly_score,
-            r.anomaly_label,
-        )?;
+        let mut result = AnomalyResult::new(key, r.window_start, r.window_end, r.anomaly_score, r.anomaly_label)?;
         result.engine = r.engine;
         result.explanation = r.explanation;
         if let Some(evidence) = r.evidence {
@@ -255,17 +243,9 @@ impl AnomalyResult {
     ) -> Result<Self, ContractError> {
         check_score("anomaly_score", anomaly_score)?;
         if window_start > window_end {
-            return Err(ContractError::WindowReversed {
-                window_start,
-                window_end,
-            });
+            return Err(ContractError::WindowReversed { window_start, window_end });
         }
-        let SeriesKey {
-            tenant_id,
-            cluster_id,
-            node_id,
-            metric_name,
-        } = key;
+        let SeriesKey { tenant_id, cluster_id, node_id, metric_name } = key;
         Ok(Self {
             tenant_id,
             cluster_id,

@@ -64,17 +64,10 @@ pub fn check_timestamps(timestamps: &[DateTime<Utc>]) -> Result<(), ContractErro
     for (index, pair) in timestamps.windows(2).enumerate() {
         let (previous, current) = (pair[0], pair[1]);
         if current == previous {
-            return Err(ContractError::DuplicateTimestamp {
-                index: index + 1,
-                timestamp: current,
-            });
+            return Err(ContractError::DuplicateTimestamp { index: index + 1, timestamp: current });
         }
         if current < previous {
-            return Err(ContractError::UnsortedTimestamps {
-                index: index + 1,
-                previous,
-                current,
-            });
+            return Err(ContractError::UnsortedTimestamps { index: index + 1, previous, current });
         }
     }
     Ok(())
@@ -100,35 +93,16 @@ impl MetricSeries {
     }
 
     /// Validates and builds a series for an already-validated key.
-    pub fn from_key(
-        key: SeriesKey,
-        timestamps: Vec<DateTime<Utc>>,
-        values: Vec<f64>,
-    ) -> Result<Self, ContractError> {
+    pub fn from_key(key: SeriesKey, timestamps: Vec<DateTime<Utc>>, values: Vec<f64>) -> Result<Self, ContractError> {
         if timestamps.len() != values.len() {
-            return Err(ContractError::LengthMismatch {
-                timestamps: timestamps.len(),
-                values: values.len(),
-            });
+            return Err(ContractError::LengthMismatch { timestamps: timestamps.len(), values: values.len() });
         }
         if let Some((index, &value)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
             return Err(ContractError::NonFiniteValue { index, value });
         }
         check_timestamps(&timestamps)?;
-        let SeriesKey {
-            tenant_id,
-            cluster_id,
-            node_id,
-            metric_name,
-        } = key;
-        Ok(Self {
-            tenant_id,
-            cluster_id,
-            node_id,
-            metric_name,
-            timestamps,
-            values,
-        })
+        let SeriesKey { tenant_id, cluster_id, node_id, metric_name } = key;
+        Ok(Self { tenant_id, cluster_id, node_id, metric_name, timestamps, values })
     }
 
     /// The tenant owning the series.

@@ -2,8 +2,8 @@
 //! plus property tests that valid values survive a JSON round trip unchanged.
 
 use analytics_types::{
-    AggregatedAnomalyScore, AggregationStrategy, AnomalyLabel, AnomalyResult, ContractError,
-    Evidence, MetricSeries, SeriesKey,
+    AggregatedAnomalyScore, AggregationStrategy, AnomalyLabel, AnomalyResult, ContractError, Evidence, MetricSeries,
+    SeriesKey,
 };
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use proptest::prelude::*;
@@ -13,9 +13,7 @@ fn t(minute: i64) -> DateTime<Utc> {
 }
 
 fn key() -> SeriesKey {
-    MetricSeries::new("acme", "prod", "node-7", "cpu_usage", vec![], vec![])
-        .unwrap()
-        .key()
+    MetricSeries::new("acme", "prod", "node-7", "cpu_usage", vec![], vec![]).unwrap().key()
 }
 
 fn evidence() -> Evidence {
@@ -41,15 +39,8 @@ fn refused<T: serde::de::DeserializeOwned + std::fmt::Debug>(json: &str) -> Stri
 
 #[test]
 fn metric_series_json() {
-    let s = MetricSeries::new(
-        "acme",
-        "prod",
-        "node-7",
-        "cpu_usage",
-        vec![t(0), t(1), t(2)],
-        vec![41.0, 42.5, 97.2],
-    )
-    .unwrap();
+    let s = MetricSeries::new("acme", "prod", "node-7", "cpu_usage", vec![t(0), t(1), t(2)], vec![41.0, 42.5, 97.2])
+        .unwrap();
     insta::assert_json_snapshot!(s);
     let back: MetricSeries = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
     assert_eq!(back, s);
@@ -76,28 +67,10 @@ fn anomaly_result_json_minimal_and_full() {
 #[test]
 fn aggregated_score_json_each_level() {
     let levels = [
-        AggregatedAnomalyScore::new("acme", None, None, AggregationStrategy::Max, 0.97, 144, 3)
+        AggregatedAnomalyScore::new("acme", None, None, AggregationStrategy::Max, 0.97, 144, 3).unwrap(),
+        AggregatedAnomalyScore::new("acme", Some("prod"), None, AggregationStrategy::P95, 0.9, 48, 2).unwrap(),
+        AggregatedAnomalyScore::new("acme", Some("prod"), Some("node-7"), AggregationStrategy::Weighted, 0.5, 6, 1)
             .unwrap(),
-        AggregatedAnomalyScore::new(
-            "acme",
-            Some("prod"),
-            None,
-            AggregationStrategy::P95,
-            0.9,
-            48,
-            2,
-        )
-        .unwrap(),
-        AggregatedAnomalyScore::new(
-            "acme",
-            Some("prod"),
-            Some("node-7"),
-            AggregationStrategy::Weighted,
-            0.5,
-            6,
-            1,
-        )
-        .unwrap(),
     ];
     insta::assert_json_snapshot!(levels);
 }
@@ -110,14 +83,10 @@ fn labels_and_strategies_json() {
 #[test]
 fn series_errors_from_rust() {
     let mk = |ts: Vec<DateTime<Utc>>, vs: Vec<f64>| {
-        MetricSeries::new("acme", "prod", "node-7", "cpu_usage", ts, vs)
-            .unwrap_err()
-            .to_string()
+        MetricSeries::new("acme", "prod", "node-7", "cpu_usage", ts, vs).unwrap_err().to_string()
     };
     let id = |tenant: &str| {
-        MetricSeries::new(tenant, "prod", "node-7", "cpu_usage", vec![], vec![])
-            .unwrap_err()
-            .to_string()
+        MetricSeries::new(tenant, "prod", "node-7", "cpu_usage", vec![], vec![]).unwrap_err().to_string()
     };
     let messages = vec![
         ("unsorted", mk(vec![t(0), t(2), t(1)], vec![1.0, 2.0, 3.0])),
@@ -133,34 +102,17 @@ fn series_errors_from_rust() {
 
 #[test]
 fn result_and_aggregate_errors_from_rust() {
-    let score = |s: f64| {
-        AnomalyResult::new(key(), t(0), t(1), s, AnomalyLabel::Spike)
-            .unwrap_err()
-            .to_string()
-    };
+    let score = |s: f64| AnomalyResult::new(key(), t(0), t(1), s, AnomalyLabel::Spike).unwrap_err().to_string();
     let messages = vec![
         ("score 1.5", score(1.5)),
         ("score NaN", score(f64::NAN)),
         ("score -0.1", score(-0.1)),
-        (
-            "reversed window",
-            AnomalyResult::new(key(), t(2), t(1), 0.5, AnomalyLabel::Trend)
-                .unwrap_err()
-                .to_string(),
-        ),
+        ("reversed window", AnomalyResult::new(key(), t(2), t(1), 0.5, AnomalyLabel::Trend).unwrap_err().to_string()),
         (
             "node without cluster",
-            AggregatedAnomalyScore::new(
-                "acme",
-                None,
-                Some("node-7"),
-                AggregationStrategy::Max,
-                0.5,
-                1,
-                0,
-            )
-            .unwrap_err()
-            .to_string(),
+            AggregatedAnomalyScore::new("acme", None, Some("node-7"), AggregationStrategy::Max, 0.5, 1, 0)
+                .unwrap_err()
+                .to_string(),
         ),
         (
             "aggregate score 1.5",
@@ -172,10 +124,7 @@ fn result_and_aggregate_errors_from_rust() {
             "non-finite evidence",
             AnomalyResult::new(key(), t(0), t(1), 0.5, AnomalyLabel::Spike)
                 .unwrap()
-                .with_evidence(Evidence {
-                    sigma: f64::INFINITY,
-                    ..evidence()
-                })
+                .with_evidence(Evidence { sigma: f64::INFINITY, ..evidence() })
                 .unwrap_err()
                 .to_string(),
         ),
@@ -185,8 +134,7 @@ fn result_and_aggregate_errors_from_rust() {
 
 #[test]
 fn errors_from_json() {
-    const SERIES: &str =
-        r#"{"tenant_id":"acme","cluster_id":"prod","node_id":"node-7","metric_name":"cpu_usage","#;
+    const SERIES: &str = r#"{"tenant_id":"acme","cluster_id":"prod","node_id":"node-7","metric_name":"cpu_usage","#;
     let messages = vec![
         (
             "unsorted",
@@ -202,9 +150,7 @@ fn errors_from_json() {
         ),
         (
             "lengths",
-            refused::<MetricSeries>(&format!(
-                r#"{SERIES}"timestamps":["2024-03-01T14:01:00Z"],"values":[1,2]}}"#
-            )),
+            refused::<MetricSeries>(&format!(r#"{SERIES}"timestamps":["2024-03-01T14:01:00Z"],"values":[1,2]}}"#)),
         ),
         (
             "empty tenant",
@@ -258,8 +204,7 @@ fn nan_cannot_be_smuggled_through_json() {
 
 #[test]
 fn error_variants_carry_fields() {
-    let err =
-        MetricSeries::new("a", "b", "c", "d", vec![t(0), t(1)], vec![1.0, f64::NAN]).unwrap_err();
+    let err = MetricSeries::new("a", "b", "c", "d", vec![t(0), t(1)], vec![1.0, f64::NAN]).unwrap_err();
     assert!(matches!(err, ContractError::NonFiniteValue { index: 1, value } if value.is_nan()));
 }
 
@@ -268,14 +213,8 @@ fn arb_id() -> impl Strategy<Value = String> {
 }
 
 fn arb_series() -> impl Strategy<Value = MetricSeries> {
-    (
-        arb_id(),
-        arb_id(),
-        arb_id(),
-        arb_id(),
-        prop::collection::vec((1i64..100_000, -1e12f64..1e12), 0..40),
-    )
-        .prop_map(|(tn, cl, nd, mt, steps)| {
+    (arb_id(), arb_id(), arb_id(), arb_id(), prop::collection::vec((1i64..100_000, -1e12f64..1e12), 0..40)).prop_map(
+        |(tn, cl, nd, mt, steps)| {
             let mut at = Utc.with_ymd_and_hms(2020, 1, 1, 0, 0, 0).unwrap();
             let (mut ts, mut vs) = (vec![], vec![]);
             for (step, v) in steps {
@@ -284,7 +223,8 @@ fn arb_series() -> impl Strategy<Value = MetricSeries> {
                 vs.push(v);
             }
             MetricSeries::new(tn, cl, nd, mt, ts, vs).unwrap()
-        })
+        },
+    )
 }
 
 proptest! {

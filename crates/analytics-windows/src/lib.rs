@@ -64,11 +64,7 @@ impl PointWindows {
         if stride == 0 {
             return Err(WindowError::ZeroPoints { field: "stride" });
         }
-        Ok(Self {
-            size,
-            stride,
-            partial,
-        })
+        Ok(Self { size, stride, partial })
     }
 
     /// The windows over a series of `len` points (no time bounds).
@@ -79,12 +75,7 @@ impl PointWindows {
             .take_while(move |&start| start < len)
             .map(move |start| {
                 let end = (start + this.size).min(len);
-                Window {
-                    range: start..end,
-                    start: None,
-                    end: None,
-                    complete: end - start == this.size,
-                }
+                Window { range: start..end, start: None, end: None, complete: end - start == this.size }
             })
             // Once a window reaches the end of the series, later ones are sub-windows of it.
             .scan(false, move |reached_end, w| {
@@ -99,18 +90,10 @@ impl PointWindows {
 
     /// The windows over a timestamped series, with each window's first timestamp as its start
     /// and the timestamp after its last point (or its last point, for the final window) as its end.
-    pub fn over_times<'a>(
-        &'a self,
-        timestamps: &'a [DateTime<Utc>],
-    ) -> impl Iterator<Item = Window> + 'a {
+    pub fn over_times<'a>(&'a self, timestamps: &'a [DateTime<Utc>]) -> impl Iterator<Item = Window> + 'a {
         self.over(timestamps.len()).map(move |mut w| {
             w.start = Some(timestamps[w.range.start]);
-            w.end = Some(
-                timestamps
-                    .get(w.range.end)
-                    .copied()
-                    .unwrap_or(timestamps[w.range.end - 1]),
-            );
+            w.end = Some(timestamps.get(w.range.end).copied().unwrap_or(timestamps[w.range.end - 1]));
             w
         })
     }
@@ -135,11 +118,7 @@ impl TimeWindows {
                 });
             }
         }
-        Ok(Self {
-            width,
-            stride,
-            partial,
-        })
+        Ok(Self { width, stride, partial })
     }
 
     /// Tumbling windows: `width` long, one after another.
@@ -158,18 +137,12 @@ impl TimeWindows {
         let stride_ns = self.stride.num_nanoseconds().unwrap_or(i64::MAX).max(1) as i128;
         let t_ns = t.timestamp() as i128 * 1_000_000_000 + t.timestamp_subsec_nanos() as i128;
         let aligned = t_ns.div_euclid(stride_ns) * stride_ns;
-        DateTime::from_timestamp(
-            (aligned.div_euclid(1_000_000_000)) as i64,
-            aligned.rem_euclid(1_000_000_000) as u32,
-        )
-        .unwrap_or(t)
+        DateTime::from_timestamp((aligned.div_euclid(1_000_000_000)) as i64, aligned.rem_euclid(1_000_000_000) as u32)
+            .unwrap_or(t)
     }
 
     /// The windows over strictly ascending timestamps. Windows with no point are skipped.
-    pub fn over<'a>(
-        &'a self,
-        timestamps: &'a [DateTime<Utc>],
-    ) -> impl Iterator<Item = Window> + 'a {
+    pub fn over<'a>(&'a self, timestamps: &'a [DateTime<Utc>]) -> impl Iterator<Item = Window> + 'a {
         let (first, last) = match (timestamps.first(), timestamps.last()) {
             (Some(&f), Some(&l)) => (f, l),
             _ => (DateTime::UNIX_EPOCH, DateTime::UNIX_EPOCH),
@@ -197,12 +170,7 @@ impl TimeWindows {
                 if !complete && this.partial == Partial::Drop {
                     continue;
                 }
-                return Some(Window {
-                    range: lo..hi,
-                    start: Some(s),
-                    end: Some(e),
-                    complete,
-                });
+                return Some(Window { range: lo..hi, start: Some(s), end: Some(e), complete });
             }
             None
         })
@@ -225,42 +193,19 @@ mod tests {
     #[test]
     fn zero_sizes_are_refused() {
         assert_eq!(
-            PointWindows::new(0, 1, Partial::Keep)
-                .unwrap_err()
-                .to_string(),
+            PointWindows::new(0, 1, Partial::Keep).unwrap_err().to_string(),
             "size is 0; it must be at least 1 point"
         );
-        assert_eq!(
-            PointWindows::new(1, 0, Partial::Keep).unwrap_err(),
-            WindowError::ZeroPoints { field: "stride" }
-        );
-        let err =
-            TimeWindows::new(TimeDelta::zero(), TimeDelta::minutes(1), Partial::Keep).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "width is 0s; it must be a positive duration"
-        );
-        assert!(
-            TimeWindows::new(TimeDelta::minutes(1), TimeDelta::minutes(-1), Partial::Keep).is_err()
-        );
+        assert_eq!(PointWindows::new(1, 0, Partial::Keep).unwrap_err(), WindowError::ZeroPoints { field: "stride" });
+        let err = TimeWindows::new(TimeDelta::zero(), TimeDelta::minutes(1), Partial::Keep).unwrap_err();
+        assert_eq!(err.to_string(), "width is 0s; it must be a positive duration");
+        assert!(TimeWindows::new(TimeDelta::minutes(1), TimeDelta::minutes(-1), Partial::Keep).is_err());
     }
 
     #[test]
     fn point_windows_edges() {
-        let keep = |size, stride, len| {
-            ranges(
-                PointWindows::new(size, stride, Partial::Keep)
-                    .unwrap()
-                    .over(len),
-            )
-        };
-        let drop = |size, stride, len| {
-            ranges(
-                PointWindows::new(size, stride, Partial::Drop)
-                    .unwrap()
-                    .over(len),
-            )
-        };
+        let keep = |size, stride, len| ranges(PointWindows::new(size, stride, Partial::Keep).unwrap().over(len));
+        let drop = |size, stride, len| ranges(PointWindows::new(size, stride, Partial::Drop).unwrap().over(len));
         // Empty and single-point series.
         assert_eq!(keep(3, 1, 0), vec![]);
         assert_eq!(keep(3, 1, 1), vec![(0..1, false)]);
@@ -271,19 +216,10 @@ mod tests {
         // Exact fit: no trailing sub-window.
         assert_eq!(keep(4, 2, 6), vec![(0..4, true), (2..6, true)]);
         // Stride larger than size skips points.
-        assert_eq!(
-            keep(2, 5, 12),
-            vec![(0..2, true), (5..7, true), (10..12, true)]
-        );
-        assert_eq!(
-            keep(2, 5, 11),
-            vec![(0..2, true), (5..7, true), (10..11, false)]
-        );
+        assert_eq!(keep(2, 5, 12), vec![(0..2, true), (5..7, true), (10..12, true)]);
+        assert_eq!(keep(2, 5, 11), vec![(0..2, true), (5..7, true), (10..11, false)]);
         // Tumbling.
-        assert_eq!(
-            drop(3, 3, 10),
-            vec![(0..3, true), (3..6, true), (6..9, true)]
-        );
+        assert_eq!(drop(3, 3, 10), vec![(0..3, true), (3..6, true), (6..9, true)]);
         assert_eq!(keep(3, 3, 10).last(), Some(&(9..10, false)));
     }
 
@@ -304,10 +240,7 @@ mod tests {
         let ts: Vec<_> = (7..10).chain(31..41).map(t).collect();
         let w = TimeWindows::tumbling(TimeDelta::minutes(10)).unwrap();
         let ws: Vec<Window> = w.over(&ts).collect();
-        let got: Vec<_> = ws
-            .iter()
-            .map(|w| (w.start.unwrap(), w.range.clone(), w.complete))
-            .collect();
+        let got: Vec<_> = ws.iter().map(|w| (w.start.unwrap(), w.range.clone(), w.complete)).collect();
         assert_eq!(
             got,
             vec![
@@ -316,26 +249,17 @@ mod tests {
                 (t(40), 12..13, false),
             ]
         );
-        let w = TimeWindows::new(
-            TimeDelta::minutes(10),
-            TimeDelta::minutes(10),
-            Partial::Drop,
-        )
-        .unwrap();
+        let w = TimeWindows::new(TimeDelta::minutes(10), TimeDelta::minutes(10), Partial::Drop).unwrap();
         assert_eq!(w.over(&ts).count(), 2);
     }
 
     #[test]
     fn sliding_time_windows_overlap() {
         let ts: Vec<_> = (0..6).map(t).collect();
-        let w =
-            TimeWindows::new(TimeDelta::minutes(4), TimeDelta::minutes(2), Partial::Keep).unwrap();
+        let w = TimeWindows::new(TimeDelta::minutes(4), TimeDelta::minutes(2), Partial::Keep).unwrap();
         let got = ranges(w.over(&ts));
         // [-2,2) [0,4) [2,6) [4,8); the last point is at 5, so nothing has closed [2,6) yet.
-        assert_eq!(
-            got,
-            vec![(0..2, true), (0..4, true), (2..6, false), (4..6, false)]
-        );
+        assert_eq!(got, vec![(0..2, true), (0..4, true), (2..6, false), (4..6, false)]);
     }
 
     #[test]
@@ -345,18 +269,12 @@ mod tests {
         let one = [t(5)];
         let ws: Vec<Window> = w.over(&one).collect();
         assert_eq!(ws.len(), 1);
-        assert_eq!(
-            (ws[0].range.clone(), ws[0].complete, ws[0].start),
-            (0..1, false, Some(t(0)))
-        );
+        assert_eq!((ws[0].range.clone(), ws[0].complete, ws[0].start), (0..1, false, Some(t(0))));
     }
 
     #[test]
     fn windows_cover_every_point_when_stride_equals_width() {
-        let ts: Vec<_> = [0, 1, 2, 50, 51, 200, 201, 202, 999]
-            .into_iter()
-            .map(t)
-            .collect();
+        let ts: Vec<_> = [0, 1, 2, 50, 51, 200, 201, 202, 999].into_iter().map(t).collect();
         let w = TimeWindows::tumbling(TimeDelta::minutes(7)).unwrap();
         let mut covered = vec![];
         for win in w.over(&ts) {

@@ -1,0 +1,209 @@
+//! The fleet pipeline: detection per node in parallel (rayon), then summaries, roll-ups,
+//! the top-N nodes and their explanations. The output is the same, in the same order, whatever
+//! the thread count: nodes are processed in key order and collected by index.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use analytics_engine::AnomalyDetectionEngine;
+use analytics_types::{AggregatedAnomalyScore, AnomalyResult, ClusterId, MetricSeries, NodeId, SeriesKey, TenantId};
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::rollup::{roll_up, summarise, top_n, AggregateConfig, MetricSummary, Rollup};
+use crate::AggregateError;
+
+/// A node in the ranking, with the sentence that explains its score.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RankedNode {
+    /// The node's aggregate.
+    pub score: AggregatedAnomalyScore,
+    /// Why: its top contributing metrics and the worst one's explanation.
+    pub explanation: String,
+}
+
+/// Everything the pipeline found.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FleetReport {
+    /// The engine used.
+    pub engine: String,
+    /// Every result of every series, ordered by series key, then time.
+    pub results: Vec<AnomalyResult>,
+    /// One summary per series, ordered by key.
+    pub metrics: Vec<MetricSummary>,
+    /// Node, cluster and tenant aggregates.
+    pub rollup: Rollup,
+    /// The worst nodes, worst first, with explanations.
+    pub top_nodes: Vec<RankedNode>,
+}
+
+/// Runs an engine over a fleet and rolls the results up.
+#[derive(Debug)]
+pub struct FleetPipeline<'a> {
+    engine: &'a dyn AnomalyDetectionEngine,
+    config: AggregateConfig,
+    top: usize,
+    threads: Option<usize>,
+}
+
+impl<'a> FleetPipeline<'a> {
+    /// A pipeline with `max` aggregation, the 10 worst nodes, and rayon's default thread count.
+    pub fn new(engine: &'a dyn AnomalyDetectionEngine) -> Self {
+        Self { engine, config: AggregateConfig::default(), top: 10, threads: None }
+    }
+
+    /// Sets the aggregation strategy and weights.
+    pub fn aggregate(mut self, config: AggregateConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Sets how many nodes the ranking keeps.
+    pub fn top(mut self, n: usize) -> Self {
+        self.top = n;
+        self
+    }
+
+    /// Runs on a pool of exactly `threads` threads (None: rayon's global pool).
+    pub fn threads(mut self, threads: Option<usize>) -> Self {
+        self.threads = threads;
+        self
+    }
+
+    /// Detects, summarises, rolls up and ranks. `progress(done, total)` is called as nodes finish
+    /// (from worker threads, in no particular order).
+    pub fn run(
+        &self,
+        series: &[MetricSeries],
+        progress: &(dyn Fn(usize, usize) + Sync),
+    ) -> Result<FleetReport, AggregateError> {
+        self.config.check()?;
+        // Group by node, in key order; refuse duplicates rather than silently drop one.
+        let mut nodes: BTreeMap<(&TenantId, &ClusterId, &NodeId), Vec<&MetricSeries>> = BTreeMap::new();
+        for s in series {
+            nodes.entry((s.tenant_id(), s.cluster_id(), s.node_id())).or_default().push(s);
+        }
+        for list in nodes.values_mut() {
+            list.sort_by(|a, b| a.metric_name().cmp(b.metric_name()));
+            if let Some(w) = list.windows(2).find(|w| w[0].metric_name() == w[1].metric_name()) {
+                return Err(AggregateError::DuplicateSeries { key: w[0].key().to_string() });
+            }
+        }
+        let groups: Vec<Vec<&MetricSeries>> = nodes.into_values().collect();
+        let total = groups.len();
+        let done = AtomicUsize::new(0);
+        let detect = || -> Result<Vec<Vec<AnomalyResult>>, AggregateError> {
+            groups
+                .par_iter()
+                .map(|node| {
+                    let mut out = Vec::new();
+                    for s in node {
+                        out.extend(self.engine.detect(s)?);
+                    }
+                    progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
+                    Ok(out)
+                })
+                .collect()
+        };
+        let per_node = match self.threads {
+            Some(n) => rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .build()
+                .map_err(|e| AggregateError::ThreadPool(e.to_string()))?
+                .install(detect)?,
+            None => detect()?,
+        };
+        let results: Vec<AnomalyResult> = per_node.into_iter().flatten().collect();
+        let metrics = summarise(&results);
+        let rollup = roll_up(&metrics, &self.config)?;
+        let top_nodes = top_n(&rollup.nodes, self.top)
+            .into_iter()
+            .map(|score| {
+                let explanation = explain_node(&score, &metrics);
+                RankedNode { score, explanation }
+            })
+            .collect();
+        Ok(FleetReport { engine: self.engine.name().to_owned(), results, metrics, rollup, top_nodes })
+    }
+}
+
+fn contributors(metrics: &[MetricSummary], keep: impl Fn(&SeriesKey) -> bool) -> Vec<&MetricSummary> {
+    let mut v: Vec<&MetricSummary> = metrics.iter().filter(|m| keep(&m.key)).collect();
+    v.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.key.cmp(&b.key)));
+    v
+}
+
+fn describe(m: &MetricSummary) -> String {
+    let label = m.worst.as_ref().map_or("normal", |w| w.anomaly_label().as_str());
+    format!("{} {:.3} ({label})", m.key.metric_name, m.score)
+}
+
+/// Explains a node's score by its top contributing metrics, then the worst one's sentence.
+pub fn explain_node(score: &AggregatedAnomalyScore, metrics: &[MetricSummary]) -> String {
+    let top = contributors(metrics, |k| {
+        &k.tenant_id == score.tenant_id()
+            && Some(&k.cluster_id) == score.cluster_id()
+            && Some(&k.node_id) == score.node_id()
+    });
+    let names: Vec<String> = top.iter().take(3).map(|m| describe(m)).collect();
+    let mut text = format!(
+        "{} (cluster {}, tenant {}) scores {:.3} by {} over {}, {}; top: {}.",
+        score.node_id().map_or("?", |n| n.as_str()),
+        score.cluster_id().map_or("?", |c| c.as_str()),
+        score.tenant_id(),
+        score.aggregate_score(),
+        score.aggregation_strategy(),
+        plural(score.num_metrics_analyzed(), "metric"),
+        plural(score.num_anomalies_detected(), "anomalous window"),
+        names.join(", ")
+    );
+    if let Some(sentence) =
+        top.first().and_then(|m| m.worst.as_ref()).filter(|w| w.is_anomaly()).and_then(|w| w.explanation())
+    {
+        text.push(' ');
+        text.push_str(sentence);
+    }
+    text
+}
+
+/// Explains a cluster's or tenant's score by its worst nodes (from the node-level roll-up).
+pub fn explain_group(score: &AggregatedAnomalyScore, nodes: &[AggregatedAnomalyScore]) -> String {
+    let members: Vec<AggregatedAnomalyScore> = nodes
+        .iter()
+        .filter(|n| {
+            n.tenant_id() == score.tenant_id() && (score.cluster_id().is_none() || n.cluster_id() == score.cluster_id())
+        })
+        .cloned()
+        .collect();
+    let worst: Vec<String> = top_n(&members, 3)
+        .iter()
+        .map(|n| {
+            let name = n.node_id().map_or("?", |x| x.as_str());
+            match score.cluster_id() {
+                Some(_) => format!("{name} {:.3}", n.aggregate_score()),
+                None => format!("{}/{name} {:.3}", n.cluster_id().map_or("?", |c| c.as_str()), n.aggregate_score()),
+            }
+        })
+        .collect();
+    let what = match score.cluster_id() {
+        Some(c) => format!("cluster {c} (tenant {})", score.tenant_id()),
+        None => format!("tenant {}", score.tenant_id()),
+    };
+    format!(
+        "{what} scores {:.3} by {} over {} ({}, {}); worst nodes: {}.",
+        score.aggregate_score(),
+        score.aggregation_strategy(),
+        plural(members.len(), "node"),
+        plural(score.num_metrics_analyzed(), "metric"),
+        plural(score.num_anomalies_detected(), "anomalous window"),
+        worst.join(", ")
+    )
+}
+
+fn plural(n: usize, thing: &str) -> String {
+    if n == 1 {
+        format!("1 {thing}")
+    } else {
+        format!("{n} {thing}s")
+    }
+}

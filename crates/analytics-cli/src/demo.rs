@@ -1,0 +1,233 @@
+//! `analytics demo`, `analytics engines`, `analytics simulate`.
+
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::time::Instant;
+
+use analytics_aggregate::{explain_group, AggregateConfig, FleetPipeline, FleetReport};
+use analytics_engine::EngineRegistry;
+use analytics_sim::{simulate_fleet, write_long_csv, Fleet};
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+use crate::table::Table;
+use crate::{read_engine_config, DemoArgs, EnginesArgs, Format, SimulateArgs};
+
+/// Writes to stdout, treating a closed pipe (`analytics demo | head`) as a normal end.
+fn emit(text: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("cannot write to stdout"),
+    }
+}
+
+fn progress_bar(total: u64, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template("{msg:>10} [{bar:40}] {pos}/{len} nodes, {elapsed} elapsed, ~{eta} left")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_message(what.to_owned());
+    bar
+}
+
+/// The JSON form of the demo: contract objects only (plus the node explanations).
+#[derive(Serialize)]
+struct DemoJson<'a> {
+    engine: &'a str,
+    anomalies: Vec<&'a analytics_types::AnomalyResult>,
+    tenants: &'a [analytics_types::AggregatedAnomalyScore],
+    clusters: &'a [analytics_types::AggregatedAnomalyScore],
+    nodes: &'a [analytics_types::AggregatedAnomalyScore],
+    top_nodes: &'a [analytics_aggregate::RankedNode],
+}
+
+pub(crate) fn run(args: &DemoArgs) -> Result<()> {
+    let fleet_cfg = args.fleet.config()?;
+    let engine_cfg = read_engine_config(args.config.as_ref())?;
+    let engine = EngineRegistry::with_builtins().build(&args.engine, &engine_cfg)?;
+    let started = Instant::now();
+    let fleet = simulate_fleet(&fleet_cfg).context("cannot simulate the fleet")?;
+    let simulated = started.elapsed();
+
+    let nodes = (fleet_cfg.tenants * fleet_cfg.clusters_per_tenant * fleet_cfg.nodes_per_cluster) as u64;
+    let bar = progress_bar(nodes, "detecting");
+    let started = Instant::now();
+    let report = FleetPipeline::new(engine.as_ref())
+        .aggregate(AggregateConfig { strategy: args.strategy, ..Default::default() })
+        .top(args.top)
+        .threads(args.threads)
+        .run(&fleet.series, &|done, _| bar.set_position(done as u64))?;
+    bar.finish_and_clear();
+    let detected = started.elapsed();
+
+    match args.format {
+        Format::Json => {
+            let json = DemoJson {
+                engine: &report.engine,
+                anomalies: report.results.iter().filter(|r| r.is_anomaly()).collect(),
+                tenants: &report.rollup.tenants,
+                clusters: &report.rollup.clusters,
+                nodes: &report.rollup.nodes,
+                top_nodes: &report.top_nodes,
+            };
+            emit(&(serde_json::to_string_pretty(&json)? + "\n"))
+        }
+        Format::Table => {
+            let header = format!(
+                "Fleet: {} tenants x {} clusters x {} nodes x {} metrics = {} series of {} points ({} s apart), seed {}.\n\
+                 Engine {}, aggregation {}. Simulated in {:.2} s, detected and aggregated in {:.2} s.\n",
+                fleet_cfg.tenants,
+                fleet_cfg.clusters_per_tenant,
+                fleet_cfg.nodes_per_cluster,
+                fleet_cfg.metrics,
+                fleet.series.len(),
+                fleet_cfg.points,
+                fleet_cfg.step_seconds,
+                fleet_cfg.seed,
+                report.engine,
+                args.strategy,
+                simulated.as_secs_f64(),
+                detected.as_secs_f64(),
+            );
+            emit(&(header + &render_tables(&report, &fleet)))
+        }
+    }
+}
+
+fn render_tables(report: &FleetReport, fleet: &Fleet) -> String {
+    let mut out = String::new();
+    let mut tenants =
+        Table::new(&["tenant", "score", "metrics", "anomalies", "why"], &["score", "metrics", "anomalies"]);
+    for t in &report.rollup.tenants {
+        tenants.row(vec![
+            t.tenant_id().to_string(),
+            format!("{:.3}", t.aggregate_score()),
+            t.num_metrics_analyzed().to_string(),
+            t.num_anomalies_detected().to_string(),
+            worst_nodes_clause(&explain_group(t, &report.rollup.nodes)),
+        ]);
+    }
+    out += "\nTENANTS\n";
+    out += &tenants.render();
+
+    let mut clusters =
+        Table::new(&["tenant", "cluster", "score", "metrics", "anomalies", "why"], &["score", "metrics", "anomalies"]);
+    for c in &report.rollup.clusters {
+        clusters.row(vec![
+            c.tenant_id().to_string(),
+            c.cluster_id().map(ToString::to_string).unwrap_or_default(),
+            format!("{:.3}", c.aggregate_score()),
+            c.num_metrics_analyzed().to_string(),
+            c.num_anomalies_detected().to_string(),
+            worst_nodes_clause(&explain_group(c, &report.rollup.nodes)),
+        ]);
+    }
+    out += "\nCLUSTERS\n";
+    out += &clusters.render();
+
+    out += &format!("\nTOP {} NODES\n", report.top_nodes.len());
+    let mut nodes = Table::new(
+        &["#", "tenant", "cluster", "node", "score", "metrics", "anomalies"],
+        &["#", "score", "metrics", "anomalies"],
+    );
+    for (i, n) in report.top_nodes.iter().enumerate() {
+        let s = &n.score;
+        nodes.row(vec![
+            (i + 1).to_string(),
+            s.tenant_id().to_string(),
+            s.cluster_id().map(ToString::to_string).unwrap_or_default(),
+            s.node_id().map(ToString::to_string).unwrap_or_default(),
+            format!("{:.3}", s.aggregate_score()),
+            s.num_metrics_analyzed().to_string(),
+            s.num_anomalies_detected().to_string(),
+        ]);
+    }
+    out += &nodes.render();
+    out += "\nWHY\n";
+    for (i, n) in report.top_nodes.iter().enumerate() {
+        out += &format!("{:>2}. {}\n", i + 1, n.explanation);
+    }
+
+    // How the ranking compares with what the simulator injected.
+    let injected: BTreeSet<(String, String, String)> = fleet
+        .truth
+        .iter()
+        .map(|g| (g.key.tenant_id.to_string(), g.key.cluster_id.to_string(), g.key.node_id.to_string()))
+        .collect();
+    let hits = report
+        .top_nodes
+        .iter()
+        .filter(|n| {
+            let s = &n.score;
+            injected.contains(&(
+                s.tenant_id().to_string(),
+                s.cluster_id().map(ToString::to_string).unwrap_or_default(),
+                s.node_id().map(ToString::to_string).unwrap_or_default(),
+            ))
+        })
+        .count();
+    out += &format!(
+        "\nGround truth: {} anomalies injected into {} series on {} nodes; {} of the top {} nodes carry one.\n",
+        fleet.truth.len(),
+        fleet.truth.iter().map(|g| &g.key).collect::<BTreeSet<_>>().len(),
+        injected.len(),
+        hits,
+        report.top_nodes.len()
+    );
+    out
+}
+
+/// The "worst nodes: ..." clause of a group explanation, for the table's last column.
+fn worst_nodes_clause(text: &str) -> String {
+    text.split_once("worst nodes: ")
+        .map_or_else(|| text.to_owned(), |(_, rest)| format!("worst: {}", rest.trim_end_matches('.')))
+}
+
+pub(crate) fn engines(args: &EnginesArgs) -> Result<()> {
+    let list = EngineRegistry::with_builtins().list();
+    match args.format {
+        Format::Json => emit(&(serde_json::to_string_pretty(&list)? + "\n")),
+        Format::Table => {
+            let mut out = String::new();
+            for e in &list {
+                out += &format!(
+                    "{}\n  {}\n  defaults (set any subset with --config FILE.json or FILE.toml):\n",
+                    e.name, e.description
+                );
+                for line in serde_json::to_string_pretty(&e.defaults)?.lines() {
+                    out += &format!("    {line}\n");
+                }
+            }
+            emit(&out)
+        }
+    }
+}
+
+pub(crate) fn simulate(args: &SimulateArgs) -> Result<()> {
+    let cfg = args.fleet.config()?;
+    let fleet = simulate_fleet(&cfg).context("cannot simulate the fleet")?;
+    let file = File::create(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
+    write_long_csv(&fleet.series, BufWriter::new(file))
+        .with_context(|| format!("cannot write {}", args.out.display()))?;
+    if let Some(path) = &args.truth {
+        let file = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+        serde_json::to_writer_pretty(BufWriter::new(file), &fleet.truth)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    emit(&format!(
+        "wrote {} series x {} points to {}{}\n",
+        fleet.series.len(),
+        cfg.points,
+        args.out.display(),
+        args.truth.as_ref().map_or(String::new(), |p| format!(
+            ", {} injected anomalies to {}",
+            fleet.truth.len(),
+            p.display()
+        ))
+    ))
+}

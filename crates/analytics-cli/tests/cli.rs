@@ -1,0 +1,174 @@
+//! The `analytics` binary end to end: JSON field names, determinism, exit codes, config files.
+
+use std::collections::BTreeSet;
+use std::process::{Command, Output};
+
+fn analytics(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_analytics")).args(args).output().expect("run analytics")
+}
+
+const SMALL: &[&str] = &["--tenants", "2", "--clusters", "2", "--nodes", "3", "--metrics", "4", "--days", "1.5"];
+
+fn demo_json(extra: &[&str]) -> serde_json::Value {
+    let mut args = vec!["demo", "--format", "json"];
+    args.extend_from_slice(SMALL);
+    args.extend_from_slice(extra);
+    let out = analytics(&args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("demo prints JSON")
+}
+
+fn keys(v: &serde_json::Value) -> BTreeSet<String> {
+    v.as_object().unwrap().keys().cloned().collect()
+}
+
+#[test]
+fn demo_json_has_exactly_the_contract_fields() {
+    let v = demo_json(&[]);
+    let anomalies = v["anomalies"].as_array().unwrap();
+    assert!(!anomalies.is_empty(), "the demo fleet has injected anomalies");
+    let required: BTreeSet<String> = [
+        "tenant_id",
+        "cluster_id",
+        "node_id",
+        "metric_name",
+        "window_start",
+        "window_end",
+        "anomaly_score",
+        "anomaly_label",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let optional: BTreeSet<String> = ["engine", "explanation", "evidence"].iter().map(|s| s.to_string()).collect();
+    for a in anomalies {
+        let k = keys(a);
+        assert!(k.is_superset(&required) && k.is_subset(&required.union(&optional).cloned().collect()), "{k:?}");
+        assert!(["spike", "trend", "seasonal", "normal"].contains(&a["anomaly_label"].as_str().unwrap()));
+        assert!(a["window_start"].as_str().unwrap().ends_with('Z'));
+    }
+    let aggregate_fields: BTreeSet<String> = [
+        "tenant_id",
+        "cluster_id",
+        "node_id",
+        "aggregation_strategy",
+        "aggregate_score",
+        "num_metrics_analyzed",
+        "num_anomalies_detected",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    for level in ["tenants", "clusters", "nodes"] {
+        for a in v[level].as_array().unwrap() {
+            assert_eq!(keys(a), aggregate_fields, "{level}");
+        }
+    }
+    assert_eq!(v["tenants"][0]["cluster_id"], serde_json::Value::Null);
+    assert_eq!(v["nodes"].as_array().unwrap().len(), 2 * 2 * 3);
+    assert_eq!(v["tenants"][0]["num_metrics_analyzed"], 2 * 3 * 4);
+}
+
+#[test]
+fn same_seed_same_output_other_seed_other_output() {
+    let a = demo_json(&["--seed", "7"]);
+    assert_eq!(a, demo_json(&["--seed", "7", "--threads", "1"]));
+    assert_ne!(a, demo_json(&["--seed", "8"]));
+}
+
+#[test]
+fn table_output_names_the_worst_nodes_and_the_ground_truth() {
+    let mut args = vec!["demo"];
+    args.extend_from_slice(SMALL);
+    let out = analytics(&args);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    for section in ["TENANTS", "CLUSTERS", "TOP 10 NODES", "WHY", "Ground truth:"] {
+        assert!(text.contains(section), "missing {section}:\n{text}");
+    }
+}
+
+#[test]
+fn errors_have_messages_and_exit_codes() {
+    let out = analytics(&["demo", "--engine", "nope"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        r#"error: unknown engine "nope"; known engines: robust_zscore"#
+    );
+    let out = analytics(&["demo", "--no-such-flag"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = analytics(&["demo", "--strategy", "median"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("expected max, mean, weighted or p95"));
+    let out = analytics(&["demo", "--nodes", "0"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nodes_per_cluster is 0; it must be at least 1"));
+}
+
+#[test]
+fn engine_config_files_in_toml_and_json() {
+    let dir = std::env::temp_dir().join(format!("analytics-cli-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let toml = dir.join("engine.toml");
+    std::fs::write(&toml, "[alarm]\nthreshold = 0.9\n[detector]\nwindow = 60\n").unwrap();
+    let mut args = vec!["demo", "--format", "json", "--config", toml.to_str().unwrap()];
+    args.extend_from_slice(SMALL);
+    let out = analytics(&args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let strict: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // A higher threshold can only remove anomalies.
+    assert!(strict["anomalies"].as_array().unwrap().len() <= demo_json(&[])["anomalies"].as_array().unwrap().len());
+
+    let json = dir.join("engine.json");
+    std::fs::write(&json, r#"{"alarm": {"treshold": 0.9}}"#).unwrap();
+    let out = analytics(&["demo", "--config", json.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("unknown field `treshold`"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn engines_lists_defaults() {
+    let out = analytics(&["engines", "--format", "json"]);
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v[0]["name"], "robust_zscore");
+    assert_eq!(v[0]["defaults"]["detector"]["window"], 120);
+}
+
+#[test]
+fn simulate_writes_long_csv_and_truth() {
+    let dir = std::env::temp_dir().join(format!("analytics-sim-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (csv, truth) = (dir.join("fleet.csv"), dir.join("truth.json"));
+    let out = analytics(&[
+        "simulate",
+        "--tenants",
+        "1",
+        "--clusters",
+        "1",
+        "--nodes",
+        "2",
+        "--metrics",
+        "2",
+        "--days",
+        "1",
+        "--anomaly-probability",
+        "1",
+        "--out",
+        csv.to_str().unwrap(),
+        "--truth",
+        truth.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert_eq!(text.lines().count(), 1 + 4 * 1440);
+    let t: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&truth).unwrap()).unwrap();
+    assert!(!t.as_array().unwrap().is_empty());
+    std::fs::remove_dir_all(&dir).ok();
+}

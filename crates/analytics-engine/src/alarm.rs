@@ -1,0 +1,125 @@
+//! The alarm rule: which calibrated scores become an alarm event.
+//!
+//! An event opens when the score stays at or above `threshold` for `min_points` consecutive
+//! points, and closes once the score has stayed below it for more than `merge_gap` points: an
+//! alarm that comes back within `merge_gap` points is the same event, not a new one (repeats are
+//! suppressed). The event spans its first to its last alarmed point.
+
+use std::ops::Range;
+
+use serde::{Deserialize, Serialize};
+
+use crate::EngineError;
+
+/// Alarm rule parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlarmConfig {
+    /// Calibrated score at or above which a point is alarming. The default, 0.5, is a tail
+    /// probability of 1e-5: about one false alarm per series per ten weeks at one-minute steps.
+    pub threshold: f64,
+    /// Consecutive alarming points needed to open an event.
+    pub min_points: usize,
+    /// Quiet points after which an open event closes; alarms within the gap extend it.
+    pub merge_gap: usize,
+}
+
+impl Default for AlarmConfig {
+    fn default() -> Self {
+        Self { threshold: 0.5, min_points: 1, merge_gap: 10 }
+    }
+}
+
+impl AlarmConfig {
+    pub(crate) fn check(&self) -> Result<(), EngineError> {
+        if !(self.threshold > 0.0 && self.threshold <= 1.0) {
+            return Err(EngineError::bad_param("threshold", self.threshold, "in (0, 1]"));
+        }
+        if self.min_points == 0 {
+            return Err(EngineError::bad_param("min_points", self.min_points, "at least 1"));
+        }
+        Ok(())
+    }
+}
+
+/// Streaming form of the rule: feed scores one by one, collect closed events.
+#[derive(Debug, Clone)]
+pub struct AlarmState {
+    cfg: AlarmConfig,
+    index: usize,
+    run_start: Option<usize>,
+    open: Option<Range<usize>>,
+}
+
+impl AlarmState {
+    /// A rule that has seen nothing.
+    pub fn new(cfg: AlarmConfig) -> Self {
+        Self { cfg, index: 0, run_start: None, open: None }
+    }
+
+    /// Takes the next score; returns an event when one closes.
+    pub fn update(&mut self, score: f64) -> Option<Range<usize>> {
+        let i = self.index;
+        self.index += 1;
+        let mut closed = None;
+        if score >= self.cfg.threshold {
+            let run_start = *self.run_start.get_or_insert(i);
+            match &mut self.open {
+                Some(event) => event.end = i + 1,
+                None if i + 1 - run_start >= self.cfg.min_points => self.open = Some(run_start..i + 1),
+                None => {}
+            }
+        } else {
+            self.run_start = None;
+            if let Some(event) = &self.open {
+                if i - (event.end - 1) > self.cfg.merge_gap {
+                    closed = self.open.take();
+                }
+            }
+        }
+        closed
+    }
+
+    /// Closes the open event, if any, at the end of the data.
+    pub fn finish(&mut self) -> Option<Range<usize>> {
+        self.open.take()
+    }
+}
+
+/// The batch form: every event in `scores`, in order.
+pub fn alarm_events(scores: &[f64], cfg: &AlarmConfig) -> Vec<Range<usize>> {
+    let mut state = AlarmState::new(cfg.clone());
+    let mut events: Vec<Range<usize>> = scores.iter().filter_map(|&s| state.update(s)).collect();
+    events.extend(state.finish());
+    events
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(scores: &[f64], cfg: AlarmConfig, expected: &[(usize, usize)]) {
+        let got: Vec<(usize, usize)> = alarm_events(scores, &cfg).into_iter().map(|r| (r.start, r.end)).collect();
+        assert_eq!(got, expected, "{scores:?}");
+    }
+
+    #[test]
+    fn events_open_merge_and_close() {
+        let cfg = |min_points, merge_gap| AlarmConfig { threshold: 0.9, min_points, merge_gap };
+        let s = [0.0, 0.95, 0.0, 0.0, 0.95, 0.95, 0.0, 0.0, 0.0, 0.0, 0.95];
+        check(&s, cfg(1, 0), &[(1, 2), (4, 6), (10, 11)]);
+        check(&s, cfg(1, 2), &[(1, 6), (10, 11)]);
+        check(&s, cfg(2, 0), &[(4, 6)]);
+        check(&s, cfg(1, 10), &[(1, 11)]);
+        check(&[], cfg(1, 0), &[]);
+        check(&[0.9], cfg(1, 0), &[(0, 1)]);
+    }
+
+    #[test]
+    fn bad_parameters_are_refused() {
+        let err = AlarmConfig { threshold: 1.5, ..Default::default() }.check().unwrap_err();
+        assert_eq!(err.to_string(), "parameter threshold is 1.5; it must be in (0, 1]");
+        assert!(AlarmConfig { threshold: f64::NAN, ..Default::default() }.check().is_err());
+        assert!(AlarmConfig { min_points: 0, ..Default::default() }.check().is_err());
+    }
+}

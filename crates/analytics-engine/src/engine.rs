@@ -1,0 +1,243 @@
+//! Engines: a detector plus calibration, an alarm rule, windowing and labelling.
+
+use std::fmt;
+use std::ops::Range;
+
+use analytics_explain::{classify, detect_period, explain_series, Shape, ShapeConfig};
+use analytics_types::{AnomalyLabel, AnomalyResult, MetricSeries};
+use analytics_windows::TimeWindows;
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::alarm::{AlarmConfig, AlarmState};
+use crate::calibrate::{CalibrationConfig, Calibrator};
+use crate::detector::{Detector, DetectorState};
+use crate::EngineError;
+
+/// What an engine makes of a whole series: per-point scores and the alarm events.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scores {
+    /// Raw detector scores (`None` while warming up).
+    pub raw: Vec<Option<f64>>,
+    /// Calibrated scores in [0, 1].
+    pub calibrated: Vec<f64>,
+    /// Alarm events, as index ranges, in order.
+    pub events: Vec<Range<usize>>,
+}
+
+/// The engine abstraction of the platform: `detect` and `explain` a series.
+pub trait AnomalyDetectionEngine: Send + Sync + fmt::Debug {
+    /// The engine's registry name.
+    fn name(&self) -> &str;
+
+    /// The engine's full configuration, defaults filled in.
+    fn config(&self) -> serde_json::Value;
+
+    /// A fresh per-series streaming state: feed points, get calibrated scores and closed events.
+    fn stream(&self) -> Box<dyn EngineStream>;
+
+    /// Causal per-point scores and alarm events over a whole series (the batch path).
+    fn score(&self, series: &MetricSeries) -> Scores;
+
+    /// One [`AnomalyResult`] per window of the series: the window's highest calibrated score,
+    /// and the label, explanation and evidence of the strongest alarm event in it (`normal`
+    /// when no event touches the window).
+    fn detect(&self, series: &MetricSeries) -> Result<Vec<AnomalyResult>, EngineError>;
+
+    /// The explanation sentence for a result of this series (re-measured from the series).
+    fn explain(&self, series: &MetricSeries, result: &AnomalyResult) -> Result<String, EngineError>;
+}
+
+/// The per-series streaming state of an engine.
+pub trait EngineStream: Send + fmt::Debug {
+    /// Takes the next point: its calibrated score, and an alarm event if one just closed.
+    fn update(&mut self, t: DateTime<Utc>, x: f64) -> (f64, Option<Range<usize>>);
+    /// Closes the open event at the end of the data.
+    fn finish(&mut self) -> Option<Range<usize>>;
+    /// Bytes of state held for this series.
+    fn state_bytes(&self) -> usize;
+}
+
+/// How results are windowed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WindowingConfig {
+    /// Width of the tumbling result windows, in seconds, aligned to the epoch (3600: on the hour).
+    pub width_seconds: i64,
+}
+
+impl Default for WindowingConfig {
+    fn default() -> Self {
+        Self { width_seconds: 3600 }
+    }
+}
+
+/// The parts of an engine's configuration that every detector-based engine shares.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EngineConfig<D> {
+    /// The detector's own parameters.
+    pub detector: D,
+    /// Raw score to [0, 1].
+    pub calibration: CalibrationConfig,
+    /// Scores to alarm events.
+    pub alarm: AlarmConfig,
+    /// Result windows.
+    pub windows: WindowingConfig,
+    /// Labelling thresholds.
+    pub shape: ShapeConfig,
+}
+
+/// An engine made of any [`Detector`] with calibration, an alarm rule, windows and labels.
+#[derive(Debug)]
+pub struct DetectorEngine<D: Detector> {
+    name: String,
+    detector: D,
+    calibration: CalibrationConfig,
+    alarm: AlarmConfig,
+    windows: TimeWindows,
+    shape: ShapeConfig,
+    config_json: serde_json::Value,
+}
+
+impl<D: Detector + 'static> DetectorEngine<D> {
+    /// Builds the engine after checking every part of its configuration.
+    pub fn new<C: Serialize>(name: &str, detector: D, cfg: EngineConfig<C>) -> Result<Self, EngineError> {
+        cfg.calibration.check()?;
+        cfg.alarm.check()?;
+        if cfg.windows.width_seconds <= 0 {
+            return Err(EngineError::bad_param("windows.width_seconds", cfg.windows.width_seconds, "positive"));
+        }
+        let windows = TimeWindows::tumbling(TimeDelta::seconds(cfg.windows.width_seconds))
+            .map_err(|e| EngineError::BadConfig { engine: name.to_owned(), message: e.to_string() })?;
+        let config_json = serde_json::to_value(&cfg)
+            .map_err(|e| EngineError::Internal(format!("engine config does not serialise: {e}")))?;
+        let EngineConfig { calibration, alarm, shape, .. } = cfg;
+        Ok(Self { name: name.to_owned(), detector, calibration, alarm, windows, shape, config_json })
+    }
+
+    fn label_events(&self, series: &MetricSeries, events: &[Range<usize>]) -> Result<Vec<Shape>, EngineError> {
+        let period = if events.is_empty() { None } else { detect_period(series.timestamps(), series.values()) };
+        events
+            .iter()
+            .map(|e| Ok(classify(series.timestamps(), series.values(), e.clone(), period, &self.shape)?))
+            .collect()
+    }
+}
+
+#[derive(Debug)]
+struct Stream {
+    detector: Box<dyn DetectorState>,
+    calibrator: Calibrator,
+    alarm: AlarmState,
+}
+
+impl EngineStream for Stream {
+    fn update(&mut self, t: DateTime<Utc>, x: f64) -> (f64, Option<Range<usize>>) {
+        let raw = self.detector.update(t, x);
+        let score = self.calibrator.update(raw.unwrap_or(0.0), raw.is_none());
+        (score, self.alarm.update(score))
+    }
+
+    fn finish(&mut self) -> Option<Range<usize>> {
+        self.alarm.finish()
+    }
+
+    fn state_bytes(&self) -> usize {
+        self.detector.state_bytes() + self.calibrator.state_bytes() + std::mem::size_of::<AlarmState>()
+    }
+}
+
+impl<D: Detector + 'static> AnomalyDetectionEngine for DetectorEngine<D> {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn config(&self) -> serde_json::Value {
+        self.config_json.clone()
+    }
+
+    fn stream(&self) -> Box<dyn EngineStream> {
+        Box::new(Stream {
+            detector: self.detector.start(),
+            calibrator: Calibrator::new(self.calibration.clone()),
+            alarm: AlarmState::new(self.alarm.clone()),
+        })
+    }
+
+    fn score(&self, series: &MetricSeries) -> Scores {
+        let raw = self.detector.score_batch(series.timestamps(), series.values());
+        let mut calibrator = Calibrator::new(self.calibration.clone());
+        let mut alarm = AlarmState::new(self.alarm.clone());
+        let mut events = Vec::new();
+        let calibrated: Vec<f64> = raw
+            .iter()
+            .map(|r| {
+                let score = calibrator.update(r.unwrap_or(0.0), r.is_none());
+                events.extend(alarm.update(score));
+                score
+            })
+            .collect();
+        events.extend(alarm.finish());
+        Scores { raw, calibrated, events }
+    }
+
+    fn detect(&self, series: &MetricSeries) -> Result<Vec<AnomalyResult>, EngineError> {
+        let scores = self.score(series);
+        let shapes = self.label_events(series, &scores.events)?;
+        let key = series.key();
+        let mut results = Vec::new();
+        for w in self.windows.over(series.timestamps()) {
+            let window_score = scores.calibrated[w.range.clone()].iter().copied().fold(0.0, f64::max);
+            // The strongest event touching this window names its label.
+            let strongest = scores
+                .events
+                .iter()
+                .zip(&shapes)
+                .filter(|(e, _)| e.start < w.range.end && w.range.start < e.end)
+                .max_by(|(a, _), (b, _)| peak(&scores.calibrated, a).total_cmp(&peak(&scores.calibrated, b)));
+            let (start, end) = (w.start.unwrap_or_default(), w.end.unwrap_or_default());
+            let mut result =
+                AnomalyResult::new(key.clone(), start, end, window_score.clamp(0.0, 1.0), AnomalyLabel::Normal)
+                    .map_err(|e| EngineError::Internal(e.to_string()))?;
+            if let Some((_, shape)) = strongest {
+                result = AnomalyResult::new(key.clone(), start, end, window_score.clamp(0.0, 1.0), shape.label)
+                    .and_then(|r| r.with_evidence(shape.evidence.clone()))
+                    .map_err(|e| EngineError::Internal(e.to_string()))?
+                    .with_explanation(explain_series(&key, None, shape));
+            }
+            results.push(result.with_engine(self.name.clone()));
+        }
+        Ok(results)
+    }
+
+    fn explain(&self, series: &MetricSeries, result: &AnomalyResult) -> Result<String, EngineError> {
+        if series.key() != result.key() {
+            return Err(EngineError::WrongSeries {
+                series: series.key().to_string(),
+                result: result.key().to_string(),
+            });
+        }
+        let ts = series.timestamps();
+        let lo = ts.partition_point(|&t| t < result.window_start());
+        let hi = ts.partition_point(|&t| t < result.window_end()).max(lo + 1).min(ts.len());
+        if lo >= ts.len() {
+            return Err(EngineError::WindowOutsideSeries { window_start: result.window_start() });
+        }
+        // Explain the strongest event inside the window, or the window itself when none.
+        let scores = self.score(series);
+        let event = scores
+            .events
+            .iter()
+            .filter(|e| e.start < hi && lo < e.end)
+            .max_by(|a, b| peak(&scores.calibrated, a).total_cmp(&peak(&scores.calibrated, b)))
+            .cloned()
+            .unwrap_or(lo..hi);
+        let shape = self.label_events(series, std::slice::from_ref(&event))?.remove(0);
+        Ok(explain_series(&series.key(), None, &shape))
+    }
+}
+
+fn peak(scores: &[f64], range: &Range<usize>) -> f64 {
+    scores[range.clone()].iter().copied().fold(0.0, f64::max)
+}

@@ -1,0 +1,236 @@
+//! Robust rolling z-score: the distance of a point from the median of the previous `window`
+//! points, in units of their robust standard deviation (1.4826 x MAD).
+//!
+//! The median and the MAD of the window are kept exactly, in O(log w) per point after an
+//! O(w) memmove: the window is held sorted, and the MAD is the k-th smallest of two sorted
+//! sequences (distances below the median, read leftwards, and above it, read rightwards).
+
+use std::collections::VecDeque;
+use std::mem::size_of;
+
+use analytics_explain::stats::MAD_TO_SIGMA;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::detector::{Detector, DetectorState};
+use crate::EngineError;
+
+/// Parameters of the robust rolling z-score.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RobustZConfig {
+    /// Points in the rolling window the current point is compared with.
+    pub window: usize,
+    /// Points needed in the window before scoring starts (scores are 0 before).
+    pub min_points: usize,
+}
+
+impl Default for RobustZConfig {
+    fn default() -> Self {
+        Self { window: 120, min_points: 30 }
+    }
+}
+
+impl RobustZConfig {
+    pub(crate) fn check(&self) -> Result<(), EngineError> {
+        if self.window < 3 {
+            return Err(EngineError::bad_param("window", self.window, "at least 3 points"));
+        }
+        if self.min_points < 3 || self.min_points > self.window {
+            return Err(EngineError::bad_param("min_points", self.min_points, "between 3 and window"));
+        }
+        Ok(())
+    }
+}
+
+/// The robust rolling z-score detector.
+#[derive(Debug, Clone)]
+pub struct RobustZ {
+    cfg: RobustZConfig,
+}
+
+impl RobustZ {
+    /// Builds the detector after checking its parameters.
+    pub fn new(cfg: RobustZConfig) -> Result<Self, EngineError> {
+        cfg.check()?;
+        Ok(Self { cfg })
+    }
+}
+
+impl Detector for RobustZ {
+    fn name(&self) -> &'static str {
+        "robust_zscore"
+    }
+
+    fn start(&self) -> Box<dyn DetectorState> {
+        Box::new(RollingMedian::new(self.cfg.window, self.cfg.min_points))
+    }
+}
+
+/// A window of the last `capacity` values, kept both in arrival order and sorted.
+#[derive(Debug, Clone)]
+pub(crate) struct RollingMedian {
+    arrival: VecDeque<f64>,
+    sorted: Vec<f64>,
+    capacity: usize,
+    min_points: usize,
+}
+
+impl RollingMedian {
+    pub(crate) fn new(capacity: usize, min_points: usize) -> Self {
+        Self { arrival: VecDeque::with_capacity(capacity), sorted: Vec::with_capacity(capacity), capacity, min_points }
+    }
+
+    pub(crate) fn push(&mut self, x: f64) {
+        if self.arrival.len() == self.capacity {
+            if let Some(old) = self.arrival.pop_front() {
+                let at = self.sorted.partition_point(|v| v.total_cmp(&old).is_lt());
+                self.sorted.remove(at);
+            }
+        }
+        self.arrival.push_back(x);
+        let at = self.sorted.partition_point(|v| v.total_cmp(&x).is_lt());
+        self.sorted.insert(at, x);
+    }
+
+    /// Median of the window (NaN when empty).
+    pub(crate) fn median(&self) -> f64 {
+        let s = &self.sorted;
+        match s.len() {
+            0 => f64::NAN,
+            n if n % 2 == 1 => s[n / 2],
+            n => (s[n / 2 - 1] + s[n / 2]) / 2.0,
+        }
+    }
+
+    /// Median absolute deviation around `med`, exactly, in O(log w).
+    pub(crate) fn mad(&self, med: f64) -> f64 {
+        let n = self.sorted.len();
+        if n == 0 {
+            return f64::NAN;
+        }
+        if n % 2 == 1 {
+            self.kth_distance(med, n / 2)
+        } else {
+            (self.kth_distance(med, n / 2 - 1) + self.kth_distance(med, n / 2)) / 2.0
+        }
+    }
+
+    /// The k-th smallest (0-based) of |s_i - med| over the sorted window.
+    fn kth_distance(&self, med: f64, k: usize) -> f64 {
+        let s = &self.sorted;
+        let split = s.partition_point(|&v| v < med);
+        // A(i): distances below the median, ascending; B(j): distances at or above it, ascending.
+        let a = |i: usize| med - s[split - 1 - i];
+        let b = |j: usize| s[split + j] - med;
+        let (len_a, len_b) = (split, s.len() - split);
+        let count = k + 1;
+        let (mut lo, mut hi) = (count.saturating_sub(len_b), count.min(len_a));
+        loop {
+            let i = (lo + hi) / 2;
+            let j = count - i;
+            if i > 0 && j < len_b && a(i - 1) > b(j) {
+                hi = i - 1;
+            } else if j > 0 && i < len_a && b(j - 1) > a(i) {
+                lo = i + 1;
+            } else {
+                let from_a = if i > 0 { a(i - 1) } else { f64::NEG_INFINITY };
+                let from_b = if j > 0 { b(j - 1) } else { f64::NEG_INFINITY };
+                return from_a.max(from_b);
+            }
+        }
+    }
+
+    /// Robust z of `x` against the window, or None while warming up.
+    pub(crate) fn z(&self, x: f64) -> Option<f64> {
+        if self.sorted.len() < self.min_points {
+            return None;
+        }
+        let med = self.median();
+        let mut sigma = MAD_TO_SIGMA * self.mad(med);
+        if sigma <= 0.0 {
+            // More than half the window is one value: fall back to the mean absolute deviation,
+            // then to a tiny share of the level, so a change off a flat line scores very high.
+            let mean_abs = self.sorted.iter().map(|v| (v - med).abs()).sum::<f64>() / self.sorted.len() as f64;
+            sigma = if mean_abs > 0.0 { 1.2533 * mean_abs } else { 1e-9 * med.abs().max(1.0) };
+        }
+        Some((x - med) / sigma)
+    }
+}
+
+impl DetectorState for RollingMedian {
+    fn update(&mut self, _t: DateTime<Utc>, x: f64) -> Option<f64> {
+        let score = self.z(x).map(f64::abs);
+        self.push(x);
+        score
+    }
+
+    fn state_bytes(&self) -> usize {
+        size_of::<Self>() + (self.arrival.capacity() + self.sorted.capacity()) * size_of::<f64>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use analytics_explain::stats::median_sigma;
+    use proptest::prelude::*;
+
+    /// The obvious O(w) computation, to check the incremental one against.
+    fn reference_z(history: &[f64], x: f64, window: usize, min_points: usize) -> Option<f64> {
+        let w = &history[history.len().saturating_sub(window)..];
+        if w.len() < min_points {
+            return None;
+        }
+        let (m, s) = median_sigma(w);
+        (s > 0.0).then(|| (x - m) / s)
+    }
+
+    proptest! {
+        #[test]
+        fn incremental_median_and_mad_match_the_reference(
+            xs in prop::collection::vec(-1e6f64..1e6, 1..400),
+            window in 3usize..50,
+        ) {
+            let mut rm = RollingMedian::new(window, 3);
+            for (i, &x) in xs.iter().enumerate() {
+                if let (Some(got), Some(want)) = (rm.z(x), reference_z(&xs[..i], x, window, 3)) {
+                    prop_assert!((got - want).abs() <= 1e-9 * want.abs().max(1.0), "at {}: {} vs {}", i, got, want);
+                }
+                rm.push(x);
+            }
+        }
+
+        #[test]
+        fn ties_and_duplicates_are_handled(xs in prop::collection::vec(0u8..4, 1..200), window in 3usize..20) {
+            let mut rm = RollingMedian::new(window, 3);
+            for (i, &x) in xs.iter().enumerate() {
+                let x = f64::from(x);
+                let hist: Vec<f64> = xs[..i].iter().map(|&v| f64::from(v)).collect();
+                if let (Some(got), Some(want)) = (rm.z(x), reference_z(&hist, x, window, 3)) {
+                    prop_assert!((got - want).abs() < 1e-9);
+                }
+                rm.push(x);
+            }
+        }
+    }
+
+    #[test]
+    fn bad_parameters_are_refused() {
+        let err = RobustZ::new(RobustZConfig { window: 2, min_points: 2 }).unwrap_err();
+        assert_eq!(err.to_string(), "parameter window is 2; it must be at least 3 points");
+        let err = RobustZ::new(RobustZConfig { window: 10, min_points: 11 }).unwrap_err();
+        assert_eq!(err.to_string(), "parameter min_points is 11; it must be between 3 and window");
+    }
+
+    #[test]
+    fn state_is_bounded_by_the_window() {
+        let d = RobustZ::new(RobustZConfig::default()).unwrap();
+        let mut s = d.start();
+        let t = DateTime::UNIX_EPOCH;
+        for i in 0..10_000 {
+            s.update(t, f64::from(i % 17));
+        }
+        assert!(s.state_bytes() < 2 * 128 * 8 + 256, "{} bytes", s.state_bytes());
+    }
+}
