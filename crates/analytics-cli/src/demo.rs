@@ -16,7 +16,7 @@ use crate::table::Table;
 use crate::{read_engine_config, DemoArgs, EnginesArgs, Format, SimulateArgs};
 
 /// Writes to stdout, treating a closed pipe (`analytics demo | head`) as a normal end.
-fn emit(text: &str) -> Result<()> {
+pub(crate) fn emit(text: &str) -> Result<()> {
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
@@ -24,12 +24,14 @@ fn emit(text: &str) -> Result<()> {
     }
 }
 
-fn progress_bar(total: u64, what: &str) -> ProgressBar {
+pub(crate) fn progress_bar(total: u64, what: &str, unit: &str) -> ProgressBar {
     let bar = ProgressBar::new(total);
     bar.set_style(
-        ProgressStyle::with_template("{msg:>10} [{bar:40}] {pos}/{len} nodes, {elapsed} elapsed, ~{eta} left")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
+        ProgressStyle::with_template(&format!(
+            "{{msg:>10}} [{{bar:40}}] {{pos}}/{{len}} {unit}, {{elapsed}} elapsed, ~{{eta}} left"
+        ))
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
     );
     bar.set_message(what.to_owned());
     bar
@@ -55,7 +57,7 @@ pub(crate) fn run(args: &DemoArgs) -> Result<()> {
     let simulated = started.elapsed();
 
     let nodes = (fleet_cfg.tenants * fleet_cfg.clusters_per_tenant * fleet_cfg.nodes_per_cluster) as u64;
-    let bar = progress_bar(nodes, "detecting");
+    let bar = progress_bar(nodes, "detecting", "nodes");
     let started = Instant::now();
     let report = FleetPipeline::new(engine.as_ref())
         .aggregate(AggregateConfig { strategy: args.strategy, ..Default::default() })

@@ -10,6 +10,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod demo;
+mod eval;
 mod table;
 
 /// Anomaly detection for fleets of cloud metrics: which series, nodes, clusters and tenants
@@ -32,9 +33,60 @@ enum Command {
     Demo(DemoArgs),
     /// List the engines, with their parameters and defaults.
     Engines(EnginesArgs),
+    /// Score an engine on a public benchmark (NAB or ASD), online, as published detectors are.
+    #[command(subcommand)]
+    Eval(EvalCommand),
     /// Write a simulated fleet as long CSV (tenant,cluster,node,metric,timestamp,value), and
     /// optionally its ground truth as JSON.
     Simulate(SimulateArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum EvalCommand {
+    /// The Numenta Anomaly Benchmark: NAB score (three profiles, one corpus-wide threshold),
+    /// F1, point-adjusted and revised point-adjusted F1 at the engine's alarms, per category.
+    ///
+    /// Each file is fed point by point; the first 15% (at most 750 points) is NAB's
+    /// probationary period: the engine learns there and it is not scored.
+    Nab(NabArgs),
+    /// The Application Server Dataset: node-level detection over each server's 19 metrics,
+    /// F1 and point-adjusted F1, and root-cause HitRate@100% and @150%.
+    Asd(AsdArgs),
+}
+
+#[derive(Debug, Args)]
+struct NabArgs {
+    /// The NAB directory (holding combined_windows.json and data/).
+    #[arg(long)]
+    data: PathBuf,
+    /// Engine to score (see `analytics engines`).
+    #[arg(long, default_value = "default")]
+    engine: String,
+    /// Engine configuration file, JSON or TOML.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Write per-file results in NAB's layout under DIR/<engine>/<category>/<engine>_<file>.csv.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+}
+
+#[derive(Debug, Args)]
+struct AsdArgs {
+    /// The ASD directory (holding omi-1, omi-2, ...).
+    #[arg(long)]
+    data: PathBuf,
+    /// Engine to score (see `analytics engines`).
+    #[arg(long, default_value = "default")]
+    engine: String,
+    /// Engine configuration file, JSON or TOML.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
 }
 
 /// Output format.
@@ -99,7 +151,7 @@ struct DemoArgs {
     #[command(flatten)]
     fleet: FleetArgs,
     /// Engine to detect with (see `analytics engines`).
-    #[arg(long, default_value = "robust_zscore")]
+    #[arg(long, default_value = "default")]
     engine: String,
     /// Engine configuration file, JSON or TOML by extension; unset fields keep their defaults.
     #[arg(long)]
@@ -163,6 +215,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Demo(args) => demo::run(&args),
         Command::Engines(args) => demo::engines(&args),
         Command::Simulate(args) => demo::simulate(&args),
+        Command::Eval(EvalCommand::Nab(args)) => eval::nab(&args),
+        Command::Eval(EvalCommand::Asd(args)) => eval::asd(&args),
     }
 }
 

@@ -15,23 +15,34 @@ use crate::EngineError;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AlarmConfig {
-    /// Calibrated score at or above which a point is alarming. The default, 0.5, is a tail
-    /// probability of 1e-5: about one false alarm per series per ten weeks at one-minute steps.
+    /// Calibrated score at or above which a point is alarming. The default, 0.4, is a tail
+    /// probability of 1e-4 (with the rest period, chosen on NAB and the simulator; see
+    /// docs/results.md).
     pub threshold: f64,
     /// Consecutive alarming points needed to open an event.
     pub min_points: usize,
     /// Quiet points after which an open event closes; alarms within the gap extend it.
     pub merge_gap: usize,
+    /// After a point scores at or above the threshold, the next `rest_points` points report a
+    /// score of 0 unless they score at least `escalation` more than the point that raised the
+    /// alarm (which then reports its score and restarts the rest): an ongoing incident pages
+    /// again only if it gets clearly worse.
+    pub rest_points: usize,
+    /// How much higher a score must be to break through a rest period (0.1: ten times rarer).
+    pub escalation: f64,
 }
 
 impl Default for AlarmConfig {
     fn default() -> Self {
-        Self { threshold: 0.5, min_points: 1, merge_gap: 10 }
+        Self { threshold: 0.4, min_points: 1, merge_gap: 10, rest_points: 60, escalation: 0.1 }
     }
 }
 
 impl AlarmConfig {
     pub(crate) fn check(&self) -> Result<(), EngineError> {
+        if !(self.escalation >= 0.0 && self.escalation.is_finite()) {
+            return Err(EngineError::bad_param("escalation", self.escalation, "finite and non-negative"));
+        }
         if !(self.threshold > 0.0 && self.threshold <= 1.0) {
             return Err(EngineError::bad_param("threshold", self.threshold, "in (0, 1]"));
         }
@@ -39,6 +50,43 @@ impl AlarmConfig {
             return Err(EngineError::bad_param("min_points", self.min_points, "at least 1"));
         }
         Ok(())
+    }
+}
+
+/// The rest period: after an alarming point, holds scores at 0 for `rest_points` points unless
+/// one is more surprising than the point that raised the alarm.
+#[derive(Debug, Clone)]
+pub struct Rest {
+    threshold: f64,
+    rest_points: usize,
+    remaining: usize,
+    raised_by: f64,
+    escalation: f64,
+}
+
+impl Rest {
+    /// A rest period that has not started.
+    pub fn new(cfg: &AlarmConfig) -> Self {
+        Self {
+            threshold: cfg.threshold,
+            rest_points: cfg.rest_points,
+            remaining: 0,
+            raised_by: 0.0,
+            escalation: cfg.escalation,
+        }
+    }
+
+    /// The score to report for a point whose calibrated score is `score`.
+    pub fn apply(&mut self, score: f64) -> f64 {
+        if self.remaining > 0 && score < self.raised_by + self.escalation {
+            self.remaining -= 1;
+            return 0.0;
+        }
+        if score >= self.threshold && self.rest_points > 0 {
+            self.remaining = self.rest_points;
+            self.raised_by = score;
+        }
+        score
     }
 }
 
@@ -105,7 +153,13 @@ mod tests {
 
     #[test]
     fn events_open_merge_and_close() {
-        let cfg = |min_points, merge_gap| AlarmConfig { threshold: 0.9, min_points, merge_gap };
+        let cfg = |min_points, merge_gap| AlarmConfig {
+            threshold: 0.9,
+            min_points,
+            merge_gap,
+            rest_points: 0,
+            escalation: 0.1,
+        };
         let s = [0.0, 0.95, 0.0, 0.0, 0.95, 0.95, 0.0, 0.0, 0.0, 0.0, 0.95];
         check(&s, cfg(1, 0), &[(1, 2), (4, 6), (10, 11)]);
         check(&s, cfg(1, 2), &[(1, 6), (10, 11)]);
@@ -113,6 +167,16 @@ mod tests {
         check(&s, cfg(1, 10), &[(1, 11)]);
         check(&[], cfg(1, 0), &[]);
         check(&[0.9], cfg(1, 0), &[(0, 1)]);
+    }
+
+    #[test]
+    fn rest_holds_scores_after_an_alarm() {
+        let mut rest =
+            Rest::new(&AlarmConfig { threshold: 0.5, rest_points: 2, escalation: 0.1, ..Default::default() });
+        // 0.6 raises the alarm; 0.65 is not 0.1 worse, so it rests; 0.9 is, so it reports and
+        // restarts the rest; 0.7 and 0.95 rest; after two points the rest is over.
+        let out: Vec<f64> = [0.1, 0.6, 0.65, 0.9, 0.7, 0.95, 0.2].iter().map(|&s| rest.apply(s)).collect();
+        assert_eq!(out, [0.1, 0.6, 0.0, 0.9, 0.0, 0.0, 0.2]);
     }
 
     #[test]

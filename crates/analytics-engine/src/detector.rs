@@ -20,6 +20,12 @@ pub trait Detector: Send + Sync + fmt::Debug {
     /// A fresh streaming state for one series.
     fn start(&self) -> Box<dyn DetectorState>;
 
+    /// Whether the raw score is already a calibrated score in [0, 1] (an ensemble of calibrated
+    /// members), so that the engine must not calibrate it again.
+    fn is_calibrated(&self) -> bool {
+        false
+    }
+
     /// One raw score per point; `None` while the detector is still warming up.
     fn score_batch(&self, timestamps: &[DateTime<Utc>], values: &[f64]) -> Vec<Option<f64>> {
         let mut state = self.start();

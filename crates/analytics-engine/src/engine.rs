@@ -9,7 +9,7 @@ use analytics_windows::TimeWindows;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::alarm::{AlarmConfig, AlarmState};
+use crate::alarm::{AlarmConfig, AlarmState, Rest};
 use crate::calibrate::{CalibrationConfig, Calibrator};
 use crate::detector::{Detector, DetectorState};
 use crate::EngineError;
@@ -19,7 +19,7 @@ use crate::EngineError;
 pub struct Scores {
     /// Raw detector scores (`None` while warming up).
     pub raw: Vec<Option<f64>>,
-    /// Calibrated scores in [0, 1].
+    /// Calibrated scores in [0, 1], as reported (0 during an alarm's rest period).
     pub calibrated: Vec<f64>,
     /// Alarm events, as index ranges, in order.
     pub events: Vec<Range<usize>>,
@@ -125,17 +125,50 @@ impl<D: Detector + 'static> DetectorEngine<D> {
     }
 }
 
+/// Turns a raw score into a calibrated one: through the calibrator, or as it is when the
+/// detector's raw score is already calibrated.
+#[derive(Debug)]
+enum Calibration {
+    Learnt(Calibrator),
+    Given,
+}
+
+impl Calibration {
+    fn new(detector_is_calibrated: bool, cfg: &CalibrationConfig) -> Self {
+        if detector_is_calibrated {
+            Calibration::Given
+        } else {
+            Calibration::Learnt(Calibrator::new(cfg.clone()))
+        }
+    }
+
+    fn update(&mut self, raw: Option<f64>) -> f64 {
+        match self {
+            Calibration::Learnt(c) => c.update(raw.unwrap_or(0.0), raw.is_none()),
+            Calibration::Given => raw.unwrap_or(0.0).clamp(0.0, 1.0),
+        }
+    }
+
+    fn state_bytes(&self) -> usize {
+        match self {
+            Calibration::Learnt(c) => c.state_bytes(),
+            Calibration::Given => 0,
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Stream {
     detector: Box<dyn DetectorState>,
-    calibrator: Calibrator,
+    calibrator: Calibration,
+    rest: Rest,
     alarm: AlarmState,
 }
 
 impl EngineStream for Stream {
     fn update(&mut self, t: DateTime<Utc>, x: f64) -> (f64, Option<Range<usize>>) {
         let raw = self.detector.update(t, x);
-        let score = self.calibrator.update(raw.unwrap_or(0.0), raw.is_none());
+        let score = self.rest.apply(self.calibrator.update(raw));
         (score, self.alarm.update(score))
     }
 
@@ -160,20 +193,22 @@ impl<D: Detector + 'static> AnomalyDetectionEngine for DetectorEngine<D> {
     fn stream(&self) -> Box<dyn EngineStream> {
         Box::new(Stream {
             detector: self.detector.start(),
-            calibrator: Calibrator::new(self.calibration.clone()),
+            calibrator: Calibration::new(self.detector.is_calibrated(), &self.calibration),
+            rest: Rest::new(&self.alarm),
             alarm: AlarmState::new(self.alarm.clone()),
         })
     }
 
     fn score(&self, series: &MetricSeries) -> Scores {
         let raw = self.detector.score_batch(series.timestamps(), series.values());
-        let mut calibrator = Calibrator::new(self.calibration.clone());
+        let mut calibrator = Calibration::new(self.detector.is_calibrated(), &self.calibration);
+        let mut rest = Rest::new(&self.alarm);
         let mut alarm = AlarmState::new(self.alarm.clone());
         let mut events = Vec::new();
         let calibrated: Vec<f64> = raw
             .iter()
             .map(|r| {
-                let score = calibrator.update(r.unwrap_or(0.0), r.is_none());
+                let score = rest.apply(calibrator.update(*r));
                 events.extend(alarm.update(score));
                 score
             })

@@ -2,16 +2,30 @@
 
 mod alarm;
 mod calibrate;
+mod cusum;
+mod density;
 mod detector;
 mod engine;
+mod ensemble;
 mod error;
+mod holt_winters;
+mod iforest;
 mod registry;
+mod seasonal;
+mod spectral;
 mod zscore;
 
-pub use alarm::{alarm_events, AlarmConfig, AlarmState};
+pub use alarm::{alarm_events, AlarmConfig, AlarmState, Rest};
 pub use calibrate::{score_to_tail, tail_to_score, CalibrationConfig, Calibrator, SCORE_DECADES};
+pub use cusum::{Cusum, CusumConfig};
+pub use density::{Density, DensityConfig};
 pub use detector::{Detector, DetectorState};
 pub use engine::{AnomalyDetectionEngine, DetectorEngine, EngineConfig, EngineStream, Scores, WindowingConfig};
+pub use ensemble::{Combine, Ensemble, EnsembleConfig};
 pub use error::EngineError;
+pub use holt_winters::{HoltWinters, HoltWintersConfig};
+pub use iforest::{IForest, IForestConfig};
 pub use registry::{parse_config, EngineFactory, EngineInfo, EngineRegistry};
+pub use seasonal::{Seasonal, SeasonalConfig};
+pub use spectral::{SpectralConfig, SpectralResidual};
 pub use zscore::{RobustZ, RobustZConfig};

@@ -7,7 +7,15 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::cusum::{Cusum, CusumConfig};
+use crate::density::{Density, DensityConfig};
+use crate::detector::Detector;
 use crate::engine::{AnomalyDetectionEngine, DetectorEngine, EngineConfig};
+use crate::ensemble::{Ensemble, EnsembleConfig};
+use crate::holt_winters::{HoltWinters, HoltWintersConfig};
+use crate::iforest::{IForest, IForestConfig};
+use crate::seasonal::{Seasonal, SeasonalConfig};
+use crate::spectral::{SpectralConfig, SpectralResidual};
 use crate::zscore::{RobustZ, RobustZConfig};
 use crate::EngineError;
 
@@ -46,10 +54,23 @@ pub fn parse_config<C: DeserializeOwned>(engine: &str, value: &serde_json::Value
         .map_err(|e| EngineError::BadConfig { engine: engine.to_owned(), message: e.to_string() })
 }
 
-fn robust_zscore(value: &serde_json::Value) -> Result<Box<dyn AnomalyDetectionEngine>, EngineError> {
-    let cfg: EngineConfig<RobustZConfig> = parse_config("robust_zscore", value)?;
-    let detector = RobustZ::new(cfg.detector.clone())?;
-    Ok(Box::new(DetectorEngine::new("robust_zscore", detector, cfg)?))
+/// Builds a detector engine: parses `EngineConfig<C>`, builds the detector from its part.
+fn build<C, D>(
+    name: &'static str,
+    value: &serde_json::Value,
+    make: fn(C) -> Result<D, EngineError>,
+) -> Result<Box<dyn AnomalyDetectionEngine>, EngineError>
+where
+    C: DeserializeOwned + Serialize + Clone + Default,
+    D: Detector + 'static,
+{
+    let cfg: EngineConfig<C> = parse_config(name, value)?;
+    let detector = make(cfg.detector.clone())?;
+    Ok(Box::new(DetectorEngine::new(name, detector, cfg)?))
+}
+
+fn defaults<C: Serialize + Default>() -> serde_json::Value {
+    serde_json::to_value(EngineConfig::<C>::default()).unwrap_or_default()
 }
 
 impl EngineRegistry {
@@ -62,10 +83,52 @@ impl EngineRegistry {
     pub fn with_builtins() -> Self {
         let mut r = Self::new();
         r.register(
+            "default",
+            "The ensemble: robust z-score, seasonal baseline, CUSUM and Holt-Winters, each calibrated on its own history, the most surprising taken and calibrated again.",
+            defaults::<EnsembleConfig>(),
+            Arc::new(|v| build("default", v, Ensemble::new)),
+        );
+        r.register(
             "robust_zscore",
             "Robust rolling z-score: distance from the rolling median in units of 1.4826 x MAD; finds spikes and level shifts, O(log w) per point.",
-            serde_json::to_value(EngineConfig::<RobustZConfig>::default()).unwrap_or_default(),
-            Arc::new(robust_zscore),
+            defaults::<RobustZConfig>(),
+            Arc::new(|v| build("robust_zscore", v, RobustZ::new)),
+        );
+        r.register(
+            "seasonal_baseline",
+            "Seasonal baseline: the value usual at this time of day or week, learnt online, the cycle chosen automatically; finds values out of place for their phase.",
+            defaults::<SeasonalConfig>(),
+            Arc::new(|v| build("seasonal_baseline", v, Seasonal::new)),
+        );
+        r.register(
+            "cusum",
+            "CUSUM change points: accumulated deviations from a slowly learnt level; finds sustained shifts of level or slope, even small ones.",
+            defaults::<CusumConfig>(),
+            Arc::new(|v| build("cusum", v, Cusum::new)),
+        );
+        r.register(
+            "spike_density",
+            "Spike density: a short average of robust deviations against its own long-run spread; finds clusters of spikes and bursts of volatility that single points hide.",
+            defaults::<DensityConfig>(),
+            Arc::new(|v| build("spike_density", v, Density::new)),
+        );
+        r.register(
+            "spectral_residual",
+            "Spectral residual (Microsoft, KDD 2019): the saliency of the newest point in the log-amplitude spectrum of a window; finds points that break the window's shape. One FFT pair per point.",
+            defaults::<SpectralConfig>(),
+            Arc::new(|v| build("spectral_residual", v, SpectralResidual::new)),
+        );
+        r.register(
+            "isolation_forest",
+            "Isolation forest on shingled windows, fitted on the learning period from a seeded generator; finds shapes easy to isolate. Tens of KiB per series.",
+            defaults::<IForestConfig>(),
+            Arc::new(|v| build("isolation_forest", v, IForest::new)),
+        );
+        r.register(
+            "holt_winters",
+            "Holt-Winters forecast (level, trend, daily profile): scores one-step-ahead forecast errors against their robust spread.",
+            defaults::<HoltWintersConfig>(),
+            Arc::new(|v| build("holt_winters", v, HoltWinters::new)),
         );
         r
     }

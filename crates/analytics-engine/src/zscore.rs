@@ -93,6 +93,11 @@ impl RollingMedian {
         self.sorted.insert(at, x);
     }
 
+    /// Bytes held on the heap by the window.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        (self.arrival.capacity() + self.sorted.capacity()) * size_of::<f64>()
+    }
+
     /// Median of the window (NaN when empty).
     pub(crate) fn median(&self) -> f64 {
         let s = &self.sorted;
@@ -141,20 +146,25 @@ impl RollingMedian {
         }
     }
 
-    /// Robust z of `x` against the window, or None while warming up.
-    pub(crate) fn z(&self, x: f64) -> Option<f64> {
+    /// Robust spread of the window (1.4826 x MAD), with fallbacks so it is never 0: when more
+    /// than half the window is one value, the mean absolute deviation, then a tiny share of the
+    /// level (so a change off a flat line scores very high). None while warming up.
+    pub(crate) fn spread(&self) -> Option<(f64, f64)> {
         if self.sorted.len() < self.min_points {
             return None;
         }
         let med = self.median();
         let mut sigma = MAD_TO_SIGMA * self.mad(med);
         if sigma <= 0.0 {
-            // More than half the window is one value: fall back to the mean absolute deviation,
-            // then to a tiny share of the level, so a change off a flat line scores very high.
             let mean_abs = self.sorted.iter().map(|v| (v - med).abs()).sum::<f64>() / self.sorted.len() as f64;
             sigma = if mean_abs > 0.0 { 1.2533 * mean_abs } else { 1e-9 * med.abs().max(1.0) };
         }
-        Some((x - med) / sigma)
+        Some((med, sigma))
+    }
+
+    /// Robust z of `x` against the window, or None while warming up.
+    pub(crate) fn z(&self, x: f64) -> Option<f64> {
+        self.spread().map(|(med, sigma)| (x - med) / sigma)
     }
 }
 

@@ -108,7 +108,10 @@ fn short_and_empty_series_are_normal() {
 fn registry_errors_name_the_engine_and_field() {
     let r = EngineRegistry::with_builtins();
     let err = r.build("nope", &json!({})).unwrap_err().to_string();
-    assert_eq!(err, r#"unknown engine "nope"; known engines: robust_zscore"#);
+    assert_eq!(
+        err,
+        r#"unknown engine "nope"; known engines: cusum, default, holt_winters, isolation_forest, robust_zscore, seasonal_baseline, spectral_residual, spike_density"#
+    );
     let err = r.build("robust_zscore", &json!({"detector": {"windw": 5}})).unwrap_err().to_string();
     assert!(err.starts_with(r#"bad configuration for engine "robust_zscore": unknown field `windw`"#), "{err}");
     let err = r.build("robust_zscore", &json!({"alarm": {"threshold": 2.0}})).unwrap_err().to_string();
@@ -118,7 +121,7 @@ fn registry_errors_name_the_engine_and_field() {
     // Partial configs keep the other defaults.
     let e = r.build("robust_zscore", &json!({"detector": {"window": 60}})).unwrap();
     assert_eq!(e.config()["detector"], json!({"window": 60, "min_points": 30}));
-    assert_eq!(e.config()["alarm"]["threshold"], json!(0.5));
+    assert_eq!(e.config()["alarm"]["threshold"], json!(0.4));
 }
 
 #[test]
@@ -128,35 +131,32 @@ fn registry_replacement_returns_the_previous_entry() {
         std::sync::Arc::new(|_: &serde_json::Value| EngineRegistry::with_builtins().build("robust_zscore", &json!({})));
     let previous = r.register("robust_zscore", "replacement", json!({}), factory);
     assert_eq!(previous.unwrap().name, "robust_zscore");
-    assert_eq!(r.list()[0].description, "replacement");
+    assert_eq!(r.list().iter().find(|e| e.name == "robust_zscore").unwrap().description, "replacement");
 }
 
-/// Event-level accuracy on a simulated fleet: an injected anomaly counts as found when an alarm
-/// event overlaps it (or starts within 30 points after it); an event is true when it overlaps an
-/// injected anomaly the same way. The rolling z-score is a spike detector: it must find the
-/// spikes; slow ramps (the trends) are a known weakness (its window follows them), measured
-/// here so that a change shows.
-#[test]
-fn finds_simulated_spikes() {
-    let cfg = FleetConfig {
-        tenants: 2,
-        clusters_per_tenant: 2,
-        nodes_per_cluster: 8,
-        anomaly_probability: 0.6,
-        ..Default::default()
-    };
-    let fleet = simulate_fleet(&cfg).unwrap();
-    let e = engine();
-    let mut found = std::collections::BTreeMap::<AnomalyLabel, (usize, usize)>::new();
+/// Event-level accuracy on a simulated fleet, for one engine: an injected anomaly counts as found
+/// when an alarm event overlaps it (or starts within 30 points after it); an event is true when it
+/// overlaps an injected anomaly the same way.
+#[derive(Debug, Clone, Copy)]
+struct SimScore {
+    recall: [f64; 3],
+    precision: f64,
+    f1: f64,
+    events: usize,
+}
+
+fn sim_score(engine: &dyn AnomalyDetectionEngine, fleet: &analytics_sim::Fleet) -> SimScore {
+    let kinds = [AnomalyLabel::Spike, AnomalyLabel::Trend, AnomalyLabel::Seasonal];
+    let (mut found, mut total) = ([0usize; 3], [0usize; 3]);
     let (mut events, mut true_events) = (0, 0);
     for s in &fleet.series {
-        let sc = e.score(s);
+        let sc = engine.score(s);
         let truth: Vec<_> = fleet.truth.iter().filter(|g| g.key == s.key()).collect();
         for g in &truth {
-            let entry = found.entry(g.kind).or_default();
-            entry.1 += 1;
+            let k = kinds.iter().position(|&k| k == g.kind).unwrap();
+            total[k] += 1;
             if sc.events.iter().any(|ev| ev.start < g.end_index + 30 && g.start_index < ev.end) {
-                entry.0 += 1;
+                found[k] += 1;
             }
         }
         for ev in &sc.events {
@@ -166,17 +166,123 @@ fn finds_simulated_spikes() {
             }
         }
     }
-    let recall = |k| found[&k].0 as f64 / found[&k].1 as f64;
-    let precision = true_events as f64 / events as f64;
-    let summary = format!(
-        "spike recall {:.3} of {}, trend recall {:.3} of {}, seasonal recall {:.3} of {}, precision {precision:.3} of {events} events",
-        recall(AnomalyLabel::Spike), found[&AnomalyLabel::Spike].1,
-        recall(AnomalyLabel::Trend), found[&AnomalyLabel::Trend].1,
-        recall(AnomalyLabel::Seasonal), found[&AnomalyLabel::Seasonal].1,
+    let recall = [0, 1, 2].map(|k| found[k] as f64 / total[k].max(1) as f64);
+    let all = found.iter().sum::<usize>() as f64 / total.iter().sum::<usize>() as f64;
+    let precision = true_events as f64 / events.max(1) as f64;
+    SimScore { recall, precision, f1: 2.0 * all * precision / (all + precision), events }
+}
+
+/// The default ensemble against each of its members on a simulated fleet with spikes, trends,
+/// seasonal breaks and cluster incidents. Its members each see one kind of anomaly; the ensemble
+/// must find spikes and seasonal breaks as well as its best member does (within 5%), and far more
+/// trends than the z-score and seasonal members (the spike-density member alone finds a few more:
+/// the Bonferroni correction raises the ensemble's bar). Its event precision
+/// is lower than its members' (it raises the union of their false events too): measured here so
+/// that a change shows. On NAB it beats every member on all three profiles (see the CLI tests).
+#[test]
+fn the_default_ensemble_finds_what_its_members_find_on_the_simulator() {
+    let cfg = FleetConfig {
+        tenants: 2,
+        clusters_per_tenant: 2,
+        nodes_per_cluster: 8,
+        anomaly_probability: 0.6,
+        ..Default::default()
+    };
+    let fleet = simulate_fleet(&cfg).unwrap();
+    let registry = EngineRegistry::with_builtins();
+    let mut table = String::new();
+    let mut scores = std::collections::BTreeMap::new();
+    for name in ["default", "robust_zscore", "seasonal_baseline", "spike_density"] {
+        let s = sim_score(registry.build(name, &json!({})).unwrap().as_ref(), &fleet);
+        table += &format!(
+            "{name:18} spike {:.3} trend {:.3} seasonal {:.3} precision {:.3} F1 {:.3} ({} events)\n",
+            s.recall[0], s.recall[1], s.recall[2], s.precision, s.f1, s.events
+        );
+        scores.insert(name, s);
+    }
+    let d = scores["default"];
+    for k in [0, 2] {
+        let best = scores.iter().filter(|(n, _)| **n != "default").map(|(_, s)| s.recall[k]).fold(0.0, f64::max);
+        assert!(d.recall[k] >= best - 0.05, "kind {k}: ensemble {} < best member {best}\n{table}", d.recall[k]);
+    }
+    let others = scores["robust_zscore"].recall[1].max(scores["seasonal_baseline"].recall[1]);
+    assert!(d.recall[1] >= 2.0 * others, "trends: ensemble {} vs z-score/seasonal {others}\n{table}", d.recall[1]);
+    // Measured: precision 0.464 over 250 events (members: 0.714, 0.661, 0.371).
+    assert!(d.precision >= 0.4, "{table}");
+    assert!(d.recall[0] >= 0.9 && d.recall[2] >= 0.9, "{table}");
+}
+
+/// Every registered engine: causal (the scores of the first k points do not change when the
+/// series is cut after point k), batch and streaming agree to 1e-9, and the per-series state is
+/// reported.
+#[test]
+fn every_engine_is_causal_and_its_streaming_path_agrees() {
+    let s = series(2600, |i| {
+        50.0 + 15.0 * (std::f64::consts::TAU * i as f64 / 1440.0).sin()
+            + if i == 1900 { 40.0 } else { 0.0 }
+            + if i > 2200 { 12.0 } else { 0.0 }
+    });
+    let registry = EngineRegistry::with_builtins();
+    for info in registry.list() {
+        let e = registry.build(&info.name, &json!({})).unwrap();
+        let full = e.score(&s);
+        for k in [1, 50, 333, 1000, 1899, 1900, 1901, 2500] {
+            let (key, ts, vs) = s.clone().into_parts();
+            let cut = MetricSeries::from_key(key, ts[..k].to_vec(), vs[..k].to_vec()).unwrap();
+            assert_eq!(e.score(&cut).calibrated, full.calibrated[..k], "{}: cut at {k}", info.name);
+        }
+        let mut stream = e.stream();
+        for (i, (&t, &x)) in s.timestamps().iter().zip(s.values()).enumerate() {
+            let (score, _) = stream.update(t, x);
+            assert!(
+                (score - full.calibrated[i]).abs() <= 1e-9,
+                "{} at {i}: {score} vs {}",
+                info.name,
+                full.calibrated[i]
+            );
+        }
+        assert!(stream.state_bytes() > 0);
+    }
+}
+
+/// Known answers for each detector alone (raw scores, before calibration): the largest raw
+/// score after warm-up lands on an injected spike, a change or a broken cycle.
+#[test]
+fn each_detector_puts_its_top_score_where_the_anomaly_is() {
+    use analytics_engine::{
+        Cusum, CusumConfig, Density, DensityConfig, Detector, HoltWinters, HoltWintersConfig, IForest, IForestConfig,
+        RobustZ, RobustZConfig, Seasonal, SeasonalConfig, SpectralConfig, SpectralResidual,
+    };
+    fn top(d: &dyn Detector, s: &MetricSeries) -> usize {
+        let raw = d.score_batch(s.timestamps(), s.values());
+        (0..raw.len()).max_by(|&a, &b| raw[a].unwrap_or(0.0).total_cmp(&raw[b].unwrap_or(0.0))).unwrap()
+    }
+    let spike = series(1000, |i| 50.0 + if i == 700 { 15.0 } else { 0.0 });
+    let shift = series(1000, |i| 50.0 + if i >= 700 { 6.0 } else { 0.0 });
+    // Three days of a daily cycle; on day three, 60 points around 13:00 follow the cycle of 1:00.
+    let day = |i: usize| 50.0 + 20.0 * (std::f64::consts::TAU * i as f64 / 1440.0).sin();
+    let broken =
+        series(3 * 1440, |i| if (2 * 1440 + 780..2 * 1440 + 840).contains(&i) { day(i + 720) } else { day(i) });
+    let cluster =
+        series(3000, |i| 50.0 + if i % 97 == 0 || ((2000..2060).contains(&i) && i % 3 == 0) { 8.0 } else { 0.0 });
+
+    let near = |got: usize, want: std::ops::Range<usize>, who: &str| {
+        assert!(want.contains(&got), "{who}: top at {got}, want {want:?}")
+    };
+    near(top(&RobustZ::new(RobustZConfig::default()).unwrap(), &spike), 700..701, "robust_zscore spike");
+    // The reference extension step makes the point after a spike the most salient: caught within one point.
+    near(top(&SpectralResidual::new(SpectralConfig::default()).unwrap(), &spike), 700..702, "spectral_residual spike");
+    near(top(&HoltWinters::new(HoltWintersConfig::default()).unwrap(), &spike), 700..701, "holt_winters spike");
+    // Shingles unlike any seen in every coordinate: 16 points at a new level. (A shape inside the
+    // ring of learnt shapes, such as a flat stretch in a sine, is a known blind spot of
+    // axis-parallel isolation; see the detector's docs.)
+    let block = series(1000, |i| 50.0 + if (800..816).contains(&i) { 12.0 } else { 0.0 });
+    near(top(&IForest::new(IForestConfig::default()).unwrap(), &block), 800..824, "isolation_forest block");
+    near(top(&Cusum::new(CusumConfig::default()).unwrap(), &shift), 700..720, "cusum shift");
+    near(
+        top(&Seasonal::new(SeasonalConfig::default()).unwrap(), &broken),
+        2 * 1440 + 780..2 * 1440 + 840,
+        "seasonal break",
     );
-    assert!(found[&AnomalyLabel::Spike].1 >= 40, "{summary}");
-    // Measured at the default threshold (0.5, a tail of 1e-5): spike recall 0.864, precision 0.892.
-    assert!(recall(AnomalyLabel::Spike) >= 0.8, "{summary}");
-    assert!(recall(AnomalyLabel::Trend) >= 0.1, "{summary}");
-    assert!(precision >= 0.85, "{summary}");
+    near(top(&Density::new(DensityConfig::default()).unwrap(), &cluster), 2000..2080, "spike_density cluster");
 }

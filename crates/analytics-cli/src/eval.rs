@@ -1,0 +1,335 @@
+//! `analytics eval nab` and `analytics eval asd`: run an engine online over a benchmark and score it.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+use std::time::Instant;
+
+use analytics_engine::{AnomalyDetectionEngine, EngineRegistry};
+use analytics_eval::{
+    best_point_adjusted_f1, hit_rate, probation_len, results_path, Accumulator, AsdServer, NabCorpus, NabFile,
+    NabScorer, PROFILES,
+};
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::demo::emit;
+use crate::table::Table;
+use crate::{read_engine_config, AsdArgs, Format, NabArgs};
+
+/// One series run through an engine's streaming path: calibrated scores and alarmed points.
+pub(crate) struct Run {
+    pub(crate) scores: Vec<f64>,
+    pub(crate) alarmed: Vec<bool>,
+}
+
+/// Feeds a series point by point through a fresh stream of the engine (the online protocol).
+pub(crate) fn run_online(engine: &dyn AnomalyDetectionEngine, timestamps: &[DateTime<Utc>], values: &[f64]) -> Run {
+    let mut stream = engine.stream();
+    let mut scores = Vec::with_capacity(values.len());
+    let mut alarmed = vec![false; values.len()];
+    let mut mark = |e: std::ops::Range<usize>| alarmed[e].iter_mut().for_each(|x| *x = true);
+    for (&t, &x) in timestamps.iter().zip(values) {
+        let (score, closed) = stream.update(t, x);
+        scores.push(score);
+        if let Some(e) = closed {
+            mark(e);
+        }
+    }
+    if let Some(e) = stream.finish() {
+        mark(e);
+    }
+    Run { scores, alarmed }
+}
+
+fn write_nab_result(out: &Path, engine: &str, file: &NabFile, scores: &[f64]) -> Result<()> {
+    let path = results_path(&out.join(engine), engine, &file.name);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let f = File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
+    let mut w = BufWriter::new(f);
+    writeln!(w, "timestamp,value,anomaly_score,label")?;
+    let labels = file.labels();
+    for i in 0..file.values.len() {
+        writeln!(
+            w,
+            "{},{},{},{}",
+            file.timestamps[i].format("%Y-%m-%d %H:%M:%S"),
+            file.values[i],
+            scores[i],
+            u8::from(labels[i])
+        )?;
+    }
+    w.flush().with_context(|| format!("cannot write {}", path.display()))
+}
+
+#[derive(Serialize)]
+struct NabJson<'a> {
+    engine: &'a str,
+    files: usize,
+    points: usize,
+    points_per_second: f64,
+    profiles: Vec<analytics_eval::ProfileScore>,
+    categories_standard: Vec<(String, analytics_eval::ProfileScore)>,
+    at_engine_alarms: Metrics,
+}
+
+#[derive(Serialize)]
+struct Metrics {
+    pointwise: analytics_eval::Prf,
+    point_adjusted: analytics_eval::Prf,
+    revised_point_adjusted: analytics_eval::Prf,
+    mean_time_to_detect_seconds: f64,
+}
+
+impl Metrics {
+    fn of(acc: &Accumulator) -> Self {
+        Self {
+            pointwise: acc.pointwise(),
+            point_adjusted: acc.point_adjusted(),
+            revised_point_adjusted: acc.revised_point_adjusted(),
+            mean_time_to_detect_seconds: acc.mean_time_to_detect_seconds(),
+        }
+    }
+}
+
+fn engine_from(name: &str, config: Option<&std::path::PathBuf>) -> Result<Box<dyn AnomalyDetectionEngine>> {
+    Ok(EngineRegistry::with_builtins().build(name, &read_engine_config(config)?)?)
+}
+
+pub(crate) fn nab(args: &NabArgs) -> Result<()> {
+    let engine = engine_from(&args.engine, args.config.as_ref())?;
+    let corpus =
+        NabCorpus::load(&args.data).with_context(|| format!("cannot load NAB from {}", args.data.display()))?;
+    let bar = crate::demo::progress_bar(corpus.files.len() as u64, "scoring", "files");
+    let started = Instant::now();
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let runs: Vec<Run> = corpus
+        .files
+        .par_iter()
+        .map(|f| {
+            let run = run_online(engine.as_ref(), &f.timestamps, &f.values);
+            bar.set_position(done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) as u64 + 1);
+            run
+        })
+        .collect();
+    let elapsed = started.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+    let points: usize = corpus.files.iter().map(|f| f.values.len()).sum();
+    let name = engine.name().to_owned();
+    if let Some(out) = &args.out {
+        for (f, r) in corpus.files.iter().zip(&runs) {
+            write_nab_result(out, &name, f, &r.scores)?;
+        }
+    }
+    let scores: Vec<Vec<f64>> = runs.iter().map(|r| r.scores.clone()).collect();
+    let scorer = NabScorer::new(&corpus, &scores)?;
+    let profiles: Vec<_> = PROFILES.iter().map(|p| scorer.optimise(p)).collect();
+    let categories = scorer.by_category(&PROFILES[0], profiles[0].threshold);
+    let acc: Accumulator = corpus
+        .files
+        .iter()
+        .zip(&runs)
+        .map(|(f, r)| Accumulator::of(&f.labels(), &r.alarmed, &f.timestamps, probation_len(f.values.len())))
+        .sum();
+    let json = NabJson {
+        engine: &name,
+        files: corpus.files.len(),
+        points,
+        points_per_second: points as f64 / elapsed,
+        profiles,
+        categories_standard: categories,
+        at_engine_alarms: Metrics::of(&acc),
+    };
+    match args.format {
+        Format::Json => emit(&(serde_json::to_string_pretty(&json)? + "\n")),
+        Format::Table => emit(&render_nab(&json, &scorer, args.out.as_deref())),
+    }
+}
+
+fn render_nab(j: &NabJson<'_>, scorer: &NabScorer<'_>, out: Option<&Path>) -> String {
+    let mut s = format!(
+        "NAB: engine {}, {} files, {} points, {:.0} points/s ({} threads)\n\n",
+        j.engine,
+        j.files,
+        j.points,
+        j.points_per_second,
+        rayon::current_num_threads()
+    );
+    let mut t = Table::new(
+        &["profile", "NAB score", "threshold", "windows found", "FP points"],
+        &["NAB score", "threshold", "windows found", "FP points"],
+    );
+    for p in &j.profiles {
+        t.row(vec![
+            p.profile.name.to_owned(),
+            format!("{:.2}", p.score),
+            format!("{:.4}", p.threshold),
+            format!("{}/{}", p.windows_detected, p.windows),
+            p.false_positive_points.to_string(),
+        ]);
+    }
+    s += &t.render();
+    s += "\nstandard profile by category (at the corpus threshold, normalised by the category's own windows):\n";
+    let mut t = Table::new(
+        &["category", "NAB score", "windows found", "FP points"],
+        &["NAB score", "windows found", "FP points"],
+    );
+    for (c, p) in &j.categories_standard {
+        t.row(vec![
+            c.clone(),
+            format!("{:.2}", p.score),
+            format!("{}/{}", p.windows_detected, p.windows),
+            p.false_positive_points.to_string(),
+        ]);
+    }
+    let fp = scorer.false_positives_by_category(j.profiles[0].threshold);
+    for (c, n) in fp.iter().filter(|(c, _)| !j.categories_standard.iter().any(|(k, _)| k == c)) {
+        t.row(vec![c.clone(), "(no windows)".into(), "-".into(), n.to_string()]);
+    }
+    s += &t.render();
+    let m = &j.at_engine_alarms;
+    s += "\nat the engine's own alarm rule (after probation):\n";
+    let mut t = Table::new(&["scoring", "precision", "recall", "F1"], &["precision", "recall", "F1"]);
+    for (name, p) in [
+        ("point-wise", m.pointwise),
+        ("point-adjusted", m.point_adjusted),
+        ("revised point-adjusted", m.revised_point_adjusted),
+    ] {
+        t.row(vec![name.into(), format!("{:.3}", p.precision), format!("{:.3}", p.recall), format!("{:.3}", p.f1)]);
+    }
+    s += &t.render();
+    s += &format!(
+        "mean time to detect: {}\n",
+        analytics_explain::format_duration(m.mean_time_to_detect_seconds.round() as i64)
+    );
+    if let Some(out) = out {
+        s += &format!("\nper-file results (NAB layout) written under {}\n", out.join(j.engine).display());
+    }
+    s
+}
+
+#[derive(Serialize)]
+struct AsdRow {
+    server: String,
+    f1: f64,
+    point_adjusted_f1: f64,
+    best_point_adjusted_f1: f64,
+    hit_rate_100: f64,
+    hit_rate_150: f64,
+    segments: usize,
+}
+
+/// Node-level detection on one server: each metric's calibrated score per timestamp (the stream
+/// runs over train then test, so train is the learning period), the node's score is the max over
+/// metrics, and the attribution ranks metrics by their score.
+pub(crate) fn asd(args: &AsdArgs) -> Result<()> {
+    let engine = engine_from(&args.engine, args.config.as_ref())?;
+    let servers =
+        AsdServer::load_all(&args.data).with_context(|| format!("cannot load ASD from {}", args.data.display()))?;
+    anyhow::ensure!(!servers.is_empty(), "no server directories (with test.csv) under {}", args.data.display());
+    let started = Instant::now();
+    let rows: Vec<(AsdRow, Accumulator, Vec<f64>, Vec<f64>)> = servers
+        .par_iter()
+        .map(|srv| {
+            let n_train = srv.train_timestamps.len();
+            let ts: Vec<DateTime<Utc>> = srv.train_timestamps.iter().chain(&srv.test_timestamps).copied().collect();
+            let per_metric: Vec<Run> = (0..srv.metrics.len())
+                .map(|m| {
+                    let vs: Vec<f64> = srv.train[m].iter().chain(&srv.test[m]).copied().collect();
+                    let r = run_online(engine.as_ref(), &ts, &vs);
+                    Run { scores: r.scores[n_train..].to_vec(), alarmed: r.alarmed[n_train..].to_vec() }
+                })
+                .collect();
+            let n = srv.labels.len();
+            let node_score: Vec<f64> =
+                (0..n).map(|i| per_metric.iter().map(|r| r.scores[i]).fold(0.0, f64::max)).collect();
+            let node_alarm: Vec<bool> = (0..n).map(|i| per_metric.iter().any(|r| r.alarmed[i])).collect();
+            let acc = Accumulator::of(&srv.labels, &node_alarm, &srv.test_timestamps, 0);
+            let (best_pa, _) = best_point_adjusted_f1(&srv.labels, &node_score, 0);
+            // Attribution: rank metrics by their highest score inside the segment.
+            let (mut h100, mut h150) = (vec![], vec![]);
+            for seg in &srv.interpretations {
+                let mut ranking: Vec<(usize, f64)> = per_metric
+                    .iter()
+                    .enumerate()
+                    .map(|(m, r)| (m, r.scores[seg.start..=seg.end].iter().copied().fold(0.0, f64::max)))
+                    .collect();
+                ranking.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+                let order: Vec<usize> = ranking.into_iter().map(|(m, _)| m).collect();
+                h100.push(hit_rate(&order, &seg.metrics, 100.0));
+                h150.push(hit_rate(&order, &seg.metrics, 150.0));
+            }
+            let row = AsdRow {
+                server: srv.name.clone(),
+                f1: acc.pointwise().f1,
+                point_adjusted_f1: acc.point_adjusted().f1,
+                best_point_adjusted_f1: best_pa,
+                hit_rate_100: mean(&h100),
+                hit_rate_150: mean(&h150),
+                segments: srv.interpretations.len(),
+            };
+            (row, acc, h100, h150)
+        })
+        .collect();
+    let elapsed = started.elapsed().as_secs_f64();
+    let points: usize =
+        servers.iter().map(|s| (s.train_timestamps.len() + s.test_timestamps.len()) * s.metrics.len()).sum();
+    let total: Accumulator = rows.iter().map(|r| r.1).sum();
+    let all100: Vec<f64> = rows.iter().flat_map(|r| r.2.clone()).collect();
+    let all150: Vec<f64> = rows.iter().flat_map(|r| r.3.clone()).collect();
+    let overall = AsdRow {
+        server: "overall".into(),
+        f1: total.pointwise().f1,
+        point_adjusted_f1: total.point_adjusted().f1,
+        best_point_adjusted_f1: mean(&rows.iter().map(|r| r.0.best_point_adjusted_f1).collect::<Vec<_>>()),
+        hit_rate_100: mean(&all100),
+        hit_rate_150: mean(&all150),
+        segments: all100.len(),
+    };
+    let mut list: Vec<AsdRow> = rows.into_iter().map(|r| r.0).collect();
+    list.push(overall);
+    match args.format {
+        Format::Json => emit(&(serde_json::to_string_pretty(&list)? + "\n")),
+        Format::Table => {
+            let mut s = format!(
+                "ASD: engine {}, {} servers, {} points, {:.0} points/s\n\
+                 F1 and point-adjusted F1 at the engine's own alarms (node alarm = any metric alarms);\n\
+                 best PA-F1 at the best node-score threshold (the figure papers report; overall = mean of servers);\n\
+                 HitRate@P%: root-cause metrics found among the top P% of metrics ranked by score in the segment.\n\n",
+                engine.name(),
+                servers.len(),
+                points,
+                points as f64 / elapsed
+            );
+            let mut t = Table::new(
+                &["server", "F1", "PA-F1", "best PA-F1", "HitRate@100%", "HitRate@150%", "segments"],
+                &["F1", "PA-F1", "best PA-F1", "HitRate@100%", "HitRate@150%", "segments"],
+            );
+            for r in &list {
+                t.row(vec![
+                    r.server.clone(),
+                    format!("{:.3}", r.f1),
+                    format!("{:.3}", r.point_adjusted_f1),
+                    format!("{:.3}", r.best_point_adjusted_f1),
+                    format!("{:.3}", r.hit_rate_100),
+                    format!("{:.3}", r.hit_rate_150),
+                    r.segments.to_string(),
+                ]);
+            }
+            s += &t.render();
+            emit(&s)
+        }
+    }
+}
+
+fn mean(v: &[f64]) -> f64 {
+    if v.is_empty() {
+        0.0
+    } else {
+        v.iter().sum::<f64>() / v.len() as f64
+    }
+}

@@ -1,0 +1,167 @@
+//! The default ensemble: several detectors that see different kinds of anomaly, each calibrated
+//! on its own history, combined by taking the most surprising.
+//!
+//! Members: the robust rolling z-score (spikes), the seasonal baseline (values out of place for
+//! the time of day or week), CUSUM (sustained shifts of level or slope) and Holt-Winters (breaks
+//! of the forecast). Each member's raw score goes through its own calibrator, so all speak in the
+//! same unit (the tail probability of that member on this series); the ensemble's raw score is
+//! the largest member score, and the engine's calibrator then maps that maximum to its own tail
+//! probability, which corrects for having asked several members (a point is only as surprising
+//! as the maximum of several scores usually is not).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::calibrate::{score_to_tail, tail_to_score, CalibrationConfig, Calibrator};
+use crate::cusum::{Cusum, CusumConfig};
+use crate::density::{Density, DensityConfig};
+use crate::detector::{Detector, DetectorState};
+use crate::holt_winters::{HoltWinters, HoltWintersConfig};
+use crate::seasonal::{Seasonal, SeasonalConfig};
+use crate::zscore::{RobustZ, RobustZConfig};
+use crate::EngineError;
+
+/// Parameters of the ensemble: each member's, and which members take part.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EnsembleConfig {
+    /// Members taking part, by name: robust_zscore, seasonal_baseline, cusum, holt_winters, spike_density.
+    pub members: Vec<String>,
+    /// The robust z-score member.
+    pub robust_zscore: RobustZConfig,
+    /// The seasonal baseline member.
+    pub seasonal_baseline: SeasonalConfig,
+    /// The CUSUM member.
+    pub cusum: CusumConfig,
+    /// The Holt-Winters member.
+    pub holt_winters: HoltWintersConfig,
+    /// The spike-density member.
+    pub spike_density: DensityConfig,
+    /// Calibration of each member's raw score.
+    pub member_calibration: CalibrationConfig,
+    /// How member scores combine: `max` (the most surprising member) or `mean` (the mean of
+    /// member scores, i.e. of their -log10 tail probabilities, as in Fisher's method: agreement
+    /// between members counts).
+    pub combine: Combine,
+}
+
+/// How the ensemble combines its members' calibrated scores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Combine {
+    /// The largest member score.
+    Max,
+    /// The mean of member scores.
+    Mean,
+    /// The largest member raw score, uncalibrated (for members that all score robust z).
+    MaxRaw,
+    /// The smallest member tail probability times the number of members (Bonferroni), as a
+    /// score: already calibrated, so the engine does not calibrate it again.
+    Bonferroni,
+}
+
+impl Default for EnsembleConfig {
+    fn default() -> Self {
+        Self {
+            members: ["robust_zscore", "seasonal_baseline", "spike_density"].map(String::from).to_vec(),
+            robust_zscore: RobustZConfig::default(),
+            // In the ensemble the seasonal member watches short departures from the cycle (the
+            // z-score member keeps the longer view), so its residual scale has a shorter memory.
+            seasonal_baseline: SeasonalConfig { residual_window: 32, ..SeasonalConfig::default() },
+            cusum: CusumConfig::default(),
+            holt_winters: HoltWintersConfig::default(),
+            spike_density: DensityConfig::default(),
+            member_calibration: CalibrationConfig::default(),
+            combine: Combine::Bonferroni,
+        }
+    }
+}
+
+/// The ensemble detector.
+#[derive(Debug)]
+pub struct Ensemble {
+    members: Vec<Box<dyn Detector>>,
+    calibration: CalibrationConfig,
+    combine: Combine,
+}
+
+impl Ensemble {
+    /// Builds the members named in the configuration.
+    pub fn new(cfg: EnsembleConfig) -> Result<Self, EngineError> {
+        cfg.member_calibration.check()?;
+        if cfg.members.is_empty() {
+            return Err(EngineError::bad_param("members", "[]", "at least one member"));
+        }
+        let members = cfg
+            .members
+            .iter()
+            .map(|m| -> Result<Box<dyn Detector>, EngineError> {
+                Ok(match m.as_str() {
+                    "robust_zscore" => Box::new(RobustZ::new(cfg.robust_zscore.clone())?),
+                    "seasonal_baseline" => Box::new(Seasonal::new(cfg.seasonal_baseline.clone())?),
+                    "cusum" => Box::new(Cusum::new(cfg.cusum.clone())?),
+                    "holt_winters" => Box::new(HoltWinters::new(cfg.holt_winters.clone())?),
+                    "spike_density" => Box::new(Density::new(cfg.spike_density.clone())?),
+                    other => {
+                        return Err(EngineError::bad_param(
+                            "members",
+                            other,
+                            "one of robust_zscore, seasonal_baseline, cusum, holt_winters, spike_density",
+                        ))
+                    }
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self { members, calibration: cfg.member_calibration, combine: cfg.combine })
+    }
+}
+
+impl Detector for Ensemble {
+    fn name(&self) -> &'static str {
+        "ensemble"
+    }
+    fn is_calibrated(&self) -> bool {
+        self.combine == Combine::Bonferroni
+    }
+
+    fn start(&self) -> Box<dyn DetectorState> {
+        Box::new(EnsembleState {
+            members: self.members.iter().map(|m| (m.start(), Calibrator::new(self.calibration.clone()))).collect(),
+            combine: self.combine,
+        })
+    }
+}
+
+#[derive(Debug)]
+struct EnsembleState {
+    members: Vec<(Box<dyn DetectorState>, Calibrator)>,
+    combine: Combine,
+}
+
+impl DetectorState for EnsembleState {
+    fn update(&mut self, t: DateTime<Utc>, x: f64) -> Option<f64> {
+        let (mut best, mut sum, mut ready, mut best_raw) = (0.0f64, 0.0, 0usize, 0.0f64);
+        for (state, calibrator) in &mut self.members {
+            let raw = state.update(t, x);
+            let score = calibrator.update(raw.unwrap_or(0.0), raw.is_none());
+            if let Some(r) = raw {
+                best = best.max(score);
+                best_raw = best_raw.max(r);
+                sum += score;
+                ready += 1;
+            }
+        }
+        // Scored once every member is past its warm-up, so the combination means the same
+        // thing from point to point.
+        (ready == self.members.len()).then(|| match self.combine {
+            Combine::Max => best,
+            Combine::Mean => sum / ready as f64,
+            Combine::MaxRaw => best_raw,
+            Combine::Bonferroni => tail_to_score((ready as f64 * score_to_tail(best)).min(1.0)),
+        })
+    }
+
+    fn state_bytes(&self) -> usize {
+        std::mem::size_of::<Self>() + self.members.iter().map(|(s, c)| s.state_bytes() + c.state_bytes()).sum::<usize>()
+    }
+}

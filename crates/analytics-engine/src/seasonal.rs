@@ -1,0 +1,251 @@
+//! Seasonal baseline: a point is compared with the value usual at the same phase of the cycle
+//! (time of day, or time of week), learnt online; the cycle is chosen automatically.
+//!
+//! For each candidate period (a day and a week by default) the detector keeps one expected value
+//! per phase bin (bins of `max(step, bin_seconds)`), the exponentially weighted mean of that bin
+//! over previous cycles (today's points are accumulated apart and folded in when the cycle turns,
+//! so an anomaly never becomes its own baseline the same day). Each candidate, and a flat
+//! "recent level" model, keeps an exponentially weighted mean absolute error; the point is scored
+//! against the model that currently predicts best: that is the automatic period detection, done
+//! causally. The recent-level competitor is deliberately slow (about 50 points): a fast one
+//! follows any smooth cycle closely and would always win, blind to out-of-phase values; and a
+//! residual counts at most three times a model's error towards its track record, so an anomaly
+//! does not hand the choice to the other model while it lasts. The raw score is the robust z of
+//! the chosen model's residual against its last `residual_window` residuals (centred on their
+//! median, so a persistent small offset of the cycle fades instead of alarming for a day; the
+//! price is that the return to normal after a break longer than half that window scores too).
+//! Phase comes from the timestamp, so gaps and irregular sampling need no special
+//! care: a point lands in the bin of its time of day.
+
+use std::mem::size_of;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::detector::{Detector, DetectorState};
+use crate::zscore::RollingMedian;
+use crate::EngineError;
+
+/// Parameters of the seasonal baseline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SeasonalConfig {
+    /// Candidate periods in seconds (a day and a week).
+    pub periods_seconds: Vec<i64>,
+    /// Narrowest phase bin in seconds (a day at 300 s is 288 bins); a week uses bins 7 times wider.
+    pub bin_seconds: i64,
+    /// Weight of the newest cycle in a bin's expected value.
+    pub cycle_weight: f64,
+    /// Residuals kept for the robust scale.
+    pub residual_window: usize,
+    /// Smoothing of the models' mean absolute errors (per point).
+    pub error_smoothing: f64,
+}
+
+impl Default for SeasonalConfig {
+    fn default() -> Self {
+        Self {
+            periods_seconds: vec![86_400, 604_800],
+            bin_seconds: 300,
+            cycle_weight: 0.5,
+            residual_window: 64,
+            error_smoothing: 0.01,
+        }
+    }
+}
+
+impl SeasonalConfig {
+    pub(crate) fn check(&self) -> Result<(), EngineError> {
+        if self.periods_seconds.is_empty() || self.periods_seconds.iter().any(|&p| p < 2 * self.bin_seconds.max(1)) {
+            return Err(EngineError::bad_param(
+                "periods_seconds",
+                format!("{:?}", self.periods_seconds),
+                "non-empty, each at least two bins",
+            ));
+        }
+        if self.bin_seconds <= 0 {
+            return Err(EngineError::bad_param("bin_seconds", self.bin_seconds, "positive"));
+        }
+        if !(self.cycle_weight > 0.0 && self.cycle_weight <= 1.0) {
+            return Err(EngineError::bad_param("cycle_weight", self.cycle_weight, "in (0, 1]"));
+        }
+        if self.residual_window < 8 {
+            return Err(EngineError::bad_param("residual_window", self.residual_window, "at least 8"));
+        }
+        if !(self.error_smoothing > 0.0 && self.error_smoothing < 1.0) {
+            return Err(EngineError::bad_param("error_smoothing", self.error_smoothing, "in (0, 1)"));
+        }
+        Ok(())
+    }
+}
+
+/// The seasonal baseline detector.
+#[derive(Debug, Clone)]
+pub struct Seasonal {
+    cfg: SeasonalConfig,
+}
+
+impl Seasonal {
+    /// Builds the detector after checking its parameters.
+    pub fn new(cfg: SeasonalConfig) -> Result<Self, EngineError> {
+        cfg.check()?;
+        Ok(Self { cfg })
+    }
+}
+
+impl Detector for Seasonal {
+    fn name(&self) -> &'static str {
+        "seasonal_baseline"
+    }
+    fn start(&self) -> Box<dyn DetectorState> {
+        Box::new(SeasonalState::new(&self.cfg))
+    }
+}
+
+/// One candidate cycle's learnt profile.
+#[derive(Debug, Clone)]
+struct Cycle {
+    period: i64,
+    bin: i64,
+    /// Expected value per bin from previous cycles (NaN: not seen yet).
+    expected: Vec<f64>,
+    /// This cycle's running sum and count per bin.
+    sum: Vec<f64>,
+    count: Vec<u32>,
+    /// Which cycle (timestamp / period) is being accumulated.
+    current: i64,
+    error: f64,
+    seen: bool,
+}
+
+impl Cycle {
+    fn new(period: i64, bin: i64) -> Self {
+        let n = (period / bin).max(2) as usize;
+        Self {
+            period,
+            bin,
+            expected: vec![f64::NAN; n],
+            sum: vec![0.0; n],
+            count: vec![0; n],
+            current: i64::MIN,
+            error: 0.0,
+            seen: false,
+        }
+    }
+
+    fn roll(&mut self, t: i64, weight: f64) {
+        let cycle = t.div_euclid(self.period);
+        if cycle != self.current {
+            if self.current != i64::MIN {
+                for b in 0..self.expected.len() {
+                    if self.count[b] > 0 {
+                        let mean = self.sum[b] / f64::from(self.count[b]);
+                        let e = &mut self.expected[b];
+                        *e = if e.is_nan() { mean } else { *e + weight * (mean - *e) };
+                    }
+                }
+                self.sum.iter_mut().for_each(|s| *s = 0.0);
+                self.count.iter_mut().for_each(|c| *c = 0);
+            }
+            self.current = cycle;
+        }
+    }
+
+    fn bin_of(&self, t: i64) -> usize {
+        ((t.rem_euclid(self.period) / self.bin) as usize).min(self.expected.len() - 1)
+    }
+}
+
+/// Weight of each point in the recent-level model (about 50 points of memory). Slow on purpose:
+/// a fast level follows any smooth cycle to within its lag and would always beat the cycle at
+/// predicting the next point, while being blind to exactly what this detector is for.
+const LEVEL_WEIGHT: f64 = 0.02;
+
+/// A residual's contribution to a model's mean absolute error, capped at three times that error:
+/// an anomaly must not erase a model's track record (or the model would lose the choice exactly
+/// while the anomaly lasts, and the return to normal would be scored against the wrong model).
+fn capped(r: f64, error: f64) -> f64 {
+    if error > 0.0 {
+        r.abs().min(3.0 * error)
+    } else {
+        r.abs()
+    }
+}
+
+/// Per-series state of the seasonal baseline.
+#[derive(Debug, Clone)]
+pub(crate) struct SeasonalState {
+    cycles: Vec<Cycle>,
+    level: f64,
+    level_error: f64,
+    residuals: RollingMedian,
+    weight: f64,
+    smoothing: f64,
+    points: u64,
+}
+
+impl SeasonalState {
+    pub(crate) fn new(cfg: &SeasonalConfig) -> Self {
+        let cycles = cfg
+            .periods_seconds
+            .iter()
+            .map(|&p| {
+                // Keep at most 288 bins per cycle: a week uses proportionally wider bins.
+                let bin = cfg.bin_seconds.max(p / 288);
+                Cycle::new(p, bin)
+            })
+            .collect();
+        Self {
+            cycles,
+            level: f64::NAN,
+            level_error: 0.0,
+            residuals: RollingMedian::new(cfg.residual_window, cfg.residual_window / 2),
+            weight: cfg.cycle_weight,
+            smoothing: cfg.error_smoothing,
+            points: 0,
+        }
+    }
+}
+
+impl DetectorState for SeasonalState {
+    fn update(&mut self, t: DateTime<Utc>, x: f64) -> Option<f64> {
+        let secs = t.timestamp();
+        self.points += 1;
+        // Predictions of every model, before learning from x.
+        let level_pred = if self.level.is_nan() { x } else { self.level };
+        let mut best = (self.level_error, x - level_pred);
+        for c in &mut self.cycles {
+            c.roll(secs, self.weight);
+            let b = c.bin_of(secs);
+            let exp = c.expected[b];
+            if !exp.is_nan() {
+                let r = x - exp;
+                // A cycle competes once it has predicted for a while (its error is warmed up).
+                if c.seen && c.error < 0.8 * best.0 {
+                    best = (c.error, r);
+                }
+                c.error = if c.seen { c.error + self.smoothing * (capped(r, c.error) - c.error) } else { r.abs() };
+                c.seen = true;
+            }
+            c.sum[b] += x;
+            c.count[b] += 1;
+        }
+        let level_r = x - level_pred;
+        self.level_error = if self.points == 1 {
+            0.0
+        } else {
+            self.level_error + self.smoothing * (capped(level_r, self.level_error) - self.level_error)
+        };
+        self.level = if self.level.is_nan() { x } else { self.level + LEVEL_WEIGHT * (x - self.level) };
+        let residual = best.1;
+        let z = self.residuals.z(residual).map(f64::abs);
+        self.residuals.push(residual);
+        z
+    }
+
+    fn state_bytes(&self) -> usize {
+        size_of::<Self>()
+            + self.residuals.heap_bytes()
+            + self.cycles.iter().map(|c| size_of::<Cycle>() + c.expected.len() * (8 + 8 + 4)).sum::<usize>()
+    }
+}
