@@ -95,22 +95,26 @@ fn verify() -> Result<()> {
             tidy::rust_files(&root.join("crates")).len()
         ))
     })?;
-    step("rustfmt", || run(cargo().args(["fmt", "--all", "--", "--check"]), "cargo fmt --check"))?;
+    let xtask = ["--manifest-path", "xtask/Cargo.toml"];
+    step("rustfmt", || {
+        run(cargo().args(["fmt", "--all", "--", "--check"]), "cargo fmt --check")?;
+        run(cargo().arg("fmt").args(xtask).args(["--", "--check"]), "cargo fmt --check (xtask)")
+    })?;
     step("clippy", || {
-        run(
-            cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]),
-            "cargo clippy -D warnings",
-        )
+        let deny = ["--all-targets", "--", "-D", "warnings"];
+        run(cargo().args(["clippy", "--workspace"]).args(deny), "cargo clippy -D warnings")?;
+        run(cargo().arg("clippy").args(xtask).args(deny), "cargo clippy -D warnings (xtask)")
     })?;
     step("tests", || {
-        run(
-            cargo().args(["test", "--workspace", "--all-targets"]).env("INSTA_UPDATE", "no").env("CI", "true"),
-            "cargo test",
-        )?;
-        run(
-            cargo().args(["test", "--workspace", "--doc"]).env("INSTA_UPDATE", "no").env("CI", "true"),
-            "cargo test --doc",
-        )
+        let locked = |args: &[&str]| {
+            let mut c = cargo();
+            c.args(args).env("INSTA_UPDATE", "no").env("CI", "true");
+            c
+        };
+        run(&mut locked(&["test", "--workspace", "--all-targets"]), "cargo test")?;
+        run(&mut locked(&["test", "--workspace", "--doc"]), "cargo test --doc")?;
+        run(cargo().arg("test").args(xtask), "cargo test (xtask)")?;
+        Ok("unit, integration and doc tests of the workspace, and xtask's tidy and layering tests".into())
     })?;
     step("snapshots", || {
         let pending: Vec<String> = walk(&root.join("crates"))

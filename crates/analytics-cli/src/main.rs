@@ -65,7 +65,7 @@ struct NabArgs {
     /// Engine configuration file, JSON or TOML.
     #[arg(long)]
     config: Option<PathBuf>,
-    /// Write per-file results in NAB's layout under DIR/<engine>/<category>/<engine>_<file>.csv.
+    /// Write per-file results in NAB's layout under `DIR/<engine>/<category>/<engine>_<file>.csv`.
     #[arg(long)]
     out: Option<PathBuf>,
     /// Output format.
