@@ -1,13 +1,13 @@
 //! The default ensemble: several detectors that see different kinds of anomaly, each calibrated
 //! on its own history, combined by taking the most surprising.
 //!
-//! Members: the robust rolling z-score (spikes), the seasonal baseline (values out of place for
-//! the time of day or week), CUSUM (sustained shifts of level or slope) and Holt-Winters (breaks
-//! of the forecast). Each member's raw score goes through its own calibrator, so all speak in the
-//! same unit (the tail probability of that member on this series); the ensemble's raw score is
-//! the largest member score, and the engine's calibrator then maps that maximum to its own tail
-//! probability, which corrects for having asked several members (a point is only as surprising
-//! as the maximum of several scores usually is not).
+//! Default members: the robust rolling z-score (spikes), the seasonal baseline (values out of
+//! place for the time of day or week), spike density (clusters of spikes, bursts of volatility)
+//! and context novelty (patterns never seen on this series); CUSUM and Holt-Winters can be added.
+//! Each member's raw score goes through its own calibrator, so all speak in the same unit (the
+//! tail probability of that member on this series); by default the ensemble reports the smallest
+//! member tail probability times the number of members (Bonferroni's correction for asking
+//! several members), as a score the engine does not calibrate again.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -17,6 +17,7 @@ use crate::cusum::{Cusum, CusumConfig};
 use crate::density::{Density, DensityConfig};
 use crate::detector::{Detector, DetectorState};
 use crate::holt_winters::{HoltWinters, HoltWintersConfig};
+use crate::novelty::{Novelty, NoveltyConfig};
 use crate::seasonal::{Seasonal, SeasonalConfig};
 use crate::zscore::{RobustZ, RobustZConfig};
 use crate::EngineError;
@@ -25,7 +26,8 @@ use crate::EngineError;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EnsembleConfig {
-    /// Members taking part, by name: robust_zscore, seasonal_baseline, cusum, holt_winters, spike_density.
+    /// Members taking part, by name: robust_zscore, seasonal_baseline, spike_density,
+    /// context_novelty, cusum, holt_winters.
     pub members: Vec<String>,
     /// The robust z-score member.
     pub robust_zscore: RobustZConfig,
@@ -37,6 +39,8 @@ pub struct EnsembleConfig {
     pub holt_winters: HoltWintersConfig,
     /// The spike-density member.
     pub spike_density: DensityConfig,
+    /// The context-novelty member.
+    pub context_novelty: NoveltyConfig,
     /// Calibration of each member's raw score.
     pub member_calibration: CalibrationConfig,
     /// How member scores combine: `max` (the most surprising member) or `mean` (the mean of
@@ -63,7 +67,9 @@ pub enum Combine {
 impl Default for EnsembleConfig {
     fn default() -> Self {
         Self {
-            members: ["robust_zscore", "seasonal_baseline", "spike_density"].map(String::from).to_vec(),
+            members: ["robust_zscore", "seasonal_baseline", "spike_density", "context_novelty"]
+                .map(String::from)
+                .to_vec(),
             robust_zscore: RobustZConfig::default(),
             // In the ensemble the seasonal member watches short departures from the cycle (the
             // z-score member keeps the longer view), so its residual scale has a shorter memory.
@@ -71,6 +77,7 @@ impl Default for EnsembleConfig {
             cusum: CusumConfig::default(),
             holt_winters: HoltWintersConfig::default(),
             spike_density: DensityConfig::default(),
+            context_novelty: NoveltyConfig::default(),
             member_calibration: CalibrationConfig::default(),
             combine: Combine::Bonferroni,
         }
@@ -102,13 +109,12 @@ impl Ensemble {
                     "cusum" => Box::new(Cusum::new(cfg.cusum.clone())?),
                     "holt_winters" => Box::new(HoltWinters::new(cfg.holt_winters.clone())?),
                     "spike_density" => Box::new(Density::new(cfg.spike_density.clone())?),
-                    other => {
-                        return Err(EngineError::bad_param(
-                            "members",
-                            other,
-                            "one of robust_zscore, seasonal_baseline, cusum, holt_winters, spike_density",
-                        ))
-                    }
+                    "context_novelty" => Box::new(Novelty::new(cfg.context_novelty.clone())?),
+                    other => return Err(EngineError::bad_param(
+                        "members",
+                        other,
+                        "one of robust_zscore, seasonal_baseline, cusum, holt_winters, spike_density, context_novelty",
+                    )),
                 })
             })
             .collect::<Result<_, _>>()?;

@@ -14,6 +14,7 @@ use crate::engine::{AnomalyDetectionEngine, DetectorEngine, EngineConfig};
 use crate::ensemble::{Ensemble, EnsembleConfig};
 use crate::holt_winters::{HoltWinters, HoltWintersConfig};
 use crate::iforest::{IForest, IForestConfig};
+use crate::novelty::{Novelty, NoveltyConfig};
 use crate::seasonal::{Seasonal, SeasonalConfig};
 use crate::spectral::{SpectralConfig, SpectralResidual};
 use crate::zscore::{RobustZ, RobustZConfig};
@@ -123,6 +124,12 @@ impl EngineRegistry {
             "Isolation forest on shingled windows, fitted on the learning period from a seeded generator; finds shapes easy to isolate. Tens of KiB per series.",
             defaults::<IForestConfig>(),
             Arc::new(|v| build("isolation_forest", v, IForest::new)),
+        );
+        r.register(
+            "context_novelty",
+            "Context novelty: how rarely the short pattern a point completes (its quantised level and the ones before it) has been seen; recurring bursts become familiar, new shapes score at once.",
+            defaults::<NoveltyConfig>(),
+            Arc::new(|v| build("context_novelty", v, Novelty::new)),
         );
         r.register(
             "holt_winters",
