@@ -1,0 +1,551 @@
+//! Metrics from files: the long CSV `tenant,cluster,node,metric,timestamp,value`, JSON lines of
+//! the same fields, NAB's `timestamp,value` (identifiers given as options), and a wide CSV
+//! `timestamp,m1,m2,...` (one node, a column per metric, identifiers given as options).
+//!
+//! Files are read line by line, never whole: only the rows the query selects are kept, so memory
+//! follows the selection, not the file. **Strict** mode (the default) stops at the first problem
+//! with the file, line and field. **Lenient** mode repairs what can be repaired and counts every
+//! change per series: rows out of order are sorted, repeated timestamps keep the last row, rows
+//! with a non-finite, non-numeric or unreadable value or timestamp are dropped, a ragged row is
+//! dropped, and a timestamp written in a different format than the file's first is accepted.
+//! Nothing is dropped without being counted. Structural problems (no header, a missing or
+//! unknown column, no data rows) are errors in both modes.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+
+use analytics_types::{ClusterId, MetricName, MetricSeries, NodeId, SeriesKey, TenantId};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::timestamp::{parse_timestamp, TimestampFormat};
+use crate::{IoError, Selector, TimeRange};
+
+/// The layout of a metrics file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileFormat {
+    /// `tenant,cluster,node,metric,timestamp,value`, any column order.
+    Long,
+    /// One JSON object per line with the long CSV's fields.
+    Jsonl,
+    /// NAB's `timestamp,value`; tenant, cluster, node and metric come from the options.
+    Nab,
+    /// `timestamp,m1,m2,...`: one node, a column per metric; tenant, cluster, node from options.
+    Wide,
+}
+
+/// How to read a file.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FileOptions {
+    /// The layout; None: guessed from the extension (`.jsonl`, `.ndjson`) or the header.
+    pub format: Option<FileFormat>,
+    /// Tenant for NAB and wide files.
+    pub tenant: Option<String>,
+    /// Cluster for NAB and wide files.
+    pub cluster: Option<String>,
+    /// Node for NAB and wide files (default: the file's name without extension).
+    pub node: Option<String>,
+    /// Metric for NAB files (default: `value`).
+    pub metric: Option<String>,
+    /// Repair what can be repaired instead of stopping.
+    pub lenient: bool,
+}
+
+/// What lenient mode changed in one series.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Repairs {
+    /// Rows kept.
+    pub rows_kept: usize,
+    /// Rows that arrived before an earlier row's timestamp (the series was sorted).
+    pub out_of_order: usize,
+    /// Rows dropped because a later row had the same timestamp.
+    pub duplicates_dropped: usize,
+    /// Rows dropped for a NaN or infinite value.
+    pub non_finite_dropped: usize,
+    /// Rows dropped for a value that is not a number.
+    pub non_numeric_dropped: usize,
+    /// Rows dropped for an unreadable timestamp.
+    pub bad_timestamp_dropped: usize,
+    /// Rows whose timestamp was written in another format than the file's first (kept).
+    pub mixed_timestamp_formats: usize,
+}
+
+impl Repairs {
+    /// Whether anything was changed.
+    pub fn is_clean(&self) -> bool {
+        Repairs { rows_kept: self.rows_kept, ..Default::default() } == *self
+    }
+}
+
+/// What lenient mode changed, per series and for the file as a whole.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct RepairReport {
+    /// The file.
+    pub path: PathBuf,
+    /// Changes per series (every series read appears, changed or not).
+    pub series: BTreeMap<String, Repairs>,
+    /// Rows dropped before they could be attributed to a series (ragged rows, bad identifiers).
+    pub unattributed_dropped: usize,
+    /// Rows not selected by the query (not errors; reported for completeness).
+    pub not_selected: usize,
+}
+
+impl RepairReport {
+    /// Whether lenient mode changed anything.
+    pub fn is_clean(&self) -> bool {
+        self.unattributed_dropped == 0 && self.series.values().all(Repairs::is_clean)
+    }
+
+    /// One line per changed series, for people.
+    pub fn summary(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (k, r) in self.series.iter().filter(|(_, r)| !r.is_clean()) {
+            let mut parts = Vec::new();
+            for (n, what) in [
+                (r.out_of_order, "rows out of order (sorted)"),
+                (r.duplicates_dropped, "duplicate timestamps dropped (kept the last)"),
+                (r.non_finite_dropped, "non-finite values dropped"),
+                (r.non_numeric_dropped, "non-numeric values dropped"),
+                (r.bad_timestamp_dropped, "unreadable timestamps dropped"),
+                (r.mixed_timestamp_formats, "timestamps in another format (kept)"),
+            ] {
+                if n > 0 {
+                    parts.push(format!("{n} {what}"));
+                }
+            }
+            out.push(format!("{k}: {} rows kept; {}", r.rows_kept, parts.join(", ")));
+        }
+        if self.unattributed_dropped > 0 {
+            out.push(format!(
+                "{}: {} rows dropped before a series could be read from them",
+                self.path.display(),
+                self.unattributed_dropped
+            ));
+        }
+        out
+    }
+}
+
+/// A file of metrics, read on demand.
+#[derive(Debug, Clone)]
+pub struct FileSource {
+    path: PathBuf,
+    options: FileOptions,
+}
+
+/// One data row before it joins its series.
+struct Row {
+    t: DateTime<Utc>,
+    v: f64,
+    line: usize,
+}
+
+/// Parsing state shared by all formats.
+struct Reader<'a> {
+    path: &'a Path,
+    lenient: bool,
+    first_format: Option<(TimestampFormat, usize)>,
+    series: BTreeMap<SeriesKey, (Vec<Row>, Repairs)>,
+    report: RepairReport,
+    tenant: Option<&'a TenantId>,
+    selector: &'a Selector,
+    range: &'a TimeRange,
+}
+
+impl Reader<'_> {
+    fn err(&self, line: usize, field: &str, message: impl Into<String>) -> IoError {
+        IoError::input(self.path, line, field, message)
+    }
+
+    /// A problem that lenient mode counts against a series (or the file) and strict mode reports.
+    fn problem(
+        &mut self,
+        key: Option<&SeriesKey>,
+        line: usize,
+        field: &str,
+        message: String,
+        count: fn(&mut Repairs) -> &mut usize,
+    ) -> Result<(), IoError> {
+        if !self.lenient {
+            return Err(self.err(line, field, message));
+        }
+        match key {
+            Some(k) => {
+                *count(&mut self.series.entry(k.clone()).or_insert_with(|| (Vec::new(), Repairs::default())).1) += 1
+            }
+            None => self.report.unattributed_dropped += 1,
+        }
+        Ok(())
+    }
+
+    fn key(&mut self, line: usize, parts: [&str; 4]) -> Result<Option<SeriesKey>, IoError> {
+        let built = (|| {
+            Ok::<_, analytics_types::ContractError>(SeriesKey {
+                tenant_id: TenantId::new(parts[0])?,
+                cluster_id: ClusterId::new(parts[1])?,
+                node_id: NodeId::new(parts[2])?,
+                metric_name: MetricName::new(parts[3])?,
+            })
+        })();
+        match built {
+            Ok(k) => Ok(Some(k)),
+            Err(e) => {
+                let field = e.to_string().split_whitespace().next().unwrap_or("id").to_owned();
+                self.problem(None, line, &field, e.to_string(), |r| &mut r.rows_kept)?;
+                Ok(None)
+            }
+        }
+    }
+
+    fn selected(&self, key: &SeriesKey, t: DateTime<Utc>) -> bool {
+        self.tenant.is_none_or(|tn| tn == &key.tenant_id) && self.selector.matches(key) && self.range.contains(t)
+    }
+
+    /// Takes one row: timestamp and value as text, for a series.
+    fn row(&mut self, key: &SeriesKey, line: usize, ts: &str, value: &str) -> Result<(), IoError> {
+        let t = match parse_timestamp(ts) {
+            Ok((t, format)) => {
+                match self.first_format {
+                    None => self.first_format = Some((format, line)),
+                    Some((first, first_line)) if first != format => {
+                        let msg = format!(
+                            "{ts:?} is written as {}, but line {first_line} used {}; mixed timestamp formats",
+                            format.name(),
+                            first.name()
+                        );
+                        self.problem(Some(key), line, "timestamp", msg, |r| &mut r.mixed_timestamp_formats)?;
+                    }
+                    Some(_) => {}
+                }
+                t
+            }
+            Err(msg) => return self.problem(Some(key), line, "timestamp", msg, |r| &mut r.bad_timestamp_dropped),
+        };
+        if !self.selected(key, t) {
+            self.report.not_selected += 1;
+            return Ok(());
+        }
+        let v: f64 = match value.trim().parse() {
+            Ok(v) => v,
+            Err(_) => {
+                return self.problem(Some(key), line, "value", format!("{value:?} is not a number"), |r| {
+                    &mut r.non_numeric_dropped
+                });
+            }
+        };
+        if !v.is_finite() {
+            return self
+                .problem(Some(key), line, "value", format!("{value} is not finite"), |r| &mut r.non_finite_dropped);
+        }
+        let lenient = self.lenient;
+        let entry = self.series.entry(key.clone()).or_insert_with(|| (Vec::new(), Repairs::default()));
+        if let Some(last) = entry.0.last() {
+            if t <= last.t && !lenient {
+                let what = if t == last.t { "repeats" } else { "is before" };
+                return Err(IoError::input(
+                    self.path,
+                    line,
+                    "timestamp",
+                    format!(
+                        "{} {what} line {} of series {key}; timestamps must be strictly ascending per series",
+                        t.to_rfc3339(),
+                        last.line
+                    ),
+                ));
+            }
+        }
+        entry.0.push(Row { t, v, line });
+        Ok(())
+    }
+
+    /// Builds the series: sorts and de-duplicates in lenient mode (counting), validates.
+    fn finish(mut self) -> Result<(Vec<MetricSeries>, RepairReport), IoError> {
+        let mut out = Vec::with_capacity(self.series.len());
+        for (key, (mut rows, mut repairs)) in std::mem::take(&mut self.series) {
+            if self.lenient {
+                repairs.out_of_order = rows.windows(2).filter(|w| w[1].t < w[0].t).count();
+                rows.sort_by_key(|r| r.t); // stable: equal timestamps keep file order
+                let before = rows.len();
+                let mut kept: Vec<Row> = Vec::with_capacity(rows.len());
+                for r in rows {
+                    match kept.last_mut() {
+                        Some(last) if last.t == r.t => *last = r, // the later row wins
+                        _ => kept.push(r),
+                    }
+                }
+                repairs.duplicates_dropped = before - kept.len();
+                rows = kept;
+            }
+            repairs.rows_kept = rows.len();
+            self.report.series.insert(key.to_string(), repairs);
+            if rows.is_empty() {
+                continue;
+            }
+            let (ts, vs) = rows.into_iter().map(|r| (r.t, r.v)).unzip();
+            let s = MetricSeries::from_key(key, ts, vs)
+                .map_err(|e| IoError::input(self.path, 0, "series", e.to_string()))?;
+            out.push(s);
+        }
+        Ok((out, self.report))
+    }
+}
+
+fn split(line: &str) -> Vec<&str> {
+    line.split(',').map(str::trim).collect()
+}
+
+/// Canonical name of a long-CSV column (accepts the contract's `_id` / `_name` spellings).
+fn long_column(name: &str) -> Option<usize> {
+    match name {
+        "tenant" | "tenant_id" => Some(0),
+        "cluster" | "cluster_id" => Some(1),
+        "node" | "node_id" => Some(2),
+        "metric" | "metric_name" => Some(3),
+        "timestamp" => Some(4),
+        "value" => Some(5),
+        _ => None,
+    }
+}
+
+/// One JSON line.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JsonRow {
+    #[serde(alias = "tenant_id")]
+    tenant: String,
+    #[serde(alias = "cluster_id")]
+    cluster: String,
+    #[serde(alias = "node_id")]
+    node: String,
+    #[serde(alias = "metric_name")]
+    metric: String,
+    timestamp: serde_json::Value,
+    value: serde_json::Value,
+}
+
+fn json_text(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+impl FileSource {
+    /// A source reading `path` with `options`.
+    pub fn new(path: impl Into<PathBuf>, options: FileOptions) -> Self {
+        Self { path: path.into(), options }
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn open(&self) -> Result<impl Iterator<Item = (usize, Result<String, std::io::Error>)>, IoError> {
+        let f = File::open(&self.path).map_err(|e| IoError::Read { path: self.path.clone(), source: e })?;
+        Ok(BufReader::new(f).lines().enumerate().map(|(i, l)| (i + 1, l)))
+    }
+
+    fn guess_format(&self, header: &str) -> FileFormat {
+        let ext = self.path.extension().and_then(|e| e.to_str()).unwrap_or("");
+        if matches!(ext, "jsonl" | "ndjson") || header.trim_start().starts_with('{') {
+            return FileFormat::Jsonl;
+        }
+        let cols = split(header);
+        if cols.iter().any(|c| matches!(*c, "tenant" | "tenant_id")) {
+            FileFormat::Long
+        } else if cols == ["timestamp", "value"] {
+            FileFormat::Nab
+        } else {
+            FileFormat::Wide
+        }
+    }
+
+    /// Reads every selected series (blocking). Strict mode fails at the first problem.
+    pub fn read(
+        &self,
+        tenant: Option<&TenantId>,
+        selector: &Selector,
+        range: &TimeRange,
+    ) -> Result<(Vec<MetricSeries>, RepairReport), IoError> {
+        let mut lines = self.open()?;
+        let read_err = |e: std::io::Error| IoError::Read { path: self.path.clone(), source: e };
+        let (header_line, header) = loop {
+            match lines.next() {
+                None => return Err(IoError::input(&self.path, 0, "header", "the file is empty")),
+                Some((i, l)) => {
+                    let l = l.map_err(read_err)?;
+                    if !l.trim().is_empty() {
+                        break (i, l);
+                    }
+                }
+            }
+        };
+        let format = self.options.format.unwrap_or_else(|| self.guess_format(&header));
+        let mut r = Reader {
+            path: &self.path,
+            lenient: self.options.lenient,
+            first_format: None,
+            series: BTreeMap::new(),
+            report: RepairReport { path: self.path.clone(), ..Default::default() },
+            tenant,
+            selector,
+            range,
+        };
+        let default_node =
+            self.path.file_stem().map_or_else(|| "node".to_owned(), |s| s.to_string_lossy().into_owned());
+        let opt = |name: &str, v: &Option<String>, default: Option<&str>| -> Result<String, IoError> {
+            v.clone().or_else(|| default.map(str::to_owned)).ok_or_else(|| {
+                IoError::Config(format!(
+                    "{}: a {format:?} file names no {name}; give it as an option (--{name})",
+                    self.path.display()
+                ))
+            })
+        };
+        let mut data_rows = 0usize;
+        match format {
+            FileFormat::Jsonl => {
+                // The first line is data too.
+                let first = std::iter::once((header_line, Ok(header)));
+                for (i, l) in first.chain(lines) {
+                    let l = l.map_err(read_err)?;
+                    if l.trim().is_empty() {
+                        continue;
+                    }
+                    data_rows += 1;
+                    let row: JsonRow = match serde_json::from_str(&l) {
+                        Ok(row) => row,
+                        Err(e) => {
+                            r.problem(None, i, "json", e.to_string(), |x| &mut x.rows_kept)?;
+                            continue;
+                        }
+                    };
+                    let Some(key) = r.key(i, [&row.tenant, &row.cluster, &row.node, &row.metric])? else { continue };
+                    r.row(&key, i, &json_text(&row.timestamp), &json_text(&row.value))?;
+                }
+            }
+            FileFormat::Long => {
+                let cols = split(&header);
+                let mut at = [usize::MAX; 6];
+                for (i, c) in cols.iter().enumerate() {
+                    match long_column(c) {
+                        Some(k) => at[k] = i,
+                        None => {
+                            return Err(r.err(
+                                header_line,
+                                "header",
+                                format!("unknown column {c:?}; expected tenant,cluster,node,metric,timestamp,value"),
+                            ));
+                        }
+                    }
+                }
+                if let Some(k) = at.iter().position(|&a| a == usize::MAX) {
+                    let name = ["tenant", "cluster", "node", "metric", "timestamp", "value"][k];
+                    return Err(r.err(
+                        header_line,
+                        "header",
+                        format!("missing column {name:?}; the header is {header:?}"),
+                    ));
+                }
+                for (i, l) in lines {
+                    let l = l.map_err(read_err)?;
+                    if l.trim().is_empty() {
+                        continue;
+                    }
+                    data_rows += 1;
+                    let f = split(&l);
+                    if f.len() != cols.len() {
+                        r.problem(
+                            None,
+                            i,
+                            "row",
+                            format!("{} fields where the header has {}", f.len(), cols.len()),
+                            |x| &mut x.rows_kept,
+                        )?;
+                        continue;
+                    }
+                    let Some(key) = r.key(i, [f[at[0]], f[at[1]], f[at[2]], f[at[3]]])? else { continue };
+                    r.row(&key, i, f[at[4]], f[at[5]])?;
+                }
+            }
+            FileFormat::Nab | FileFormat::Wide => {
+                let cols = split(&header);
+                if cols.first() != Some(&"timestamp") {
+                    return Err(r.err(
+                        header_line,
+                        "header",
+                        format!("the first column must be \"timestamp\"; the header is {header:?}"),
+                    ));
+                }
+                if cols.len() < 2 {
+                    return Err(r.err(header_line, "header", "no metric column after \"timestamp\""));
+                }
+                if let Some(c) = cols.iter().skip(1).find(|c| c.is_empty() || **c == "timestamp") {
+                    return Err(r.err(header_line, "header", format!("bad metric column {c:?}")));
+                }
+                let tenant = opt("tenant", &self.options.tenant, None)?;
+                let cluster = opt("cluster", &self.options.cluster, None)?;
+                let node = opt("node", &self.options.node, Some(&default_node))?;
+                let metrics: Vec<String> = if format == FileFormat::Nab {
+                    vec![opt("metric", &self.options.metric, Some("value"))?]
+                } else {
+                    cols[1..].iter().map(|c| (*c).to_owned()).collect()
+                };
+                let mut keys = Vec::new();
+                for m in &metrics {
+                    match r.key(header_line, [&tenant, &cluster, &node, m])? {
+                        Some(k) => keys.push(k),
+                        None => return Err(r.err(header_line, "header", format!("{m:?} is not a usable metric name"))),
+                    }
+                }
+                for (i, l) in lines {
+                    let l = l.map_err(read_err)?;
+                    if l.trim().is_empty() {
+                        continue;
+                    }
+                    data_rows += 1;
+                    let f = split(&l);
+                    if f.len() != cols.len() {
+                        r.problem(
+                            None,
+                            i,
+                            "row",
+                            format!("{} fields where the header has {}", f.len(), cols.len()),
+                            |x| &mut x.rows_kept,
+                        )?;
+                        continue;
+                    }
+                    for (k, key) in keys.iter().enumerate() {
+                        r.row(key, i, f[0], f[k + 1])?;
+                    }
+                }
+            }
+        }
+        if data_rows == 0 {
+            return Err(IoError::input(&self.path, header_line, "header", "the file has a header but no data rows"));
+        }
+        r.finish()
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::MetricSource for FileSource {
+    async fn get_metric_series(
+        &self,
+        tenant: Option<&TenantId>,
+        selector: &Selector,
+        range: &TimeRange,
+    ) -> Result<Vec<MetricSeries>, IoError> {
+        let (this, tenant, selector, range) = (self.clone(), tenant.cloned(), selector.clone(), *range);
+        tokio::task::spawn_blocking(move || this.read(tenant.as_ref(), &selector, &range).map(|(s, _)| s))
+            .await
+            .map_err(|e| IoError::Config(format!("the file reader stopped: {e}")))?
+    }
+
+    fn describe(&self) -> String {
+        format!("file {}", self.path.display())
+    }
+}

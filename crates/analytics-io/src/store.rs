@@ -1,0 +1,473 @@
+//! The result store: an embedded SQLite database (the default; one file, no server).
+//!
+//! - **Schema with migrations.** A `schema_version` table holds the version; `open` applies every
+//!   newer migration in one transaction, so an old file is upgraded in place and a newer file is
+//!   refused.
+//! - **Idempotent writes.** A run is keyed by engine, configuration, source and time range;
+//!   results by series, engine and window start; aggregates by level, identifiers, strategy,
+//!   engine and range. Writing the same run again replaces rows, never adds them.
+//! - **Atomic runs.** A run (its record, results, aggregates and samples) is written in one
+//!   transaction: a writer killed half-way leaves the previous complete state, untouched.
+//! - **Readers during writes.** The database is in WAL mode: readers see the last committed state
+//!   while a writer works.
+
+use std::path::{Path, PathBuf};
+
+use analytics_types::{
+    AggregatedAnomalyScore, AggregationStrategy, AnomalyLabel, AnomalyResult, Evidence, MetricSeries, SeriesKey,
+};
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+
+use crate::IoError;
+
+/// The migrations, in order; migration `i` brings the schema to version `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    // 1: runs, results, aggregates.
+    "CREATE TABLE runs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        engine TEXT NOT NULL,
+        config TEXT NOT NULL,
+        source TEXT NOT NULL,
+        range_start TEXT NOT NULL,
+        range_end TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        finished_at TEXT NOT NULL,
+        series INTEGER NOT NULL,
+        points INTEGER NOT NULL,
+        UNIQUE (engine, config, source, range_start, range_end)
+    );
+    CREATE TABLE results (
+        tenant TEXT NOT NULL, cluster TEXT NOT NULL, node TEXT NOT NULL, metric TEXT NOT NULL,
+        engine TEXT NOT NULL, window_start TEXT NOT NULL, window_end TEXT NOT NULL,
+        score REAL NOT NULL, label TEXT NOT NULL, explanation TEXT, evidence TEXT,
+        run_id INTEGER NOT NULL REFERENCES runs(id),
+        PRIMARY KEY (tenant, cluster, node, metric, engine, window_start)
+    );
+    CREATE TABLE aggregates (
+        level TEXT NOT NULL, tenant TEXT NOT NULL, cluster TEXT NOT NULL, node TEXT NOT NULL,
+        strategy TEXT NOT NULL, engine TEXT NOT NULL, range_start TEXT NOT NULL, range_end TEXT NOT NULL,
+        score REAL NOT NULL, metrics INTEGER NOT NULL, anomalies INTEGER NOT NULL,
+        run_id INTEGER NOT NULL REFERENCES runs(id),
+        PRIMARY KEY (level, tenant, cluster, node, strategy, engine, range_start, range_end)
+    );
+    CREATE INDEX results_by_run ON results (run_id);
+    CREATE INDEX aggregates_by_run ON aggregates (run_id);",
+    // 2: the values of anomalous series, so that a report needs nothing but the store.
+    "CREATE TABLE samples (
+        run_id INTEGER NOT NULL REFERENCES runs(id),
+        tenant TEXT NOT NULL, cluster TEXT NOT NULL, node TEXT NOT NULL, metric TEXT NOT NULL,
+        ts TEXT NOT NULL, value REAL NOT NULL,
+        PRIMARY KEY (run_id, tenant, cluster, node, metric, ts)
+    );",
+];
+
+/// The newest schema version this build knows.
+pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+
+/// What a run was: which engine over which data.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunRecord {
+    /// The run's id in the store (0 before it is written).
+    pub id: i64,
+    /// Engine name.
+    pub engine: String,
+    /// Engine configuration, as JSON.
+    pub config: String,
+    /// What the data came from (`file fleet.csv`, `simulator ...`, `prometheus http://...`).
+    pub source: String,
+    /// First instant of the data.
+    pub range_start: DateTime<Utc>,
+    /// Last instant of the data.
+    pub range_end: DateTime<Utc>,
+    /// When detection started.
+    pub started_at: DateTime<Utc>,
+    /// When the run was written.
+    pub finished_at: DateTime<Utc>,
+    /// Series analysed.
+    pub series: usize,
+    /// Points analysed.
+    pub points: usize,
+}
+
+/// Row counts of each table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    /// Runs.
+    pub runs: usize,
+    /// Anomaly results.
+    pub results: usize,
+    /// Aggregates.
+    pub aggregates: usize,
+    /// Stored sample points.
+    pub samples: usize,
+}
+
+/// The SQLite result store.
+#[derive(Debug)]
+pub struct ResultStore {
+    conn: Connection,
+    path: PathBuf,
+}
+
+fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+}
+
+fn parse_ts(s: &str) -> rusqlite::Result<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|d| d.with_timezone(&Utc))
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
+}
+
+fn level_of(a: &AggregatedAnomalyScore) -> &'static str {
+    match a.level() {
+        analytics_types::AggregateLevel::Tenant => "tenant",
+        analytics_types::AggregateLevel::Cluster => "cluster",
+        analytics_types::AggregateLevel::Node => "node",
+    }
+}
+
+impl ResultStore {
+    fn err(&self, e: impl std::fmt::Display) -> IoError {
+        IoError::Store { path: self.path.clone(), message: e.to_string() }
+    }
+
+    /// Opens (or creates) the store at `path` and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Self, IoError> {
+        let fail = |e: rusqlite::Error| IoError::Store { path: path.to_path_buf(), message: e.to_string() };
+        let conn = Connection::open(path).map_err(fail)?;
+        let mut store = Self { conn, path: path.to_path_buf() };
+        store.conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(fail)?;
+        let mode: String = store.conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0)).map_err(fail)?;
+        if mode.to_lowercase() != "wal" {
+            return Err(store.err(format!("cannot switch to WAL journaling (got {mode})")));
+        }
+        store.conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;").map_err(fail)?;
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn migrate(&mut self) -> Result<(), IoError> {
+        let path = self.path.clone();
+        let fail = |e: rusqlite::Error| IoError::Store { path: path.clone(), message: e.to_string() };
+        // Reading the version takes no write lock: a reader can open the store while a writer
+        // works. Only an actual migration writes.
+        let has_table: bool = self
+            .conn
+            .query_row("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map_err(fail)?
+            > 0;
+        if has_table {
+            let v: Option<u32> =
+                self.conn.query_row("SELECT version FROM schema_version", [], |r| r.get(0)).optional().map_err(fail)?;
+            if v == Some(SCHEMA_VERSION) {
+                return Ok(());
+            }
+        }
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(fail)?;
+        tx.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)").map_err(fail)?;
+        let current: u32 =
+            tx.query_row("SELECT version FROM schema_version", [], |r| r.get(0)).optional().map_err(fail)?.unwrap_or(0);
+        if current > SCHEMA_VERSION {
+            return Err(IoError::Store {
+                path: path.clone(),
+                message: format!(
+                    "schema version {current} is newer than this build knows ({SCHEMA_VERSION}); upgrade analytics"
+                ),
+            });
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+            tx.execute_batch(sql)
+                .map_err(|e| IoError::Store { path: path.clone(), message: format!("migration {}: {e}", i + 1) })?;
+        }
+        tx.execute("DELETE FROM schema_version", []).map_err(fail)?;
+        tx.execute("INSERT INTO schema_version (version) VALUES (?1)", [SCHEMA_VERSION]).map_err(fail)?;
+        tx.commit().map_err(fail)
+    }
+
+    /// The schema version of the file.
+    pub fn schema_version(&self) -> Result<u32, IoError> {
+        self.conn.query_row("SELECT version FROM schema_version", [], |r| r.get(0)).map_err(|e| self.err(e))
+    }
+
+    /// Writes a run in one transaction: its record, its results (streamed from an iterator), its
+    /// aggregates, and the values of `samples` (series worth plotting). Returns the run's id.
+    /// Re-writing the same run replaces its rows.
+    pub fn write_run(
+        &mut self,
+        run: &RunRecord,
+        results: impl IntoIterator<Item = AnomalyResult>,
+        aggregates: &[AggregatedAnomalyScore],
+        samples: &[&MetricSeries],
+    ) -> Result<i64, IoError> {
+        let path = self.path.clone();
+        let fail = |e: rusqlite::Error| IoError::Store { path: path.clone(), message: e.to_string() };
+        let tx = self.conn.transaction().map_err(fail)?;
+        let id: i64 = tx
+            .query_row(
+                "INSERT INTO runs (engine, config, source, range_start, range_end, started_at, finished_at, series, points)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                 ON CONFLICT (engine, config, source, range_start, range_end) DO UPDATE SET
+                   started_at = excluded.started_at, finished_at = excluded.finished_at,
+                   series = excluded.series, points = excluded.points
+                 RETURNING id",
+                params![
+                    run.engine,
+                    run.config,
+                    run.source,
+                    ts(run.range_start),
+                    ts(run.range_end),
+                    ts(run.started_at),
+                    ts(run.finished_at),
+                    run.series as i64,
+                    run.points as i64
+                ],
+                |r| r.get(0),
+            )
+            .map_err(fail)?;
+        {
+            let mut put = tx
+                .prepare(
+                    "INSERT INTO results (tenant, cluster, node, metric, engine, window_start, window_end, score, label, explanation, evidence, run_id)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                     ON CONFLICT (tenant, cluster, node, metric, engine, window_start) DO UPDATE SET
+                       window_end = excluded.window_end, score = excluded.score, label = excluded.label,
+                       explanation = excluded.explanation, evidence = excluded.evidence, run_id = excluded.run_id",
+                )
+                .map_err(fail)?;
+            for r in results {
+                let evidence = r.evidence().map(|e| serde_json::to_string(e).unwrap_or_default());
+                put.execute(params![
+                    r.tenant_id().as_str(),
+                    r.cluster_id().as_str(),
+                    r.node_id().as_str(),
+                    r.metric_name().as_str(),
+                    r.engine().unwrap_or(&run.engine),
+                    ts(r.window_start()),
+                    ts(r.window_end()),
+                    r.anomaly_score(),
+                    r.anomaly_label().as_str(),
+                    r.explanation(),
+                    evidence,
+                    id
+                ])
+                .map_err(fail)?;
+            }
+            let mut put = tx
+                .prepare(
+                    "INSERT INTO aggregates (level, tenant, cluster, node, strategy, engine, range_start, range_end, score, metrics, anomalies, run_id)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                     ON CONFLICT (level, tenant, cluster, node, strategy, engine, range_start, range_end) DO UPDATE SET
+                       score = excluded.score, metrics = excluded.metrics, anomalies = excluded.anomalies, run_id = excluded.run_id",
+                )
+                .map_err(fail)?;
+            for a in aggregates {
+                put.execute(params![
+                    level_of(a),
+                    a.tenant_id().as_str(),
+                    a.cluster_id().map_or("", |c| c.as_str()),
+                    a.node_id().map_or("", |n| n.as_str()),
+                    a.aggregation_strategy().as_str(),
+                    run.engine,
+                    ts(run.range_start),
+                    ts(run.range_end),
+                    a.aggregate_score(),
+                    a.num_metrics_analyzed() as i64,
+                    a.num_anomalies_detected() as i64,
+                    id
+                ])
+                .map_err(fail)?;
+            }
+            tx.execute("DELETE FROM samples WHERE run_id = ?1", [id]).map_err(fail)?;
+            let mut put = tx
+                .prepare("INSERT INTO samples (run_id, tenant, cluster, node, metric, ts, value) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
+                .map_err(fail)?;
+            for s in samples {
+                for (t, v) in s.timestamps().iter().zip(s.values()) {
+                    put.execute(params![
+                        id,
+                        s.tenant_id().as_str(),
+                        s.cluster_id().as_str(),
+                        s.node_id().as_str(),
+                        s.metric_name().as_str(),
+                        ts(*t),
+                        v
+                    ])
+                    .map_err(fail)?;
+                }
+            }
+        }
+        tx.commit().map_err(fail)?;
+        Ok(id)
+    }
+
+    /// Row counts of every table.
+    pub fn counts(&self) -> Result<Counts, IoError> {
+        let count = |table: &str| -> Result<usize, IoError> {
+            self.conn
+                .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get::<_, i64>(0))
+                .map(|n| n as usize)
+                .map_err(|e| self.err(e))
+        };
+        Ok(Counts {
+            runs: count("runs")?,
+            results: count("results")?,
+            aggregates: count("aggregates")?,
+            samples: count("samples")?,
+        })
+    }
+
+    /// SQLite's own consistency check (`ok` when the file is sound).
+    pub fn integrity_check(&self) -> Result<String, IoError> {
+        self.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).map_err(|e| self.err(e))
+    }
+
+    /// The most recently written run.
+    pub fn latest_run(&self) -> Result<Option<RunRecord>, IoError> {
+        self.conn
+            .query_row(
+                "SELECT id, engine, config, source, range_start, range_end, started_at, finished_at, series, points
+                 FROM runs ORDER BY finished_at DESC, id DESC LIMIT 1",
+                [],
+                |r| {
+                    Ok(RunRecord {
+                        id: r.get(0)?,
+                        engine: r.get(1)?,
+                        config: r.get(2)?,
+                        source: r.get(3)?,
+                        range_start: parse_ts(&r.get::<_, String>(4)?)?,
+                        range_end: parse_ts(&r.get::<_, String>(5)?)?,
+                        started_at: parse_ts(&r.get::<_, String>(6)?)?,
+                        finished_at: parse_ts(&r.get::<_, String>(7)?)?,
+                        series: r.get::<_, i64>(8)? as usize,
+                        points: r.get::<_, i64>(9)? as usize,
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Every result of a run, ordered by series and window.
+    pub fn results(&self, run_id: i64) -> Result<Vec<AnomalyResult>, IoError> {
+        let mut q = self
+            .conn
+            .prepare(
+                "SELECT tenant, cluster, node, metric, engine, window_start, window_end, score, label, explanation, evidence
+                 FROM results WHERE run_id = ?1 ORDER BY tenant, cluster, node, metric, window_start",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = q
+            .query_map([run_id], |r| {
+                Ok((
+                    [r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?],
+                    r.get::<_, String>(4)?,
+                    r.get::<_, String>(5)?,
+                    r.get::<_, String>(6)?,
+                    r.get::<_, f64>(7)?,
+                    r.get::<_, String>(8)?,
+                    r.get::<_, Option<String>>(9)?,
+                    r.get::<_, Option<String>>(10)?,
+                ))
+            })
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (ids, engine, start, end, score, label, explanation, evidence) = row.map_err(|e| self.err(e))?;
+            let bad = |m: String| self.err(format!("a stored result is invalid: {m}"));
+            let key =
+                MetricSeries::new(ids[0].as_str(), ids[1].as_str(), ids[2].as_str(), ids[3].as_str(), vec![], vec![])
+                    .map_err(|e| bad(e.to_string()))?
+                    .key();
+            let label: AnomalyLabel = label.parse().map_err(bad)?;
+            let (start, end) =
+                (parse_ts(&start).map_err(|e| bad(e.to_string()))?, parse_ts(&end).map_err(|e| bad(e.to_string()))?);
+            let mut r =
+                AnomalyResult::new(key, start, end, score, label).map_err(|e| bad(e.to_string()))?.with_engine(engine);
+            if let Some(x) = explanation {
+                r = r.with_explanation(x);
+            }
+            if let Some(e) = evidence {
+                let e: Evidence = serde_json::from_str(&e).map_err(|e| bad(e.to_string()))?;
+                r = r.with_evidence(e).map_err(|e| bad(e.to_string()))?;
+            }
+            out.push(r);
+        }
+        Ok(out)
+    }
+
+    /// Every aggregate of a run: tenants, then clusters, then nodes, each ordered by id.
+    pub fn aggregates(&self, run_id: i64) -> Result<Vec<AggregatedAnomalyScore>, IoError> {
+        let mut q = self
+            .conn
+            .prepare(
+                "SELECT tenant, cluster, node, strategy, score, metrics, anomalies FROM aggregates WHERE run_id = ?1
+                 ORDER BY CASE level WHEN 'tenant' THEN 0 WHEN 'cluster' THEN 1 ELSE 2 END, tenant, cluster, node",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = q
+            .query_map([run_id], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, f64>(4)?,
+                    r.get::<_, i64>(5)?,
+                    r.get::<_, i64>(6)?,
+                ))
+            })
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (t, c, n, strategy, score, metrics, anomalies) = row.map_err(|e| self.err(e))?;
+            let strategy: AggregationStrategy = strategy.parse().map_err(|e: String| self.err(e))?;
+            let opt = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+            let (c, n) = (opt(&c), opt(&n));
+            out.push(
+                AggregatedAnomalyScore::new(
+                    &t,
+                    c.as_deref(),
+                    n.as_deref(),
+                    strategy,
+                    score,
+                    metrics as usize,
+                    anomalies as usize,
+                )
+                .map_err(|e| self.err(format!("a stored aggregate is invalid: {e}")))?,
+            );
+        }
+        Ok(out)
+    }
+
+    /// The stored values of one series in a run (empty when none were kept).
+    pub fn samples(&self, run_id: i64, key: &SeriesKey) -> Result<(Vec<DateTime<Utc>>, Vec<f64>), IoError> {
+        let mut q = self
+            .conn
+            .prepare("SELECT ts, value FROM samples WHERE run_id = ?1 AND tenant = ?2 AND cluster = ?3 AND node = ?4 AND metric = ?5 ORDER BY ts")
+            .map_err(|e| self.err(e))?;
+        let rows = q
+            .query_map(
+                params![
+                    run_id,
+                    key.tenant_id.as_str(),
+                    key.cluster_id.as_str(),
+                    key.node_id.as_str(),
+                    key.metric_name.as_str()
+                ],
+                |r| Ok((r.get::<_, String>(0)?, r.get::<_, f64>(1)?)),
+            )
+            .map_err(|e| self.err(e))?;
+        let (mut ts_out, mut vs) = (Vec::new(), Vec::new());
+        for row in rows {
+            let (t, v) = row.map_err(|e| self.err(e))?;
+            ts_out.push(parse_ts(&t).map_err(|e| self.err(e))?);
+            vs.push(v);
+        }
+        Ok((ts_out, vs))
+    }
+}

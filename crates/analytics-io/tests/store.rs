@@ -1,0 +1,146 @@
+//! The result store: migrations, idempotent re-runs, round trips.
+
+use std::path::PathBuf;
+
+use analytics_io::{ResultStore, RunRecord, SCHEMA_VERSION};
+use analytics_types::{AggregatedAnomalyScore, AggregationStrategy, AnomalyLabel, AnomalyResult, MetricSeries};
+use chrono::{Duration, TimeZone, Utc};
+
+fn db(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("analytics-store-tests-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    for suffix in ["", "-wal", "-shm"] {
+        std::fs::remove_file(format!("{}{suffix}", p.display())).ok();
+    }
+    p
+}
+
+fn run() -> RunRecord {
+    let t = Utc.with_ymd_and_hms(2024, 3, 4, 0, 0, 0).unwrap();
+    RunRecord {
+        id: 0,
+        engine: "default".into(),
+        config: "{}".into(),
+        source: "test".into(),
+        range_start: t,
+        range_end: t + Duration::days(1),
+        started_at: t + Duration::days(1),
+        finished_at: t + Duration::days(1),
+        series: 2,
+        points: 10,
+    }
+}
+
+fn results() -> Vec<AnomalyResult> {
+    let t = Utc.with_ymd_and_hms(2024, 3, 4, 0, 0, 0).unwrap();
+    (0..24)
+        .flat_map(|h| {
+            ["cpu", "mem"].map(|m| {
+                let key = MetricSeries::new("acme", "prod", "node-1", m, vec![], vec![]).unwrap().key();
+                let label = if h == 14 { AnomalyLabel::Spike } else { AnomalyLabel::Normal };
+                let r = AnomalyResult::new(
+                    key,
+                    t + Duration::hours(h),
+                    t + Duration::hours(h + 1),
+                    0.1 * (h % 10) as f64,
+                    label,
+                )
+                .unwrap()
+                .with_engine("default");
+                if h == 14 {
+                    r.with_explanation("cpu spiked")
+                } else {
+                    r
+                }
+            })
+        })
+        .collect()
+}
+
+fn aggregates() -> Vec<AggregatedAnomalyScore> {
+    vec![
+        AggregatedAnomalyScore::new("acme", None, None, AggregationStrategy::Max, 0.9, 2, 2).unwrap(),
+        AggregatedAnomalyScore::new("acme", Some("prod"), None, AggregationStrategy::Max, 0.9, 2, 2).unwrap(),
+        AggregatedAnomalyScore::new("acme", Some("prod"), Some("node-1"), AggregationStrategy::Max, 0.9, 2, 2).unwrap(),
+    ]
+}
+
+#[test]
+fn a_second_run_over_the_same_data_replaces_rather_than_duplicates() {
+    let path = db("idem.db");
+    let mut s = ResultStore::open(&path).unwrap();
+    assert_eq!(s.schema_version().unwrap(), SCHEMA_VERSION);
+    let series = MetricSeries::new("acme", "prod", "node-1", "cpu", vec![run().range_start], vec![1.0]).unwrap();
+    let id = s.write_run(&run(), results(), &aggregates(), &[&series]).unwrap();
+    let first = s.counts().unwrap();
+    assert_eq!((first.runs, first.results, first.aggregates, first.samples), (1, 48, 3, 1));
+    let mut again = run();
+    again.finished_at += Duration::hours(1);
+    assert_eq!(s.write_run(&again, results(), &aggregates(), &[&series]).unwrap(), id);
+    assert_eq!(s.counts().unwrap(), first);
+    assert_eq!(s.latest_run().unwrap().unwrap().finished_at, again.finished_at);
+    // Another engine is another run.
+    let mut other = run();
+    other.engine = "robust_zscore".into();
+    s.write_run(&other, results().into_iter().map(|r| r.with_engine("robust_zscore")), &[], &[]).unwrap();
+    assert_eq!(s.counts().unwrap().runs, 2);
+    assert_eq!(s.counts().unwrap().results, 96);
+}
+
+#[test]
+fn results_aggregates_and_samples_round_trip() {
+    let path = db("roundtrip.db");
+    let mut s = ResultStore::open(&path).unwrap();
+    let t0 = run().range_start;
+    let series =
+        MetricSeries::new("acme", "prod", "node-1", "cpu", vec![t0, t0 + Duration::minutes(1)], vec![1.5, 2.5])
+            .unwrap();
+    let id = s.write_run(&run(), results(), &aggregates(), &[&series]).unwrap();
+    assert_eq!(s.results(id).unwrap(), {
+        let mut r = results();
+        r.sort_by_key(|x| (x.key(), x.window_start()));
+        r
+    });
+    assert_eq!(s.aggregates(id).unwrap(), aggregates());
+    assert_eq!(s.samples(id, &series.key()).unwrap(), (series.timestamps().to_vec(), series.values().to_vec()));
+    drop(s);
+    // Reopening finds everything, at the same schema version.
+    let s = ResultStore::open(&path).unwrap();
+    assert_eq!(s.results(id).unwrap().len(), 48);
+    assert_eq!(s.integrity_check().unwrap(), "ok");
+}
+
+#[test]
+fn an_old_schema_is_migrated_and_a_newer_one_refused() {
+    let path = db("old.db");
+    {
+        // A store at schema version 1 (before the samples table), with one run in it.
+        let mut s = ResultStore::open(&path).unwrap();
+        s.write_run(&run(), results(), &aggregates(), &[]).unwrap();
+    }
+    // Roll the file back to schema version 1: no samples table.
+    let raw = |p: &PathBuf, sql: &str| rusqlite::Connection::open(p).unwrap().execute_batch(sql).unwrap();
+    raw(&path, "DROP TABLE samples; UPDATE schema_version SET version = 1;");
+    let s = ResultStore::open(&path).unwrap();
+    assert_eq!(s.schema_version().unwrap(), SCHEMA_VERSION);
+    assert_eq!(s.counts().unwrap().results, 48, "data survives the migration");
+    assert_eq!(s.counts().unwrap().samples, 0);
+    // A newer schema is refused with a clear message.
+    let path2 = db("newer.db");
+    drop(ResultStore::open(&path2).unwrap());
+    raw(&path2, "UPDATE schema_version SET version = 99;");
+    let err = ResultStore::open(&path2).unwrap_err().to_string();
+    assert!(
+        err.ends_with(&format!(
+            "schema version 99 is newer than this build knows ({SCHEMA_VERSION}); upgrade analytics"
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_unwritable_store_names_the_file() {
+    let err = ResultStore::open(std::path::Path::new("no/such/dir/results.db")).unwrap_err().to_string();
+    assert!(err.starts_with("result store no/such/dir/results.db: "), "{err}");
+}
