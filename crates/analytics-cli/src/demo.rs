@@ -96,12 +96,13 @@ pub(crate) fn run(args: &DemoArgs) -> Result<()> {
                 simulated.as_secs_f64(),
                 detected.as_secs_f64(),
             );
-            emit(&(header + &render_tables(&report, &fleet)))
+            emit(&(header + &render_fleet(&report) + &render_truth(&report, &fleet)))
         }
     }
 }
 
-fn render_tables(report: &FleetReport, fleet: &Fleet) -> String {
+/// The tenant, cluster and top-node tables and the explanations of the top nodes.
+pub(crate) fn render_fleet(report: &FleetReport) -> String {
     let mut out = String::new();
     let mut tenants =
         Table::new(&["tenant", "score", "metrics", "anomalies", "why"], &["score", "metrics", "anomalies"]);
@@ -154,8 +155,13 @@ fn render_tables(report: &FleetReport, fleet: &Fleet) -> String {
     for (i, n) in report.top_nodes.iter().enumerate() {
         out += &format!("{:>2}. {}\n", i + 1, n.explanation);
     }
+    out
+}
 
-    // How the ranking compares with what the simulator injected.
+/// How the ranking compares with what the simulator injected.
+fn render_truth(report: &FleetReport, fleet: &Fleet) -> String {
+    let mut out = String::new();
+
     let injected: BTreeSet<(String, String, String)> = fleet
         .truth
         .iter()

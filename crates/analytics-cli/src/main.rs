@@ -10,7 +10,11 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod demo;
+mod detect;
 mod eval;
+mod prom;
+mod report;
+mod sim_source;
 mod table;
 
 /// Anomaly detection for fleets of cloud metrics: which series, nodes, clusters and tenants
@@ -31,6 +35,22 @@ enum Command {
     /// Prints the tenant and cluster scores and the worst nodes with the sentence that explains
     /// each, and how many of the worst nodes really carry an injected anomaly.
     Demo(DemoArgs),
+    /// Detect anomalies in your own metrics: from a file, Prometheus, or the simulator.
+    ///
+    /// Fetches the series, runs the engine over every node in parallel, rolls scores up to
+    /// clusters and tenants, prints the worst with explanations, and writes the run to the
+    /// SQLite store (re-running the same data replaces it, never duplicates it).
+    ///
+    /// Examples:
+    ///   analytics detect --source file:fleet.csv
+    ///   analytics detect --source file:../shared/asd/omi-1/test.csv --tenant asd --cluster omi --node omi-1
+    ///   analytics detect --source prometheus:http://127.0.0.1:9090 --from 2024-03-04T00:00:00Z --to 2024-03-05T00:00:00Z
+    ///   analytics detect --source sim --nodes 20
+    Detect(Box<DetectArgs>),
+    /// Write an HTML report of the latest run in the store: scores per tenant, cluster and node,
+    /// and the worst nodes' anomalous series with their windows shaded and explained. One
+    /// self-contained file (inline SVG, no scripts, no network).
+    Report(ReportArgs),
     /// List the engines, with their parameters and defaults.
     Engines(EnginesArgs),
     /// Score an engine on a public benchmark (NAB or ASD), online, as published detectors are.
@@ -171,6 +191,96 @@ struct DemoArgs {
 }
 
 #[derive(Debug, Args)]
+struct DetectArgs {
+    /// Where the data comes from: file:PATH, prometheus:URL, or sim.
+    #[arg(long, value_parser = detect::parse_source)]
+    source: detect::SourceSpec,
+    /// File layout: long, jsonl, nab or wide (default: guessed from the extension or header).
+    #[arg(long, value_parser = parse_input_format)]
+    input_format: Option<analytics_io::FileFormat>,
+    /// Only this tenant (for NAB and wide files: the tenant the file belongs to).
+    #[arg(long)]
+    tenant: Option<String>,
+    /// Only this cluster (for NAB and wide files: the cluster the file belongs to).
+    #[arg(long)]
+    cluster: Option<String>,
+    /// Only this node (for NAB and wide files: the node; default the file's name).
+    #[arg(long)]
+    node: Option<String>,
+    /// Only this metric (for NAB files: the metric's name; default `value`).
+    #[arg(long)]
+    metric: Option<String>,
+    /// First instant to analyse (RFC 3339, YYYY-MM-DD HH:MM:SS in UTC, or epoch seconds).
+    #[arg(long, value_parser = detect::time_arg)]
+    from: Option<chrono::DateTime<chrono::Utc>>,
+    /// First instant not to analyse.
+    #[arg(long, value_parser = detect::time_arg)]
+    to: Option<chrono::DateTime<chrono::Utc>>,
+    /// Repair bad input (sort, drop duplicates and non-finite values) and report every change,
+    /// instead of stopping at the first problem.
+    #[arg(long)]
+    lenient: bool,
+    /// Engine to detect with (see `analytics engines`).
+    #[arg(long, default_value = "default")]
+    engine: String,
+    /// Engine configuration file, JSON or TOML.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// The SQLite result store.
+    #[arg(long, default_value = "results.db")]
+    store: Option<PathBuf>,
+    /// Do not write to the store.
+    #[arg(long)]
+    no_store: bool,
+    /// How scores roll up from metrics to nodes, clusters and tenants.
+    #[arg(long, default_value = "max", value_parser = parse_strategy)]
+    strategy: analytics_types::AggregationStrategy,
+    /// How many of the worst nodes to show.
+    #[arg(long, default_value_t = 10)]
+    top: usize,
+    /// Worker threads for detection (default: one per core).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    /// Prometheus: label holding the tenant.
+    #[arg(long, default_value = "tenant")]
+    tenant_label: String,
+    /// Prometheus: label holding the cluster.
+    #[arg(long, default_value = "cluster")]
+    cluster_label: String,
+    /// Prometheus: label holding the node (often `instance`).
+    #[arg(long, default_value = "node")]
+    node_label: String,
+    /// Prometheus: query resolution in seconds.
+    #[arg(long, default_value_t = 60)]
+    query_step_seconds: i64,
+    /// Prometheus: timeout of one request, in seconds (failed requests are retried 3 times).
+    #[arg(long, default_value_t = 10.0)]
+    timeout_seconds: f64,
+    /// Prometheus: file holding a bearer token.
+    #[arg(long)]
+    bearer_token_file: Option<PathBuf>,
+    /// The simulated fleet, for --source sim.
+    #[command(flatten)]
+    fleet: FleetArgs,
+}
+
+#[derive(Debug, Args)]
+struct ReportArgs {
+    /// The SQLite result store written by `analytics detect`.
+    #[arg(long, default_value = "results.db")]
+    store: PathBuf,
+    /// Where to write the HTML file.
+    #[arg(long, default_value = "report.html")]
+    out: PathBuf,
+    /// How many of the worst nodes to plot.
+    #[arg(long, default_value_t = 10)]
+    top: usize,
+}
+
+#[derive(Debug, Args)]
 struct EnginesArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -187,6 +297,11 @@ struct SimulateArgs {
     /// Where to write the ground truth (JSON), if wanted.
     #[arg(long)]
     truth: Option<PathBuf>,
+}
+
+fn parse_input_format(s: &str) -> Result<analytics_io::FileFormat, String> {
+    serde_json::from_value(serde_json::Value::String(s.to_owned()))
+        .map_err(|_| format!("{s:?} is not a file layout; expected long, jsonl, nab or wide"))
 }
 
 fn parse_strategy(s: &str) -> Result<analytics_types::AggregationStrategy, String> {
@@ -213,6 +328,8 @@ fn read_engine_config(path: Option<&PathBuf>) -> Result<serde_json::Value> {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Demo(args) => demo::run(&args),
+        Command::Detect(args) => detect::run(&args),
+        Command::Report(args) => report::run(&args),
         Command::Engines(args) => demo::engines(&args),
         Command::Simulate(args) => demo::simulate(&args),
         Command::Eval(EvalCommand::Nab(args)) => eval::nab(&args),

@@ -241,3 +241,118 @@ fn eval_errors_name_the_file() {
     assert_eq!(run.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&run.stderr).contains("no/such/dir/combined_windows.json"));
 }
+
+fn scratch(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("analytics-cli-{name}-{}", std::process::id()));
+    std::fs::remove_dir_all(&d).ok();
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn store_counts(db: &std::path::Path) -> analytics_io::Counts {
+    analytics_io::ResultStore::open(db).unwrap().counts().unwrap()
+}
+
+/// detect on a long CSV, twice: the store keeps the same row counts; then report draws it.
+#[test]
+fn detect_twice_leaves_the_same_rows_and_report_draws_them() {
+    let dir = scratch("detect");
+    let (csv, db, html) = (dir.join("fleet.csv"), dir.join("results.db"), dir.join("report.html"));
+    let out = analytics(&[
+        "simulate",
+        "--tenants",
+        "2",
+        "--clusters",
+        "2",
+        "--nodes",
+        "3",
+        "--metrics",
+        "3",
+        "--days",
+        "1",
+        "--out",
+        csv.to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    let detect = || {
+        let out =
+            analytics(&["detect", "--source", &format!("file:{}", csv.display()), "--store", db.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let text = detect();
+    assert!(text.contains("36 series on 12 nodes") && text.contains("Stored as run 1"), "{text}");
+    let first = store_counts(&db);
+    assert_eq!((first.runs, first.results), (1, 36 * 24));
+    detect();
+    assert_eq!(store_counts(&db), first, "a second detect over the same data adds no rows");
+
+    let out = analytics(&["report", "--store", db.to_str().unwrap(), "--out", html.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.starts_with("<!DOCTYPE html>") && page.matches("<svg").count() > 4);
+    for forbidden in ["<script", "<link", "src=", "href="] {
+        assert!(!page.contains(forbidden), "the report must be self-contained, found {forbidden}");
+    }
+    assert!(page.contains("Tenant acme") && page.contains("The 10 worst nodes"));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A wide CSV from ../shared/asd (one server, a column per metric) goes through detect.
+#[test]
+fn detect_reads_a_wide_asd_file() {
+    let dir = scratch("asd");
+    let db = dir.join("asd.db");
+    let file = format!("file:{}", shared("asd/omi-1/test.csv"));
+    let out = analytics(&[
+        "detect",
+        "--source",
+        &file,
+        "--tenant",
+        "asd",
+        "--cluster",
+        "omi",
+        "--node",
+        "omi-1",
+        "--store",
+        db.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["nodes"].as_array().unwrap().len(), 1);
+    assert_eq!(v["nodes"][0]["num_metrics_analyzed"], 19);
+    assert_eq!(v["tenants"][0]["tenant_id"], "asd");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Bad input: strict stops with file, line and field and exit code 1; lenient repairs and says so.
+#[test]
+fn detect_strict_and_lenient() {
+    let dir = scratch("bad");
+    let csv = dir.join("bad.csv");
+    let mut text = String::from("tenant,cluster,node,metric,timestamp,value\n");
+    for i in 0..300 {
+        let v = if i == 100 { "NaN".to_owned() } else { format!("{}", 40 + i % 7) };
+        text += &format!("acme,prod,node-1,cpu,{},{v}\n", 1_709_546_400 + 60 * i);
+    }
+    std::fs::write(&csv, &text).unwrap();
+    let src = format!("file:{}", csv.display());
+    let out = analytics(&["detect", "--source", &src, "--no-store"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        format!("error: {}:102: value: NaN is not finite", csv.display())
+    );
+    let out = analytics(&["detect", "--source", &src, "--no-store", "--lenient"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        "repaired: acme/prod/node-1/cpu: 299 rows kept; 1 non-finite values dropped"
+    );
+    let out = analytics(&["detect", "--source", "ftp:x"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("use file:PATH, sim, or prometheus:URL"));
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -139,7 +139,13 @@ impl Calibrator {
     /// Calibrates `raw` (a detector's score for the next point), then learns from it.
     /// `warming_up` marks points the detector could not score yet: they are not learnt from.
     pub fn update(&mut self, raw: f64, warming_up: bool) -> f64 {
-        let score = self.fit.as_ref().map_or(0.0, |f| tail_to_score(f.tail(raw)));
+        tail_to_score(self.update_tail(raw, warming_up))
+    }
+
+    /// Like [`Calibrator::update`], but returns the tail probability itself, not capped at
+    /// 1e-10 as scores are (1 until the calibrator has learnt enough).
+    pub fn update_tail(&mut self, raw: f64, warming_up: bool) -> f64 {
+        let tail = self.fit.as_ref().map_or(1.0, |f| f.tail(raw));
         if !warming_up && self.total < u32::MAX {
             self.counts[bin_of(raw)] += 1;
             self.total += 1;
@@ -150,7 +156,7 @@ impl Calibrator {
                 self.fit = Some(self.refit());
             }
         }
-        score
+        tail
     }
 
     /// Upper edge of bin `b`, given what has been seen.

@@ -12,7 +12,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::calibrate::{score_to_tail, tail_to_score, CalibrationConfig, Calibrator};
+use crate::calibrate::{tail_to_score, CalibrationConfig, Calibrator};
 use crate::cusum::{Cusum, CusumConfig};
 use crate::density::{Density, DensityConfig};
 use crate::detector::{Detector, DetectorState};
@@ -146,13 +146,15 @@ struct EnsembleState {
 
 impl DetectorState for EnsembleState {
     fn update(&mut self, t: DateTime<Utc>, x: f64) -> Option<f64> {
-        let (mut best, mut sum, mut ready, mut best_raw) = (0.0f64, 0.0, 0usize, 0.0f64);
+        let (mut best, mut sum, mut ready, mut best_raw, mut min_tail) = (0.0f64, 0.0, 0usize, 0.0f64, 1.0f64);
         for (state, calibrator) in &mut self.members {
             let raw = state.update(t, x);
-            let score = calibrator.update(raw.unwrap_or(0.0), raw.is_none());
+            let tail = calibrator.update_tail(raw.unwrap_or(0.0), raw.is_none());
+            let score = tail_to_score(tail);
             if let Some(r) = raw {
                 best = best.max(score);
                 best_raw = best_raw.max(r);
+                min_tail = min_tail.min(tail);
                 sum += score;
                 ready += 1;
             }
@@ -163,7 +165,7 @@ impl DetectorState for EnsembleState {
             Combine::Max => best,
             Combine::Mean => sum / ready as f64,
             Combine::MaxRaw => best_raw,
-            Combine::Bonferroni => tail_to_score((ready as f64 * score_to_tail(best)).min(1.0)),
+            Combine::Bonferroni => tail_to_score((ready as f64 * min_tail).min(1.0)),
         })
     }
 

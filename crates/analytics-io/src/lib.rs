@@ -5,11 +5,15 @@ use chrono::{DateTime, Utc};
 
 mod error;
 mod file;
+mod prometheus;
 mod store;
 mod timestamp;
 
 pub use error::IoError;
 pub use file::{FileFormat, FileOptions, FileSource, RepairReport, Repairs};
+pub use prometheus::{
+    decode_query_range, Decoded, LabelMapping, PrometheusConfig, PrometheusSource, MAX_POINTS_PER_QUERY,
+};
 pub use store::{Counts, ResultStore, RunRecord, SCHEMA_VERSION};
 pub use timestamp::{parse_timestamp, TimestampFormat};
 

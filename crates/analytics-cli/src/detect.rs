@@ -1,0 +1,236 @@
+//! `analytics detect`: fetch series from a source, detect, aggregate, explain, store, print.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use analytics_aggregate::{AggregateConfig, FleetPipeline, FleetReport};
+use analytics_engine::EngineRegistry;
+use analytics_io::{FileFormat, FileOptions, FileSource, MetricSource, ResultStore, RunRecord, Selector, TimeRange};
+use analytics_types::{MetricSeries, SeriesKey, TenantId};
+use anyhow::{bail, Context, Result};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::demo::{emit, progress_bar, render_fleet};
+use crate::sim_source::SimSource;
+use crate::{read_engine_config, DetectArgs, Format};
+
+/// Nodes whose anomalous series keep their values in the store, for `analytics report`.
+const SAMPLED_NODES: usize = 50;
+
+/// Where the data comes from, parsed from `--source`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum SourceSpec {
+    File(PathBuf),
+    Sim,
+    Prometheus(String),
+}
+
+pub(crate) fn parse_source(s: &str) -> Result<SourceSpec, String> {
+    if s == "sim" {
+        Ok(SourceSpec::Sim)
+    } else if let Some(p) = s.strip_prefix("file:") {
+        Ok(SourceSpec::File(PathBuf::from(p)))
+    } else if let Some(u) = s.strip_prefix("prometheus:") {
+        Ok(SourceSpec::Prometheus(u.to_owned()))
+    } else {
+        Err(format!("{s:?} is not a source; use file:PATH, sim, or prometheus:URL"))
+    }
+}
+
+fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
+    analytics_io::parse_timestamp(s).map(|(t, _)| t)
+}
+
+pub(crate) fn time_arg(s: &str) -> Result<DateTime<Utc>, String> {
+    parse_time(s)
+}
+
+#[derive(Serialize)]
+struct DetectJson<'a> {
+    engine: &'a str,
+    source: String,
+    run_id: Option<i64>,
+    store: Option<String>,
+    anomalies: Vec<&'a analytics_types::AnomalyResult>,
+    tenants: &'a [analytics_types::AggregatedAnomalyScore],
+    clusters: &'a [analytics_types::AggregatedAnomalyScore],
+    nodes: &'a [analytics_types::AggregatedAnomalyScore],
+    top_nodes: &'a [analytics_aggregate::RankedNode],
+    repairs: Vec<String>,
+}
+
+async fn fetch(args: &DetectArgs) -> Result<(Vec<MetricSeries>, String, Vec<String>)> {
+    let tenant = args.tenant.as_deref().map(TenantId::new).transpose().context("--tenant")?;
+    let range = TimeRange { from: args.from, to: args.to };
+    match &args.source {
+        SourceSpec::File(path) => {
+            let options = FileOptions {
+                format: args.input_format,
+                tenant: args.tenant.clone(),
+                cluster: args.cluster.clone(),
+                node: args.node.clone(),
+                metric: args.metric.clone(),
+                lenient: args.lenient,
+            };
+            // For NAB and wide files the identifiers name the series instead of selecting them.
+            let names_series = matches!(options.format, Some(FileFormat::Nab | FileFormat::Wide))
+                || (options.format.is_none() && !looks_long(path));
+            let selector = if names_series { Selector::all() } else { selector(args) };
+            let source = FileSource::new(path, options);
+            let (p, t) = (source.clone(), if names_series { None } else { tenant });
+            let (series, report) = tokio::task::spawn_blocking(move || p.read(t.as_ref(), &selector, &range)).await??;
+            let repairs = if args.lenient { report.summary() } else { Vec::new() };
+            Ok((series, source.describe(), repairs))
+        }
+        SourceSpec::Sim => {
+            let source = SimSource::new(&args.fleet.config()?)?;
+            let series = source.get_metric_series(tenant.as_ref(), &selector(args), &range).await?;
+            Ok((series, source.describe(), Vec::new()))
+        }
+        SourceSpec::Prometheus(url) => {
+            let source = crate::prom::source(url, args)?;
+            let series = source.get_metric_series(tenant.as_ref(), &selector(args), &range).await?;
+            Ok((series, source.describe(), Vec::new()))
+        }
+    }
+}
+
+/// Whether a file's header names a tenant column (a long CSV) or is JSON lines.
+fn looks_long(path: &std::path::Path) -> bool {
+    use std::io::BufRead;
+    if matches!(path.extension().and_then(|e| e.to_str()), Some("jsonl" | "ndjson")) {
+        return true;
+    }
+    std::fs::File::open(path)
+        .ok()
+        .and_then(|f| std::io::BufReader::new(f).lines().next())
+        .and_then(Result::ok)
+        .is_some_and(|h| {
+            h.trim_start().starts_with('{') || h.split(',').any(|c| matches!(c.trim(), "tenant" | "tenant_id"))
+        })
+}
+
+fn selector(args: &DetectArgs) -> Selector {
+    Selector { cluster: args.cluster.clone(), node: args.node.clone(), metric: args.metric.clone() }
+}
+
+pub(crate) fn run(args: &DetectArgs) -> Result<()> {
+    let engine_cfg = read_engine_config(args.config.as_ref())?;
+    let engine = EngineRegistry::with_builtins().build(&args.engine, &engine_cfg)?;
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
+    let started_at = Utc::now();
+    let (series, source, repairs) = runtime.block_on(fetch(args))?;
+    if series.is_empty() {
+        bail!("{source}: no series matched the selection");
+    }
+    for line in &repairs {
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!("repaired: {line}");
+        }
+    }
+    let nodes: BTreeSet<(&TenantId, _, _)> =
+        series.iter().map(|s| (s.tenant_id(), s.cluster_id(), s.node_id())).collect();
+    let bar = progress_bar(nodes.len() as u64, "detecting", "nodes");
+    let t = Instant::now();
+    let report = FleetPipeline::new(engine.as_ref())
+        .aggregate(AggregateConfig { strategy: args.strategy, ..Default::default() })
+        .top(args.top)
+        .threads(args.threads)
+        .run(&series, &|done, _| bar.set_position(done as u64))?;
+    bar.finish_and_clear();
+    let detect_seconds = t.elapsed().as_secs_f64();
+
+    let stored = match &args.store {
+        Some(path) if !args.no_store => {
+            Some((path.clone(), store(path, &report, &series, &source, &engine_cfg, started_at)?))
+        }
+        _ => None,
+    };
+    match args.format {
+        Format::Json => emit(
+            &(serde_json::to_string_pretty(&DetectJson {
+                engine: &report.engine,
+                source,
+                run_id: stored.as_ref().map(|s| s.1),
+                store: stored.as_ref().map(|s| s.0.display().to_string()),
+                anomalies: report.results.iter().filter(|r| r.is_anomaly()).collect(),
+                tenants: &report.rollup.tenants,
+                clusters: &report.rollup.clusters,
+                nodes: &report.rollup.nodes,
+                top_nodes: &report.top_nodes,
+                repairs,
+            })? + "\n"),
+        ),
+        Format::Table => {
+            let points: usize = series.iter().map(MetricSeries::len).sum();
+            let mut out = format!(
+                "Source: {source}: {} series on {} nodes, {points} points.\nEngine {}, aggregation {}. Detected and aggregated in {detect_seconds:.2} s.\n",
+                series.len(),
+                nodes.len(),
+                report.engine,
+                args.strategy
+            );
+            out += &render_fleet(&report);
+            if let Some((path, id)) = &stored {
+                out += &format!(
+                    "\nStored as run {id} in {} (see it with `analytics report --store {}`).\n",
+                    path.display(),
+                    path.display()
+                );
+            }
+            emit(&out)
+        }
+    }
+}
+
+/// Writes the run, its results and aggregates, and the values of the anomalous series of the
+/// worst nodes (for plots).
+fn store(
+    path: &std::path::Path,
+    report: &FleetReport,
+    series: &[MetricSeries],
+    source: &str,
+    config: &serde_json::Value,
+    started_at: DateTime<Utc>,
+) -> Result<i64> {
+    let mut store = ResultStore::open(path)?;
+    let range_start = series.iter().filter_map(|s| s.timestamps().first()).min().copied().unwrap_or(started_at);
+    let range_end = series.iter().filter_map(|s| s.timestamps().last()).max().copied().unwrap_or(started_at);
+    let run = RunRecord {
+        id: 0,
+        engine: report.engine.clone(),
+        config: config.to_string(),
+        source: source.to_owned(),
+        range_start,
+        range_end,
+        started_at,
+        finished_at: Utc::now(),
+        series: series.len(),
+        points: series.iter().map(MetricSeries::len).sum(),
+    };
+    let worst: BTreeSet<(String, String, String)> = analytics_aggregate::top_n(&report.rollup.nodes, SAMPLED_NODES)
+        .iter()
+        .map(|n| {
+            (
+                n.tenant_id().to_string(),
+                n.cluster_id().map(ToString::to_string).unwrap_or_default(),
+                n.node_id().map(ToString::to_string).unwrap_or_default(),
+            )
+        })
+        .collect();
+    let anomalous: BTreeSet<SeriesKey> = report.results.iter().filter(|r| r.is_anomaly()).map(|r| r.key()).collect();
+    let samples: Vec<&MetricSeries> = series
+        .iter()
+        .filter(|s| {
+            anomalous.contains(&s.key())
+                && worst.contains(&(s.tenant_id().to_string(), s.cluster_id().to_string(), s.node_id().to_string()))
+        })
+        .collect();
+    let aggregates: Vec<_> =
+        report.rollup.tenants.iter().chain(&report.rollup.clusters).chain(&report.rollup.nodes).cloned().collect();
+    Ok(store.write_run(&run, report.results.iter().cloned(), &aggregates, &samples)?)
+}

@@ -1,0 +1,234 @@
+//! The Prometheus source against a real Prometheus server (Debian's `prometheus` package, 2.42):
+//! simulated series are written as OpenMetrics, backfilled with `promtool tsdb
+//! create-blocks-from openmetrics`, served by `prometheus` on a free loopback port, and read back
+//! through the source point for point. Failure modes (server down, slow, HTTP 500, malformed
+//! JSON) run against a small local server. Without the package this test fails, loudly: `.ci/run`
+//! installs it.
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use analytics_io::{IoError, MetricSource, PrometheusConfig, PrometheusSource, Selector, TimeRange};
+use analytics_sim::{simulate_fleet, FleetConfig};
+use analytics_types::{MetricSeries, TenantId};
+use chrono::{DateTime, TimeDelta, Timelike, Utc};
+
+/// Kills the server when the test ends, however it ends.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.0.kill().ok();
+        self.0.wait().ok();
+    }
+}
+
+fn require(binary: &str) {
+    let found = Command::new(binary).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok();
+    assert!(
+        found,
+        "\n\n*** `{binary}` is not installed: this test needs a real Prometheus server. ***\n\
+         Install it with `apt-get install -y --no-install-recommends prometheus` (.ci/run does).\n\n"
+    );
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn openmetrics(series: &[MetricSeries]) -> String {
+    let mut by_metric: std::collections::BTreeMap<&str, Vec<&MetricSeries>> = Default::default();
+    for s in series {
+        by_metric.entry(s.metric_name().as_str()).or_default().push(s);
+    }
+    let mut out = String::new();
+    for (metric, list) in by_metric {
+        out += &format!("# TYPE {metric} gauge\n");
+        for s in list {
+            let labels =
+                format!("tenant=\"{}\",cluster=\"{}\",node=\"{}\"", s.tenant_id(), s.cluster_id(), s.node_id());
+            for (t, v) in s.timestamps().iter().zip(s.values()) {
+                out += &format!("{metric}{{{labels}}} {v} {}\n", t.timestamp());
+            }
+        }
+    }
+    out + "# EOF\n"
+}
+
+fn start_prometheus(dir: &Path, data: &str) -> (Server, String) {
+    require("promtool");
+    require("prometheus");
+    let om = dir.join("data.om");
+    std::fs::write(&om, data).unwrap();
+    let tsdb = dir.join("tsdb");
+    let out = Command::new("promtool")
+        .args(["tsdb", "create-blocks-from", "openmetrics"])
+        .arg(&om)
+        .arg(&tsdb)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "promtool failed: {}", String::from_utf8_lossy(&out.stderr));
+    let cfg = dir.join("prometheus.yml");
+    std::fs::write(&cfg, "global:\n  scrape_interval: 1h\n").unwrap();
+    let port = free_port();
+    let child = Command::new("prometheus")
+        .arg(format!("--config.file={}", cfg.display()))
+        .arg(format!("--storage.tsdb.path={}", tsdb.display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg("--storage.tsdb.retention.time=90d")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("prometheus.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let server = Server(child);
+    let url = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let ready = std::net::TcpStream::connect(("127.0.0.1", port)).ok().and_then(|mut s| {
+            s.write_all(b"GET /-/ready HTTP/1.0\r\n\r\n").ok()?;
+            let mut buf = String::new();
+            s.read_to_string(&mut buf).ok()?;
+            buf.starts_with("HTTP/1.0 200").then_some(())
+        });
+        if ready.is_some() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "prometheus did not become ready; see {}",
+            dir.join("prometheus.log").display()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    (server, url)
+}
+
+fn tempdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("analytics-prom-{name}-{}", std::process::id()));
+    std::fs::remove_dir_all(&d).ok();
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_back_what_was_written_point_for_point() {
+    // Two days ago, on the minute; 8 series of a day, and one of 12,000 minutes (chunked).
+    let now = Utc::now();
+    let start = (now - TimeDelta::days(10)).with_second(0).unwrap().with_nanosecond(0).unwrap();
+    let cfg = |points, metrics, nodes| FleetConfig {
+        tenants: 1,
+        clusters_per_tenant: 2,
+        nodes_per_cluster: nodes,
+        metrics,
+        points,
+        start,
+        ..FleetConfig::default()
+    };
+    let day = simulate_fleet(&cfg(1440, 2, 2)).unwrap().series;
+    let long: Vec<MetricSeries> =
+        simulate_fleet(&FleetConfig { tenants: 2, ..cfg(12_000, 1, 1) }).unwrap().series.into_iter().skip(2).collect();
+    assert_eq!(long[0].tenant_id().as_str(), "globex");
+    let mut all = day.clone();
+    all.extend(long.clone());
+    let dir = tempdir("read");
+    let (_server, url) = start_prometheus(&dir, &openmetrics(&all));
+
+    let source = PrometheusSource::new(PrometheusConfig::new(&url)).unwrap();
+    // query_range evaluates at each step, and a series that stops repeats its last sample for
+    // Prometheus's lookback (5 minutes): ask for the range the data covers.
+    let range = TimeRange { from: Some(start), to: Some(start + TimeDelta::minutes(1440)) };
+    let acme = TenantId::new("acme").unwrap();
+    let got = source.get_metric_series(Some(&acme), &Selector::all(), &range).await.unwrap();
+    assert_eq!(got.len(), day.len());
+    for (g, want) in got.iter().zip(&day) {
+        assert_eq!(g.key(), want.key());
+        assert_eq!(g.timestamps(), want.timestamps(), "{}", g.key());
+        assert_eq!(g.values(), want.values(), "{}", g.key());
+    }
+    // 12,000 points need two queries of at most 10,000 steps.
+    let globex = TenantId::new("globex").unwrap();
+    let long_range = TimeRange { from: Some(start), to: Some(start + TimeDelta::minutes(12_000)) };
+    let got = source.get_metric_series(Some(&globex), &Selector::all(), &long_range).await.unwrap();
+    assert_eq!(got.len(), 2);
+    for (g, want) in got.iter().zip(&long) {
+        assert_eq!(g.len(), 12_000);
+        assert_eq!((g.timestamps(), g.values()), (want.timestamps(), want.values()));
+    }
+    // Selection by cluster and metric.
+    let sel = Selector { cluster: Some("prod-us".into()), metric: Some("cpu_usage".into()), ..Default::default() };
+    let got = source.get_metric_series(Some(&acme), &sel, &range).await.unwrap();
+    assert_eq!(
+        got.iter().map(|s| s.key().to_string()).collect::<Vec<_>>(),
+        ["acme/prod-us/node-01/cpu_usage", "acme/prod-us/node-02/cpu_usage"]
+    );
+    // A wrong label mapping is refused with the labels named.
+    let mut wrong = PrometheusConfig::new(&url);
+    wrong.labels.node = "instance".into();
+    let err = PrometheusSource::new(wrong)
+        .unwrap()
+        .get_metric_series(Some(&acme), &Selector::all(), &range)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("series lack one of the labels \"tenant\", \"cluster\", \"instance\""), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A one-shot-per-connection HTTP server on loopback answering with `answer` (or never).
+fn fake_server(answer: Option<&'static str>) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(8) {
+            let Ok(mut s) = stream else { continue };
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            match answer {
+                Some(a) => {
+                    let _ = s.write_all(a.as_bytes());
+                }
+                None => std::thread::sleep(Duration::from_secs(3)),
+            }
+        }
+    });
+    format!("http://127.0.0.1:{port}")
+}
+
+fn quick(url: &str) -> PrometheusSource {
+    let mut c = PrometheusConfig::new(url);
+    c.timeout = Duration::from_millis(300);
+    c.retries = 2;
+    c.backoff = Duration::from_millis(10);
+    PrometheusSource::new(c).unwrap()
+}
+
+async fn fetch(s: &PrometheusSource) -> String {
+    let t: DateTime<Utc> = "2024-03-04T00:00:00Z".parse().unwrap();
+    let range = TimeRange { from: Some(t), to: Some(t + TimeDelta::hours(1)) };
+    let err: IoError = s.get_metric_series(None, &Selector::all(), &range).await.unwrap_err();
+    err.to_string()
+}
+
+#[tokio::test]
+async fn failures_are_retried_then_reported() {
+    let down = format!("http://127.0.0.1:{}", free_port());
+    let e = fetch(&quick(&down)).await;
+    assert!(e.starts_with(&format!("prometheus {down}: request failed")) && e.ends_with("(after 3 attempts)"), "{e}");
+    let slow = fake_server(None);
+    let e = fetch(&quick(&slow)).await;
+    assert!(e.ends_with("no answer within 300ms (after 3 attempts)"), "{e}");
+    let broken =
+        fake_server(Some("HTTP/1.1 500 Internal Server Error\r\ncontent-length: 4\r\nconnection: close\r\n\r\noops"));
+    let e = fetch(&quick(&broken)).await;
+    assert!(e.ends_with("HTTP 500 Internal Server Error: oops (after 3 attempts)"), "{e}");
+    let bad_query =
+        fake_server(Some("HTTP/1.1 400 Bad Request\r\ncontent-length: 9\r\nconnection: close\r\n\r\nbad query"));
+    let e = fetch(&quick(&bad_query)).await;
+    assert!(e.ends_with("HTTP 400 Bad Request: bad query"), "a 4xx is not retried: {e}");
+    let garbage = fake_server(Some("HTTP/1.1 200 OK\r\ncontent-length: 8\r\nconnection: close\r\n\r\nnot json"));
+    let e = fetch(&quick(&garbage)).await;
+    assert!(e.contains("malformed answer: expected ident"), "{e}");
+}
