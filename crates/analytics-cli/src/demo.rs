@@ -50,8 +50,8 @@ struct DemoJson<'a> {
 
 pub(crate) fn run(args: &DemoArgs) -> Result<()> {
     let fleet_cfg = args.fleet.config()?;
-    let engine_cfg = read_engine_config(args.config.as_ref())?;
-    let engine = EngineRegistry::with_builtins().build(&args.engine, &engine_cfg)?;
+    let engine_cfg = read_engine_config(args.pipeline.config.as_ref())?;
+    let engine = EngineRegistry::with_builtins().build(&args.pipeline.engine, &engine_cfg)?;
     let started = Instant::now();
     let fleet = simulate_fleet(&fleet_cfg).context("cannot simulate the fleet")?;
     let simulated = started.elapsed();
@@ -60,14 +60,14 @@ pub(crate) fn run(args: &DemoArgs) -> Result<()> {
     let bar = progress_bar(nodes, "detecting", "nodes");
     let started = Instant::now();
     let report = FleetPipeline::new(engine.as_ref())
-        .aggregate(AggregateConfig { strategy: args.strategy, ..Default::default() })
-        .top(args.top)
-        .threads(args.threads)
+        .aggregate(AggregateConfig { strategy: args.pipeline.strategy, ..Default::default() })
+        .top(args.pipeline.top)
+        .threads(args.pipeline.threads)
         .run(&fleet.series, &|done, _| bar.set_position(done as u64))?;
     bar.finish_and_clear();
     let detected = started.elapsed();
 
-    match args.format {
+    match args.pipeline.format {
         Format::Json => {
             let json = DemoJson {
                 engine: &report.engine,
@@ -92,7 +92,7 @@ pub(crate) fn run(args: &DemoArgs) -> Result<()> {
                 fleet_cfg.step_seconds,
                 fleet_cfg.seed,
                 report.engine,
-                args.strategy,
+                args.pipeline.strategy,
                 simulated.as_secs_f64(),
                 detected.as_secs_f64(),
             );

@@ -117,8 +117,8 @@ fn selector(args: &DetectArgs) -> Selector {
 }
 
 pub(crate) fn run(args: &DetectArgs) -> Result<()> {
-    let engine_cfg = read_engine_config(args.config.as_ref())?;
-    let engine = EngineRegistry::with_builtins().build(&args.engine, &engine_cfg)?;
+    let engine_cfg = read_engine_config(args.pipeline.config.as_ref())?;
+    let engine = EngineRegistry::with_builtins().build(&args.pipeline.engine, &engine_cfg)?;
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
     let started_at = Utc::now();
@@ -137,9 +137,9 @@ pub(crate) fn run(args: &DetectArgs) -> Result<()> {
     let bar = progress_bar(nodes.len() as u64, "detecting", "nodes");
     let t = Instant::now();
     let report = FleetPipeline::new(engine.as_ref())
-        .aggregate(AggregateConfig { strategy: args.strategy, ..Default::default() })
-        .top(args.top)
-        .threads(args.threads)
+        .aggregate(AggregateConfig { strategy: args.pipeline.strategy, ..Default::default() })
+        .top(args.pipeline.top)
+        .threads(args.pipeline.threads)
         .run(&series, &|done, _| bar.set_position(done as u64))?;
     bar.finish_and_clear();
     let detect_seconds = t.elapsed().as_secs_f64();
@@ -150,7 +150,7 @@ pub(crate) fn run(args: &DetectArgs) -> Result<()> {
         }
         _ => None,
     };
-    match args.format {
+    match args.pipeline.format {
         Format::Json => emit(
             &(serde_json::to_string_pretty(&DetectJson {
                 engine: &report.engine,
@@ -172,7 +172,7 @@ pub(crate) fn run(args: &DetectArgs) -> Result<()> {
                 series.len(),
                 nodes.len(),
                 report.engine,
-                args.strategy
+                args.pipeline.strategy
             );
             out += &render_fleet(&report);
             if let Some((path, id)) = &stored {

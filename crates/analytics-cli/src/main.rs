@@ -170,6 +170,13 @@ impl FleetArgs {
 struct DemoArgs {
     #[command(flatten)]
     fleet: FleetArgs,
+    #[command(flatten)]
+    pipeline: PipelineArgs,
+}
+
+/// The options of every command that runs the fleet pipeline (`demo`, `detect`).
+#[derive(Debug, Args)]
+struct PipelineArgs {
     /// Engine to detect with (see `analytics engines`).
     #[arg(long, default_value = "default")]
     engine: String,
@@ -220,30 +227,14 @@ struct DetectArgs {
     /// instead of stopping at the first problem.
     #[arg(long)]
     lenient: bool,
-    /// Engine to detect with (see `analytics engines`).
-    #[arg(long, default_value = "default")]
-    engine: String,
-    /// Engine configuration file, JSON or TOML.
-    #[arg(long)]
-    config: Option<PathBuf>,
     /// The SQLite result store.
     #[arg(long, default_value = "results.db")]
     store: Option<PathBuf>,
     /// Do not write to the store.
     #[arg(long)]
     no_store: bool,
-    /// How scores roll up from metrics to nodes, clusters and tenants.
-    #[arg(long, default_value = "max", value_parser = parse_strategy)]
-    strategy: analytics_types::AggregationStrategy,
-    /// How many of the worst nodes to show.
-    #[arg(long, default_value_t = 10)]
-    top: usize,
-    /// Worker threads for detection (default: one per core).
-    #[arg(long)]
-    threads: Option<usize>,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    format: Format,
+    #[command(flatten)]
+    pipeline: PipelineArgs,
     /// Prometheus: label holding the tenant.
     #[arg(long, default_value = "tenant")]
     tenant_label: String,
