@@ -127,6 +127,60 @@ impl<'a> FleetPipeline<'a> {
     }
 }
 
+impl FleetPipeline<'_> {
+    /// The streaming fleet path: takes the fleet in batches (each a list of whole nodes, in key
+    /// order across batches), detects each batch in parallel, keeps only each series' summary and
+    /// its anomalous results, and rolls up at the end. Memory is bounded by the batch, not the
+    /// fleet: the returned report's `results` hold the anomalous windows only. A node split
+    /// across two batches, or a series given twice, is refused.
+    pub fn run_batches<E>(
+        &self,
+        batches: impl IntoIterator<Item = Result<Vec<MetricSeries>, E>>,
+        progress: &(dyn Fn(usize) + Sync),
+    ) -> Result<FleetReport, AggregateError>
+    where
+        AggregateError: From<E>,
+    {
+        self.config.check()?;
+        let mut metrics: Vec<MetricSummary> = Vec::new();
+        let mut anomalies: Vec<AnomalyResult> = Vec::new();
+        let mut seen_nodes = std::collections::BTreeSet::new();
+        let mut done = 0usize;
+        for batch in batches {
+            let batch = batch?;
+            let report = self.run(&batch, &|_, _| {})?;
+            let nodes: std::collections::BTreeSet<_> = report
+                .metrics
+                .iter()
+                .map(|m| (m.key.tenant_id.clone(), m.key.cluster_id.clone(), m.key.node_id.clone()))
+                .collect();
+            if let Some(m) = report.metrics.iter().find(|m| {
+                seen_nodes.contains(&(m.key.tenant_id.clone(), m.key.cluster_id.clone(), m.key.node_id.clone()))
+            }) {
+                return Err(AggregateError::DuplicateSeries { key: m.key.to_string() });
+            }
+            seen_nodes.extend(nodes);
+            metrics.extend(report.metrics);
+            anomalies.extend(report.results.into_iter().filter(AnomalyResult::is_anomaly));
+            done += batch.len();
+            progress(done);
+        }
+        metrics.sort_by(|a, b| a.key.cmp(&b.key));
+        if let Some(w) = metrics.windows(2).find(|w| w[0].key == w[1].key) {
+            return Err(AggregateError::DuplicateSeries { key: w[0].key.to_string() });
+        }
+        let rollup = roll_up(&metrics, &self.config)?;
+        let top_nodes = top_n(&rollup.nodes, self.top)
+            .into_iter()
+            .map(|score| {
+                let explanation = explain_node(&score, &metrics);
+                RankedNode { score, explanation }
+            })
+            .collect();
+        Ok(FleetReport { engine: self.engine.name().to_owned(), results: anomalies, metrics, rollup, top_nodes })
+    }
+}
+
 fn contributors(metrics: &[MetricSummary], keep: impl Fn(&SeriesKey) -> bool) -> Vec<&MetricSummary> {
     let mut v: Vec<&MetricSummary> = metrics.iter().filter(|m| keep(&m.key)).collect();
     v.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.key.cmp(&b.key)));

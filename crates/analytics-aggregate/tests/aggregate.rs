@@ -152,3 +152,28 @@ proptest! {
         }
     }
 }
+
+/// The streaming path over node batches gives the same roll-ups, ranking and anomalies as the
+/// whole-fleet path.
+#[test]
+fn streaming_batches_agree_with_the_whole_fleet() {
+    let series = small_fleet();
+    let engine = EngineRegistry::with_builtins().build("default", &serde_json::json!({})).unwrap();
+    let whole = FleetPipeline::new(engine.as_ref()).run(&series, &|_, _| {}).unwrap();
+    // Batches of 3 whole nodes (4 metrics each).
+    let batches: Vec<Result<Vec<MetricSeries>, analytics_aggregate::AggregateError>> =
+        series.chunks(12).map(|c| Ok(c.to_vec())).collect();
+    let seen = std::sync::Mutex::new(vec![]);
+    let streamed = FleetPipeline::new(engine.as_ref()).run_batches(batches, &|n| seen.lock().unwrap().push(n)).unwrap();
+    assert_eq!(streamed.rollup, whole.rollup);
+    assert_eq!(streamed.top_nodes, whole.top_nodes);
+    assert_eq!(streamed.metrics, whole.metrics);
+    let anomalous: Vec<_> = whole.results.iter().filter(|r| r.is_anomaly()).cloned().collect();
+    assert_eq!(streamed.results, anomalous);
+    let want: Vec<usize> = (1..=series.len().div_ceil(12)).map(|b| (b * 12).min(series.len())).collect();
+    assert_eq!(seen.into_inner().unwrap(), want);
+    // A series given in two batches is refused.
+    let dup: Vec<Result<Vec<MetricSeries>, analytics_aggregate::AggregateError>> =
+        vec![Ok(series[..12].to_vec()), Ok(series[..4].to_vec())];
+    assert!(FleetPipeline::new(engine.as_ref()).run_batches(dup, &|_| {}).is_err());
+}

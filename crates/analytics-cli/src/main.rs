@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod bench;
 mod demo;
 mod detect;
 mod eval;
@@ -51,6 +52,12 @@ enum Command {
     /// and the worst nodes' anomalous series with their windows shaded and explained. One
     /// self-contained file (inline SVG, no scripts, no network).
     Report(ReportArgs),
+    /// Measure the whole job on this machine: detection and aggregation of a simulated fleet,
+    /// points per second overall and per thread, wall time per stage, peak memory.
+    ///
+    /// `--streaming` processes the fleet in batches of nodes (memory follows the batch);
+    /// `--sweep` runs 1k, 10k and 100k series with 1 and 2 threads, each in its own process.
+    Bench(BenchArgs),
     /// List the engines, with their parameters and defaults.
     Engines(EnginesArgs),
     /// Score an engine on a public benchmark (NAB or ASD), online, as published detectors are.
@@ -272,6 +279,37 @@ struct ReportArgs {
 }
 
 #[derive(Debug, Args)]
+struct BenchArgs {
+    /// About how many series (6 metrics per node, 100 nodes per cluster).
+    #[arg(long, default_value_t = 10_000)]
+    series: usize,
+    /// Points per series (1440: one day at one minute).
+    #[arg(long, default_value_t = 1440)]
+    points: usize,
+    /// Engine to run.
+    #[arg(long, default_value = "default")]
+    engine: String,
+    /// Engine configuration file, JSON or TOML.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Worker threads (default: one per core).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Generate and process the fleet in batches of nodes instead of all at once.
+    #[arg(long)]
+    streaming: bool,
+    /// Nodes per batch in streaming mode.
+    #[arg(long, default_value_t = 2000)]
+    batch_nodes: usize,
+    /// Run the scaling table: 1k, 10k, 100k series with 1 and 2 threads.
+    #[arg(long)]
+    sweep: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+}
+
+#[derive(Debug, Args)]
 struct EnginesArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -321,6 +359,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Demo(args) => demo::run(&args),
         Command::Detect(args) => detect::run(&args),
         Command::Report(args) => report::run(&args),
+        Command::Bench(args) => bench::run(&args),
         Command::Engines(args) => demo::engines(&args),
         Command::Simulate(args) => demo::simulate(&args),
         Command::Eval(EvalCommand::Nab(args)) => eval::nab(&args),

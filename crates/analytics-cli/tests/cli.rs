@@ -356,3 +356,22 @@ fn detect_strict_and_lenient() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("use file:PATH, sim, or prometheus:URL"));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// bench measures a small fleet both ways; the streaming path finds the same anomalies.
+#[test]
+fn bench_in_memory_and_streaming_agree() {
+    let run = |extra: &[&str]| {
+        let mut args = vec!["bench", "--series", "120", "--points", "600", "--threads", "2", "--format", "json"];
+        args.extend_from_slice(extra);
+        let out = analytics(&args);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let (mem, streamed) = (run(&[]), run(&["--streaming", "--batch-nodes", "3"]));
+    assert_eq!(mem["series"], 120);
+    assert_eq!(mem["points"], 120 * 600);
+    assert_eq!(mem["anomalous_windows"], streamed["anomalous_windows"]);
+    assert!(mem["state_bytes_per_series"].as_u64().unwrap() > 1000);
+    assert!(mem["peak_memory_mib"].as_f64().unwrap() > 1.0);
+    assert!(streamed["streaming"].as_bool().unwrap());
+}

@@ -344,11 +344,6 @@ impl FileSource {
         &self.path
     }
 
-    fn open(&self) -> Result<impl Iterator<Item = (usize, Result<String, std::io::Error>)>, IoError> {
-        let f = File::open(&self.path).map_err(|e| IoError::Read { path: self.path.clone(), source: e })?;
-        Ok(BufReader::new(f).lines().enumerate().map(|(i, l)| (i + 1, l)))
-    }
-
     fn guess_format(&self, header: &str) -> FileFormat {
         let ext = self.path.extension().and_then(|e| e.to_str()).unwrap_or("");
         if matches!(ext, "jsonl" | "ndjson") || header.trim_start().starts_with('{') {
@@ -371,7 +366,20 @@ impl FileSource {
         selector: &Selector,
         range: &TimeRange,
     ) -> Result<(Vec<MetricSeries>, RepairReport), IoError> {
-        let mut lines = self.open()?;
+        let f = File::open(&self.path).map_err(|e| IoError::Read { path: self.path.clone(), source: e })?;
+        self.read_from(BufReader::new(f), tenant, selector, range)
+    }
+
+    /// Reads from any buffered reader, as if it were this source's file (messages name the
+    /// source's path). Used by `read`, and by the fuzz targets.
+    pub fn read_from<R: BufRead>(
+        &self,
+        reader: R,
+        tenant: Option<&TenantId>,
+        selector: &Selector,
+        range: &TimeRange,
+    ) -> Result<(Vec<MetricSeries>, RepairReport), IoError> {
+        let mut lines = reader.lines().enumerate().map(|(i, l)| (i + 1, l));
         let read_err = |e: std::io::Error| IoError::Read { path: self.path.clone(), source: e };
         let (header_line, header) = loop {
             match lines.next() {

@@ -437,77 +437,109 @@ fn generate_values(
 /// ```
 pub fn simulate_fleet(cfg: &FleetConfig) -> Result<Fleet, SimError> {
     cfg.check()?;
-    let profiles: Vec<MetricProfile> = default_profiles().into_iter().take(cfg.metrics).collect();
-    let timestamps: Vec<DateTime<Utc>> =
-        (0..cfg.points).map(|i| cfg.start + Duration::seconds(cfg.step_seconds * i as i64)).collect();
     let mut series = Vec::with_capacity(cfg.num_series());
     let mut truth = Vec::new();
-    let mut node_index: u64 = 0;
     for ti in 0..cfg.tenants {
-        let tenant = tenant_name(ti);
         for ci in 0..cfg.clusters_per_tenant {
-            let cluster = cluster_name(ci);
-            let mut cluster_rng = Rng::new(cfg.seed, 0xC1u64 << 48 | (ti as u64) << 24 | ci as u64);
-            let incident = (cluster_rng.chance(cfg.incident_probability) && cfg.points > 40).then(|| {
-                let len = cluster_rng.index(3, 9);
-                let start = cluster_rng.index(cfg.points / 5, cfg.points - len - cfg.points / 20 - 5);
-                (start, len, cluster_rng.range(8.0, 14.0))
-            });
             for ni in 0..cfg.nodes_per_cluster {
-                node_index += 1;
-                let node = format!("node-{:02}", ni + 1);
-                let mut node_rng = Rng::new(cfg.seed, node_index << 8);
-                let load = node_load(&timestamps, &mut node_rng);
-                for (mi, profile) in profiles.iter().enumerate() {
-                    // Separate streams for the plan and the values: the same series with and
-                    // without an anomaly differ only where the anomaly is.
-                    let stream = node_index << 8 | (mi as u64 + 1);
-                    let mut plan_rng = Rng::new(cfg.seed ^ 0x005E_ED0F_A40A_11E5, stream);
-                    let mut rng = Rng::new(cfg.seed, stream);
-                    let mut injections: Vec<Injection> =
-                        plan_injection(cfg, profile, &mut plan_rng).into_iter().collect();
-                    if let Some((start, len, magnitude_sigma)) = incident {
-                        let hit = matches!(profile.name, "request_latency_ms" | "error_rate");
-                        let overlaps =
-                            injections.iter().any(|i| i.start < start + len + 30 && start < i.start + i.len + 30);
-                        if hit && !overlaps {
-                            injections.push(Injection {
-                                kind: AnomalyLabel::Spike,
-                                start,
-                                len,
-                                magnitude_sigma,
-                                cluster_incident: true,
-                            });
-                        }
-                    }
-                    let values = generate_values(profile, &timestamps, &load, &injections, &mut rng);
-                    let s = MetricSeries::new(
-                        tenant.as_str(),
-                        cluster.as_str(),
-                        node.as_str(),
-                        profile.name,
-                        timestamps.clone(),
-                        values,
-                    )?;
-                    injections.sort_by_key(|i| i.start);
-                    for inj in injections {
-                        truth.push(GroundTruth {
-                            key: s.key(),
-                            start_index: inj.start,
-                            end_index: inj.start + inj.len,
-                            start: timestamps[inj.start],
-                            end: timestamps[inj.start + inj.len - 1],
-                            kind: inj.kind,
-                            magnitude_sigma: inj.magnitude_sigma,
-                            cluster_incident: inj.cluster_incident,
-                        });
-                    }
-                    series.push(s);
-                }
+                let (s, t) = node(cfg, ti, ci, ni)?;
+                series.extend(s);
+                truth.extend(t);
             }
         }
     }
-    Ok(Fleet { series, truth, profiles })
+    Ok(Fleet { series, truth, profiles: default_profiles().into_iter().take(cfg.metrics).collect() })
+}
+
+/// Simulates one node of the fleet: the same series, to the bit, as `simulate_fleet` gives for
+/// it, without generating the rest. This is what lets a very large fleet be processed node by
+/// node in bounded memory. Indices count from 0.
+pub fn simulate_node(
+    cfg: &FleetConfig,
+    tenant: usize,
+    cluster: usize,
+    node_in_cluster: usize,
+) -> Result<(Vec<MetricSeries>, Vec<GroundTruth>), SimError> {
+    cfg.check()?;
+    for (field, i, n) in [
+        ("tenant", tenant, cfg.tenants),
+        ("cluster", cluster, cfg.clusters_per_tenant),
+        ("node", node_in_cluster, cfg.nodes_per_cluster),
+    ] {
+        if i >= n {
+            return Err(SimError::BadConfig {
+                field,
+                value: i.to_string(),
+                expected: "an index below the fleet's size",
+            });
+        }
+    }
+    node(cfg, tenant, cluster, node_in_cluster)
+}
+
+fn node(cfg: &FleetConfig, ti: usize, ci: usize, ni: usize) -> Result<(Vec<MetricSeries>, Vec<GroundTruth>), SimError> {
+    let profiles: Vec<MetricProfile> = default_profiles().into_iter().take(cfg.metrics).collect();
+    let timestamps: Vec<DateTime<Utc>> =
+        (0..cfg.points).map(|i| cfg.start + Duration::seconds(cfg.step_seconds * i as i64)).collect();
+    let (tenant, cluster) = (tenant_name(ti), cluster_name(ci));
+    let mut cluster_rng = Rng::new(cfg.seed, 0xC1u64 << 48 | (ti as u64) << 24 | ci as u64);
+    let incident = (cluster_rng.chance(cfg.incident_probability) && cfg.points > 40).then(|| {
+        let len = cluster_rng.index(3, 9);
+        let start = cluster_rng.index(cfg.points / 5, cfg.points - len - cfg.points / 20 - 5);
+        (start, len, cluster_rng.range(8.0, 14.0))
+    });
+    // Nodes are numbered from 1 across the whole fleet, in tenant, cluster, node order.
+    let node_index = ((ti * cfg.clusters_per_tenant + ci) * cfg.nodes_per_cluster + ni) as u64 + 1;
+    let node = format!("node-{:02}", ni + 1);
+    let mut node_rng = Rng::new(cfg.seed, node_index << 8);
+    let load = node_load(&timestamps, &mut node_rng);
+    let mut series = Vec::with_capacity(profiles.len());
+    let mut truth = Vec::new();
+    for (mi, profile) in profiles.iter().enumerate() {
+        // Separate streams for the plan and the values: the same series with and without an
+        // anomaly differ only where the anomaly is.
+        let stream = node_index << 8 | (mi as u64 + 1);
+        let mut plan_rng = Rng::new(cfg.seed ^ 0x005E_ED0F_A40A_11E5, stream);
+        let mut rng = Rng::new(cfg.seed, stream);
+        let mut injections: Vec<Injection> = plan_injection(cfg, profile, &mut plan_rng).into_iter().collect();
+        if let Some((start, len, magnitude_sigma)) = incident {
+            let hit = matches!(profile.name, "request_latency_ms" | "error_rate");
+            let overlaps = injections.iter().any(|i| i.start < start + len + 30 && start < i.start + i.len + 30);
+            if hit && !overlaps {
+                injections.push(Injection {
+                    kind: AnomalyLabel::Spike,
+                    start,
+                    len,
+                    magnitude_sigma,
+                    cluster_incident: true,
+                });
+            }
+        }
+        let values = generate_values(profile, &timestamps, &load, &injections, &mut rng);
+        let s = MetricSeries::new(
+            tenant.as_str(),
+            cluster.as_str(),
+            node.as_str(),
+            profile.name,
+            timestamps.clone(),
+            values,
+        )?;
+        injections.sort_by_key(|i| i.start);
+        for inj in injections {
+            truth.push(GroundTruth {
+                key: s.key(),
+                start_index: inj.start,
+                end_index: inj.start + inj.len,
+                start: timestamps[inj.start],
+                end: timestamps[inj.start + inj.len - 1],
+                kind: inj.kind,
+                magnitude_sigma: inj.magnitude_sigma,
+                cluster_incident: inj.cluster_incident,
+            });
+        }
+        series.push(s);
+    }
+    Ok((series, truth))
 }
 
 /// Writes series as the long CSV of the design: `tenant,cluster,node,metric,timestamp,value`,
@@ -614,6 +646,16 @@ mod tests {
         let va: f64 = a.iter().map(|x| (x - ma).powi(2)).sum();
         let vb: f64 = b.iter().map(|y| (y - mb).powi(2)).sum();
         cov / (va * vb).sqrt()
+    }
+
+    #[test]
+    fn one_node_alone_is_the_same_as_in_the_fleet() {
+        let cfg = small();
+        let fleet = simulate_fleet(&cfg).unwrap();
+        let (series, _) = simulate_node(&cfg, 1, 0, 2).unwrap();
+        let at = ((cfg.clusters_per_tenant + 0) * cfg.nodes_per_cluster + 2) * cfg.metrics;
+        assert_eq!(series, fleet.series[at..at + cfg.metrics]);
+        assert!(simulate_node(&cfg, 2, 0, 0).unwrap_err().to_string().starts_with("tenant is 2"));
     }
 
     #[test]
