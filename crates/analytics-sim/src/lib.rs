@@ -653,7 +653,8 @@ mod tests {
         let cfg = small();
         let fleet = simulate_fleet(&cfg).unwrap();
         let (series, _) = simulate_node(&cfg, 1, 0, 2).unwrap();
-        let at = ((cfg.clusters_per_tenant + 0) * cfg.nodes_per_cluster + 2) * cfg.metrics;
+        // Tenant 1, cluster 0, node 2: after one whole tenant (clusters x nodes) and two nodes.
+        let at = (cfg.clusters_per_tenant * cfg.nodes_per_cluster + 2) * cfg.metrics;
         assert_eq!(series, fleet.series[at..at + cfg.metrics]);
         assert!(simulate_node(&cfg, 2, 0, 0).unwrap_err().to_string().starts_with("tenant is 2"));
     }
