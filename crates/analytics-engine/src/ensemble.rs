@@ -147,15 +147,19 @@ struct EnsembleState {
 impl DetectorState for EnsembleState {
     fn update(&mut self, t: DateTime<Utc>, x: f64) -> Option<f64> {
         let (mut best, mut sum, mut ready, mut best_raw, mut min_tail) = (0.0f64, 0.0, 0usize, 0.0f64, 1.0f64);
+        // Bonferroni needs the smallest tail only; the score (a logarithm) only for max and mean.
+        let needs_scores = matches!(self.combine, Combine::Max | Combine::Mean);
         for (state, calibrator) in &mut self.members {
             let raw = state.update(t, x);
             let tail = calibrator.update_tail(raw.unwrap_or(0.0), raw.is_none());
-            let score = tail_to_score(tail);
             if let Some(r) = raw {
-                best = best.max(score);
+                if needs_scores {
+                    let score = tail_to_score(tail);
+                    best = best.max(score);
+                    sum += score;
+                }
                 best_raw = best_raw.max(r);
                 min_tail = min_tail.min(tail);
-                sum += score;
                 ready += 1;
             }
         }

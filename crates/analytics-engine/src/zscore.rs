@@ -114,15 +114,17 @@ impl RollingMedian {
         if n == 0 {
             return f64::NAN;
         }
+        let (kth, next) = self.kth_distance(med, (n - 1) / 2);
         if n % 2 == 1 {
-            self.kth_distance(med, n / 2)
+            kth
         } else {
-            (self.kth_distance(med, n / 2 - 1) + self.kth_distance(med, n / 2)) / 2.0
+            (kth + next) / 2.0
         }
     }
 
-    /// The k-th smallest (0-based) of |s_i - med| over the sorted window.
-    fn kth_distance(&self, med: f64, k: usize) -> f64 {
+    /// The k-th smallest (0-based) of |s_i - med| over the sorted window, and the (k+1)-th (the
+    /// smaller of the two sequences' next elements: one search gives both; infinity past the end).
+    fn kth_distance(&self, med: f64, k: usize) -> (f64, f64) {
         let s = &self.sorted;
         let split = s.partition_point(|&v| v < med);
         // A(i): distances below the median, ascending; B(j): distances at or above it, ascending.
@@ -141,7 +143,9 @@ impl RollingMedian {
             } else {
                 let from_a = if i > 0 { a(i - 1) } else { f64::NEG_INFINITY };
                 let from_b = if j > 0 { b(j - 1) } else { f64::NEG_INFINITY };
-                return from_a.max(from_b);
+                let next_a = if i < len_a { a(i) } else { f64::INFINITY };
+                let next_b = if j < len_b { b(j) } else { f64::INFINITY };
+                return (from_a.max(from_b), next_a.min(next_b));
             }
         }
     }
