@@ -127,12 +127,8 @@ impl<'a> FleetPipeline<'a> {
     }
 }
 
-impl FleetPipeline<'_> {
-    /// The streaming fleet path: takes the fleet in batches (each a list of whole nodes, in key
-    /// order across batches), detects each batch in parallel, keeps only each series' summary and
-    /// its anomalous results, and rolls up at the end. Memory is bounded by the batch, not the
-    /// fleet: the returned report's `results` hold the anomalous windows only. A node split
-    /// across two batches, or a series given twice, is refused.
+impl<'a> FleetPipeline<'a> {
+    /// The streaming fleet path, pulling batches: see [`StreamingRun`].
     pub fn run_batches<E>(
         &self,
         batches: impl IntoIterator<Item = Result<Vec<MetricSeries>, E>>,
@@ -141,43 +137,85 @@ impl FleetPipeline<'_> {
     where
         AggregateError: From<E>,
     {
-        self.config.check()?;
-        let mut metrics: Vec<MetricSummary> = Vec::new();
-        let mut anomalies: Vec<AnomalyResult> = Vec::new();
-        let mut seen_nodes = std::collections::BTreeSet::new();
-        let mut done = 0usize;
+        let mut run = self.start_streaming()?;
         for batch in batches {
-            let batch = batch?;
-            let report = self.run(&batch, &|_, _| {})?;
-            let nodes: std::collections::BTreeSet<_> = report
-                .metrics
-                .iter()
-                .map(|m| (m.key.tenant_id.clone(), m.key.cluster_id.clone(), m.key.node_id.clone()))
-                .collect();
-            if let Some(m) = report.metrics.iter().find(|m| {
-                seen_nodes.contains(&(m.key.tenant_id.clone(), m.key.cluster_id.clone(), m.key.node_id.clone()))
-            }) {
-                return Err(AggregateError::DuplicateSeries { key: m.key.to_string() });
-            }
-            seen_nodes.extend(nodes);
-            metrics.extend(report.metrics);
-            anomalies.extend(report.results.into_iter().filter(AnomalyResult::is_anomaly));
-            done += batch.len();
-            progress(done);
+            run.push(&batch?)?;
+            progress(run.series_seen());
         }
+        run.finish()
+    }
+
+    /// Starts the streaming fleet path, for batches pushed one by one.
+    pub fn start_streaming(&self) -> Result<StreamingRun<'_, 'a>, AggregateError> {
+        self.config.check()?;
+        Ok(StreamingRun {
+            pipeline: self,
+            metrics: Vec::new(),
+            anomalies: Vec::new(),
+            seen_nodes: Default::default(),
+            series: 0,
+        })
+    }
+}
+
+type NodeKey = (TenantId, ClusterId, NodeId);
+
+/// The streaming fleet path: batches of whole nodes are detected in parallel as they come; only
+/// each series' summary and its anomalous results are kept, and the roll-up is done at the end.
+/// Memory is bounded by the batch, not the fleet; the final report's `results` hold the
+/// anomalous windows only. A node split across two batches, or a series given twice, is
+/// refused.
+#[derive(Debug)]
+pub struct StreamingRun<'p, 'a> {
+    pipeline: &'p FleetPipeline<'a>,
+    metrics: Vec<MetricSummary>,
+    anomalies: Vec<AnomalyResult>,
+    seen_nodes: std::collections::BTreeSet<NodeKey>,
+    series: usize,
+}
+
+impl StreamingRun<'_, '_> {
+    /// Detects one batch of whole nodes; returns the batch's per-series summaries.
+    pub fn push(&mut self, batch: &[MetricSeries]) -> Result<&[MetricSummary], AggregateError> {
+        let report = self.pipeline.run(batch, &|_, _| {})?;
+        let key = |m: &MetricSummary| (m.key.tenant_id.clone(), m.key.cluster_id.clone(), m.key.node_id.clone());
+        if let Some(m) = report.metrics.iter().find(|m| self.seen_nodes.contains(&key(m))) {
+            return Err(AggregateError::DuplicateSeries { key: m.key.to_string() });
+        }
+        self.seen_nodes.extend(report.metrics.iter().map(key));
+        let from = self.metrics.len();
+        self.metrics.extend(report.metrics);
+        self.anomalies.extend(report.results.into_iter().filter(AnomalyResult::is_anomaly));
+        self.series += batch.len();
+        Ok(&self.metrics[from..])
+    }
+
+    /// Series detected so far.
+    pub fn series_seen(&self) -> usize {
+        self.series
+    }
+
+    /// Rolls up everything pushed and ranks the worst nodes.
+    pub fn finish(self) -> Result<FleetReport, AggregateError> {
+        let mut metrics = self.metrics;
         metrics.sort_by(|a, b| a.key.cmp(&b.key));
-        if let Some(w) = metrics.windows(2).find(|w| w[0].key == w[1].key) {
-            return Err(AggregateError::DuplicateSeries { key: w[0].key.to_string() });
-        }
-        let rollup = roll_up(&metrics, &self.config)?;
-        let top_nodes = top_n(&rollup.nodes, self.top)
+        let mut anomalies = self.anomalies;
+        anomalies.sort_by(|a, b| a.key().cmp(&b.key()).then(a.window_start().cmp(&b.window_start())));
+        let rollup = roll_up(&metrics, &self.pipeline.config)?;
+        let top_nodes = top_n(&rollup.nodes, self.pipeline.top)
             .into_iter()
             .map(|score| {
                 let explanation = explain_node(&score, &metrics);
                 RankedNode { score, explanation }
             })
             .collect();
-        Ok(FleetReport { engine: self.engine.name().to_owned(), results: anomalies, metrics, rollup, top_nodes })
+        Ok(FleetReport {
+            engine: self.pipeline.engine.name().to_owned(),
+            results: anomalies,
+            metrics,
+            rollup,
+            top_nodes,
+        })
     }
 }
 

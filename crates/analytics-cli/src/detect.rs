@@ -116,9 +116,53 @@ fn selector(args: &DetectArgs) -> Selector {
     Selector { cluster: args.cluster.clone(), node: args.node.clone(), metric: args.metric.clone() }
 }
 
+/// Series kept for the report's plots in streaming mode: the anomalous series with the highest
+/// scores seen so far (50 nodes of 6 metrics).
+const STREAMING_SAMPLES: usize = 300;
+
+type Streamed = (FleetReport, Vec<MetricSeries>, Totals, String, Vec<String>);
+
+/// `detect --streaming` on a file: batches of whole nodes go through the streaming fleet path,
+/// so memory holds one batch; the most anomalous series seen are kept for the report.
+fn run_streaming(args: &DetectArgs, path: &std::path::Path, pipeline: &FleetPipeline<'_>) -> Result<Streamed> {
+    let tenant = args.tenant.as_deref().map(TenantId::new).transpose().context("--tenant")?;
+    let options = FileOptions { format: args.input_format, lenient: args.lenient, ..Default::default() };
+    let source = FileSource::new(path, options);
+    let mut run = pipeline.start_streaming()?;
+    let mut kept: Vec<(f64, MetricSeries)> = Vec::new();
+    let mut totals = Totals { series: 0, points: 0, start: None, end: None };
+    let bar = progress_bar(0, "detecting", "series");
+    let range = TimeRange { from: args.from, to: args.to };
+    let mut sink = |batch: Vec<MetricSeries>| -> Result<()> {
+        totals.add(&batch);
+        let summaries = run.push(&batch)?;
+        let anomalous: std::collections::BTreeMap<&SeriesKey, f64> =
+            summaries.iter().filter(|m| m.anomalies > 0).map(|m| (&m.key, m.score)).collect();
+        for s in batch {
+            if let Some(&score) = anomalous.get(&s.key()) {
+                kept.push((score, s));
+            }
+        }
+        kept.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.key().cmp(&b.1.key())));
+        kept.truncate(STREAMING_SAMPLES);
+        bar.set_length(run.series_seen() as u64);
+        bar.set_position(run.series_seen() as u64);
+        Ok(())
+    };
+    let report = source.read_in_batches(args.batch_nodes, tenant.as_ref(), &selector(args), &range, &mut sink)?;
+    bar.finish_and_clear();
+    let repairs = if args.lenient { report.summary() } else { Vec::new() };
+    anyhow::ensure!(totals.series > 0, "{}: no series matched the selection", source.describe());
+    let fleet = run.finish()?;
+    Ok((fleet, kept.into_iter().map(|(_, s)| s).collect(), totals, source.describe(), repairs))
+}
+
 pub(crate) fn run(args: &DetectArgs) -> Result<()> {
     let engine_cfg = read_engine_config(args.pipeline.config.as_ref())?;
     let engine = EngineRegistry::with_builtins().build(&args.pipeline.engine, &engine_cfg)?;
+    if args.streaming {
+        return streaming(args, engine.as_ref(), &engine_cfg);
+    }
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
     let started_at = Utc::now();
@@ -146,7 +190,7 @@ pub(crate) fn run(args: &DetectArgs) -> Result<()> {
 
     let stored = match &args.store {
         Some(path) if !args.no_store => {
-            Some((path.clone(), store(path, &report, &series, &source, &engine_cfg, started_at)?))
+            Some((path.clone(), store(path, &report, &series, Totals::of(&series), &source, &engine_cfg, started_at)?))
         }
         _ => None,
     };
@@ -187,30 +231,95 @@ pub(crate) fn run(args: &DetectArgs) -> Result<()> {
     }
 }
 
+fn streaming(
+    args: &DetectArgs,
+    engine: &dyn analytics_engine::AnomalyDetectionEngine,
+    engine_cfg: &serde_json::Value,
+) -> Result<()> {
+    let SourceSpec::File(path) = &args.source else {
+        bail!("--streaming reads files (file:PATH); other sources are read whole");
+    };
+    let started_at = Utc::now();
+    let pipeline = FleetPipeline::new(engine)
+        .aggregate(AggregateConfig { strategy: args.pipeline.strategy, ..Default::default() })
+        .top(args.pipeline.top)
+        .threads(args.pipeline.threads);
+    let t = Instant::now();
+    let (report, kept, totals, source, repairs) = run_streaming(args, path, &pipeline)?;
+    let seconds = t.elapsed().as_secs_f64();
+    for line in &repairs {
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!("repaired: {line}");
+        }
+    }
+    let stored = match &args.store {
+        Some(db) if !args.no_store => {
+            Some((db.clone(), store(db, &report, &kept, totals, &source, engine_cfg, started_at)?))
+        }
+        _ => None,
+    };
+    let mut out = format!(
+        "Source: {} (streamed in batches of {} nodes): {} series, {} points. Engine {}, aggregation {}. Detected and aggregated in {seconds:.2} s.\n",
+        source,
+        args.batch_nodes, totals.series, totals.points, report.engine, args.pipeline.strategy
+    );
+    out += &render_fleet(&report);
+    if let Some((db, id)) = &stored {
+        out += &format!("\nStored as run {id} in {} (anomalous windows only).\n", db.display());
+    }
+    emit(&out)
+}
+
 /// Writes the run, its results and aggregates, and the values of the anomalous series of the
 /// worst nodes (for plots).
+/// What a run covered: series, points, first and last instant.
+#[derive(Debug, Clone, Copy)]
+struct Totals {
+    series: usize,
+    points: usize,
+    start: Option<DateTime<Utc>>,
+    end: Option<DateTime<Utc>>,
+}
+
+impl Totals {
+    fn add(&mut self, series: &[MetricSeries]) {
+        self.series += series.len();
+        self.points += series.iter().map(MetricSeries::len).sum::<usize>();
+        let first = series.iter().filter_map(|s| s.timestamps().first()).min().copied();
+        let last = series.iter().filter_map(|s| s.timestamps().last()).max().copied();
+        self.start = self.start.into_iter().chain(first).min();
+        self.end = self.end.into_iter().chain(last).max();
+    }
+
+    fn of(series: &[MetricSeries]) -> Self {
+        let mut t = Totals { series: 0, points: 0, start: None, end: None };
+        t.add(series);
+        t
+    }
+}
+
 fn store(
     path: &std::path::Path,
     report: &FleetReport,
     series: &[MetricSeries],
+    totals: Totals,
     source: &str,
     config: &serde_json::Value,
     started_at: DateTime<Utc>,
 ) -> Result<i64> {
     let mut store = ResultStore::open(path)?;
-    let range_start = series.iter().filter_map(|s| s.timestamps().first()).min().copied().unwrap_or(started_at);
-    let range_end = series.iter().filter_map(|s| s.timestamps().last()).max().copied().unwrap_or(started_at);
     let run = RunRecord {
         id: 0,
         engine: report.engine.clone(),
         config: config.to_string(),
         source: source.to_owned(),
-        range_start,
-        range_end,
+        range_start: totals.start.unwrap_or(started_at),
+        range_end: totals.end.unwrap_or(started_at),
         started_at,
         finished_at: Utc::now(),
-        series: series.len(),
-        points: series.iter().map(MetricSeries::len).sum(),
+        series: totals.series,
+        points: totals.points,
     };
     let worst: BTreeSet<(String, String, String)> = analytics_aggregate::top_n(&report.rollup.nodes, SAMPLED_NODES)
         .iter()

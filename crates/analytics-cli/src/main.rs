@@ -240,6 +240,13 @@ struct DetectArgs {
     /// Do not write to the store.
     #[arg(long)]
     no_store: bool,
+    /// Read the file in batches of whole nodes (rows grouped by node), so memory holds one
+    /// batch, not the file; the store then keeps the anomalous windows only.
+    #[arg(long)]
+    streaming: bool,
+    /// Nodes per batch with --streaming.
+    #[arg(long, default_value_t = 1000)]
+    batch_nodes: usize,
     #[command(flatten)]
     pipeline: PipelineArgs,
     /// Prometheus: label holding the tenant.

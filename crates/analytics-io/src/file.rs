@@ -3,7 +3,9 @@
 //! `timestamp,m1,m2,...` (one node, a column per metric, identifiers given as options).
 //!
 //! Files are read line by line, never whole: only the rows the query selects are kept, so memory
-//! follows the selection, not the file. **Strict** mode (the default) stops at the first problem
+//! follows the selection, not the file; [`FileSource::read_in_batches`] goes further and hands
+//! out batches of whole nodes as it reads (rows grouped by node), so memory holds one batch
+//! whatever the file's size. **Strict** mode (the default) stops at the first problem
 //! with the file, line and field. **Lenient** mode repairs what can be repaired and counts every
 //! change per series: rows out of order are sorted, repeated timestamps keep the last row, rows
 //! with a non-finite, non-numeric or unreadable value or timestamp are dropped, a ragged row is
@@ -153,9 +155,61 @@ struct Reader<'a> {
     tenant: Option<&'a TenantId>,
     selector: &'a Selector,
     range: &'a TimeRange,
+    /// Streaming: emit a batch after this many completed nodes (None: read everything).
+    batch_nodes: Option<usize>,
+    /// The node rows are arriving for, the nodes already completed, and those not yet emitted.
+    current: Option<(TenantId, ClusterId, NodeId)>,
+    completed: std::collections::BTreeSet<(TenantId, ClusterId, NodeId)>,
+    pending: Vec<(TenantId, ClusterId, NodeId)>,
+    ready: Vec<Vec<MetricSeries>>,
 }
 
 impl Reader<'_> {
+    /// Streaming: notes which node a row belongs to; when enough nodes have completed, moves
+    /// their series into a ready batch. Rows must be grouped by node.
+    fn track(&mut self, key: &SeriesKey, line: usize) -> Result<(), IoError> {
+        let Some(limit) = self.batch_nodes else { return Ok(()) };
+        let node = (key.tenant_id.clone(), key.cluster_id.clone(), key.node_id.clone());
+        if self.current.as_ref() == Some(&node) {
+            return Ok(());
+        }
+        if self.completed.contains(&node) {
+            return Err(self.err(
+                line,
+                "node",
+                format!(
+                    "node {}/{}/{} appears again after other nodes; streaming needs the rows of each node together (sort the file by node, or read it without --streaming)",
+                    node.0, node.1, node.2
+                ),
+            ));
+        }
+        if let Some(done) = self.current.replace(node) {
+            self.completed.insert(done.clone());
+            self.pending.push(done);
+        }
+        if self.pending.len() >= limit {
+            let nodes = std::mem::take(&mut self.pending);
+            self.emit(&nodes)?;
+        }
+        Ok(())
+    }
+
+    /// Moves the series of `nodes` out of the reader into a ready batch.
+    fn emit(&mut self, nodes: &[(TenantId, ClusterId, NodeId)]) -> Result<(), IoError> {
+        let keys: Vec<SeriesKey> = self
+            .series
+            .keys()
+            .filter(|k| nodes.iter().any(|(t, c, n)| &k.tenant_id == t && &k.cluster_id == c && &k.node_id == n))
+            .cloned()
+            .collect();
+        let taken: BTreeMap<SeriesKey, (Vec<Row>, Repairs)> =
+            keys.into_iter().filter_map(|k| self.series.remove(&k).map(|v| (k, v))).collect();
+        let batch = self.build(taken)?;
+        if !batch.is_empty() {
+            self.ready.push(batch);
+        }
+        Ok(())
+    }
     fn err(&self, line: usize, field: &str, message: impl Into<String>) -> IoError {
         IoError::input(self.path, line, field, message)
     }
@@ -262,9 +316,10 @@ impl Reader<'_> {
     }
 
     /// Builds the series: sorts and de-duplicates in lenient mode (counting), validates.
-    fn finish(mut self) -> Result<(Vec<MetricSeries>, RepairReport), IoError> {
-        let mut out = Vec::with_capacity(self.series.len());
-        for (key, (mut rows, mut repairs)) in std::mem::take(&mut self.series) {
+    /// Builds series from their rows: sorts and de-duplicates in lenient mode (counting), validates.
+    fn build(&mut self, series: BTreeMap<SeriesKey, (Vec<Row>, Repairs)>) -> Result<Vec<MetricSeries>, IoError> {
+        let mut out = Vec::with_capacity(series.len());
+        for (key, (mut rows, mut repairs)) in series {
             if self.lenient {
                 repairs.out_of_order = rows.windows(2).filter(|w| w[1].t < w[0].t).count();
                 rows.sort_by_key(|r| r.t); // stable: equal timestamps keep file order
@@ -289,6 +344,13 @@ impl Reader<'_> {
                 .map_err(|e| IoError::input(self.path, 0, "series", e.to_string()))?;
             out.push(s);
         }
+        Ok(out)
+    }
+
+    /// Everything not emitted yet, and the report.
+    fn finish(mut self) -> Result<(Vec<MetricSeries>, RepairReport), IoError> {
+        let rest = std::mem::take(&mut self.series);
+        let out = self.build(rest)?;
         Ok((out, self.report))
     }
 }
@@ -379,11 +441,44 @@ impl FileSource {
         selector: &Selector,
         range: &TimeRange,
     ) -> Result<(Vec<MetricSeries>, RepairReport), IoError> {
+        self.read_lines(reader, tenant, selector, range, None, &mut |_| Ok::<(), IoError>(()))
+    }
+
+    /// Streams the file in batches of `batch_nodes` whole nodes to `sink`, so memory holds one
+    /// batch, not the file. The rows of each node must be together (as `analytics simulate`
+    /// writes them, and as exports sorted by node are); a node that appears again after other
+    /// nodes is an error naming the line. NAB and wide files hold one node: one batch.
+    pub fn read_in_batches<E: From<IoError>>(
+        &self,
+        batch_nodes: usize,
+        tenant: Option<&TenantId>,
+        selector: &Selector,
+        range: &TimeRange,
+        sink: &mut dyn FnMut(Vec<MetricSeries>) -> Result<(), E>,
+    ) -> Result<RepairReport, E> {
+        let f = File::open(&self.path).map_err(|e| IoError::Read { path: self.path.clone(), source: e })?;
+        let (rest, report) =
+            self.read_lines(BufReader::new(f), tenant, selector, range, Some(batch_nodes.max(1)), sink)?;
+        if !rest.is_empty() {
+            sink(rest)?;
+        }
+        Ok(report)
+    }
+
+    fn read_lines<R: BufRead, E: From<IoError>>(
+        &self,
+        reader: R,
+        tenant: Option<&TenantId>,
+        selector: &Selector,
+        range: &TimeRange,
+        batch_nodes: Option<usize>,
+        sink: &mut dyn FnMut(Vec<MetricSeries>) -> Result<(), E>,
+    ) -> Result<(Vec<MetricSeries>, RepairReport), E> {
         let mut lines = reader.lines().enumerate().map(|(i, l)| (i + 1, l));
         let read_err = |e: std::io::Error| IoError::Read { path: self.path.clone(), source: e };
         let (header_line, header) = loop {
             match lines.next() {
-                None => return Err(IoError::input(&self.path, 0, "header", "the file is empty")),
+                None => return Err(IoError::input(&self.path, 0, "header", "the file is empty").into()),
                 Some((i, l)) => {
                     let l = l.map_err(read_err)?;
                     if !l.trim().is_empty() {
@@ -402,6 +497,11 @@ impl FileSource {
             tenant,
             selector,
             range,
+            batch_nodes,
+            current: None,
+            completed: Default::default(),
+            pending: Vec::new(),
+            ready: Vec::new(),
         };
         let default_node =
             self.path.file_stem().map_or_else(|| "node".to_owned(), |s| s.to_string_lossy().into_owned());
@@ -432,7 +532,11 @@ impl FileSource {
                         }
                     };
                     let Some(key) = r.key(i, [&row.tenant, &row.cluster, &row.node, &row.metric])? else { continue };
+                    r.track(&key, i)?;
                     r.row(&key, i, &json_text(&row.timestamp), &json_text(&row.value))?;
+                    for b in r.ready.drain(..) {
+                        sink(b)?;
+                    }
                 }
             }
             FileFormat::Long => {
@@ -442,21 +546,21 @@ impl FileSource {
                     match long_column(c) {
                         Some(k) => at[k] = i,
                         None => {
-                            return Err(r.err(
+                            return Err(E::from(r.err(
                                 header_line,
                                 "header",
                                 format!("unknown column {c:?}; expected tenant,cluster,node,metric,timestamp,value"),
-                            ));
+                            )));
                         }
                     }
                 }
                 if let Some(k) = at.iter().position(|&a| a == usize::MAX) {
                     let name = ["tenant", "cluster", "node", "metric", "timestamp", "value"][k];
-                    return Err(r.err(
+                    return Err(E::from(r.err(
                         header_line,
                         "header",
                         format!("missing column {name:?}; the header is {header:?}"),
-                    ));
+                    )));
                 }
                 for (i, l) in lines {
                     let l = l.map_err(read_err)?;
@@ -476,23 +580,27 @@ impl FileSource {
                         continue;
                     }
                     let Some(key) = r.key(i, [f[at[0]], f[at[1]], f[at[2]], f[at[3]]])? else { continue };
+                    r.track(&key, i)?;
                     r.row(&key, i, f[at[4]], f[at[5]])?;
+                    for b in r.ready.drain(..) {
+                        sink(b)?;
+                    }
                 }
             }
             FileFormat::Nab | FileFormat::Wide => {
                 let cols = split(&header);
                 if cols.first() != Some(&"timestamp") {
-                    return Err(r.err(
+                    return Err(E::from(r.err(
                         header_line,
                         "header",
                         format!("the first column must be \"timestamp\"; the header is {header:?}"),
-                    ));
+                    )));
                 }
                 if cols.len() < 2 {
-                    return Err(r.err(header_line, "header", "no metric column after \"timestamp\""));
+                    return Err(r.err(header_line, "header", "no metric column after \"timestamp\"").into());
                 }
                 if let Some(c) = cols.iter().skip(1).find(|c| c.is_empty() || **c == "timestamp") {
-                    return Err(r.err(header_line, "header", format!("bad metric column {c:?}")));
+                    return Err(r.err(header_line, "header", format!("bad metric column {c:?}")).into());
                 }
                 let tenant = opt("tenant", &self.options.tenant, None)?;
                 let cluster = opt("cluster", &self.options.cluster, None)?;
@@ -506,7 +614,11 @@ impl FileSource {
                 for m in &metrics {
                     match r.key(header_line, [&tenant, &cluster, &node, m])? {
                         Some(k) => keys.push(k),
-                        None => return Err(r.err(header_line, "header", format!("{m:?} is not a usable metric name"))),
+                        None => {
+                            return Err(r
+                                .err(header_line, "header", format!("{m:?} is not a usable metric name"))
+                                .into())
+                        }
                     }
                 }
                 for (i, l) in lines {
@@ -533,9 +645,19 @@ impl FileSource {
             }
         }
         if data_rows == 0 {
-            return Err(IoError::input(&self.path, header_line, "header", "the file has a header but no data rows"));
+            return Err(
+                IoError::input(&self.path, header_line, "header", "the file has a header but no data rows").into()
+            );
         }
-        r.finish()
+        if r.batch_nodes.is_some() {
+            let mut last = std::mem::take(&mut r.pending);
+            last.extend(r.current.take());
+            r.emit(&last)?;
+            for b in r.ready.drain(..) {
+                sink(b)?;
+            }
+        }
+        Ok(r.finish()?)
     }
 }
 

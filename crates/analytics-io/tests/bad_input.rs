@@ -199,3 +199,42 @@ fn selection_keeps_only_what_was_asked() {
     assert_eq!(s[0].values(), [1.0]);
     assert_eq!(report.not_selected, 3);
 }
+
+/// Streaming a file in batches of whole nodes gives exactly what reading it whole gives; rows of
+/// a node that come back after other nodes are refused with the line.
+#[test]
+fn streaming_in_batches_of_nodes() {
+    let mut lines = vec![];
+    for node in ["n1", "n2", "n3"] {
+        for metric in ["cpu", "mem"] {
+            for i in 0..3 {
+                lines.push(format!("acme,p,{node},{metric},2024-03-04T10:0{i}:00Z,{i}"));
+            }
+        }
+    }
+    let path = file("grouped.csv", &rows(&lines.iter().map(String::as_str).collect::<Vec<_>>()));
+    let whole = strict(&path).unwrap();
+    let mut batches: Vec<Vec<analytics_types::MetricSeries>> = vec![];
+    FileSource::new(&path, FileOptions::default())
+        .read_in_batches(2, None, &Selector::all(), &TimeRange::all(), &mut |b| {
+            batches.push(b);
+            Ok::<(), IoError>(())
+        })
+        .unwrap();
+    assert_eq!(batches.iter().map(Vec::len).collect::<Vec<_>>(), [4, 2], "two nodes, then one");
+    assert_eq!(batches.concat(), whole);
+
+    let interleaved = file(
+        "interleaved.csv",
+        &rows(&[
+            "acme,p,n1,cpu,2024-03-04T10:00:00Z,1",
+            "acme,p,n2,cpu,2024-03-04T10:00:00Z,1",
+            "acme,p,n1,cpu,2024-03-04T10:01:00Z,2",
+        ]),
+    );
+    let err = FileSource::new(&interleaved, FileOptions::default())
+        .read_in_batches(10, None, &Selector::all(), &TimeRange::all(), &mut |_| Ok::<(), IoError>(()))
+        .unwrap_err()
+        .to_string();
+    assert!(err.ends_with(":4: node: node acme/p/n1 appears again after other nodes; streaming needs the rows of each node together (sort the file by node, or read it without --streaming)"), "{err}");
+}

@@ -232,3 +232,35 @@ async fn failures_are_retried_then_reported() {
     let e = fetch(&quick(&garbage)).await;
     assert!(e.contains("malformed answer: expected ident"), "{e}");
 }
+
+/// The bearer token is sent: a server that answers only to it gets a clean empty result, and
+/// without the token the 401 is reported (not retried: a 4xx does not get better).
+#[tokio::test]
+async fn the_bearer_token_is_sent() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(2) {
+            let Ok(mut s) = stream else { continue };
+            let mut buf = [0u8; 8192];
+            let n = s.read(&mut buf).unwrap_or(0);
+            let request = String::from_utf8_lossy(&buf[..n]).to_lowercase();
+            let answer = if request.contains("authorization: bearer s3cret") {
+                let body = r#"{"status":"success","data":{"resultType":"matrix","result":[]}}"#;
+                format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len())
+            } else {
+                "HTTP/1.1 401 Unauthorized\r\ncontent-length: 12\r\nconnection: close\r\n\r\nunauthorized".to_owned()
+            };
+            let _ = s.write_all(answer.as_bytes());
+        }
+    });
+    let url = format!("http://127.0.0.1:{port}");
+    let t: DateTime<Utc> = "2024-03-04T00:00:00Z".parse().unwrap();
+    let range = TimeRange { from: Some(t), to: Some(t + TimeDelta::hours(1)) };
+    let mut with = PrometheusConfig::new(&url);
+    with.bearer_token = Some("s3cret".into());
+    let got = PrometheusSource::new(with).unwrap().get_metric_series(None, &Selector::all(), &range).await.unwrap();
+    assert!(got.is_empty());
+    let e = fetch(&quick(&url)).await;
+    assert!(e.ends_with("HTTP 401 Unauthorized: unauthorized"), "{e}");
+}
