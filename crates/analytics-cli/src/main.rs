@@ -225,9 +225,10 @@ struct DetectArgs {
     #[arg(long)]
     metric: Option<String>,
     /// First instant to analyse (RFC 3339, YYYY-MM-DD HH:MM:SS in UTC, or epoch seconds).
+    /// Prometheus without --from: the 24 hours before --to.
     #[arg(long, value_parser = detect::time_arg)]
     from: Option<chrono::DateTime<chrono::Utc>>,
-    /// First instant not to analyse.
+    /// First instant not to analyse (Prometheus without --to: now).
     #[arg(long, value_parser = detect::time_arg)]
     to: Option<chrono::DateTime<chrono::Utc>>,
     /// Repair bad input (sort, drop duplicates and non-finite values) and report every change,
