@@ -47,6 +47,7 @@ enum Command {
     ///   analytics detect --source file:../shared/asd/omi-1/test.csv --tenant asd --cluster omi --node omi-1
     ///   analytics detect --source prometheus:http://127.0.0.1:9090 --from 2024-03-04T00:00:00Z --to 2024-03-05T00:00:00Z
     ///   analytics detect --source sim --nodes 20
+    #[command(verbatim_doc_comment)]
     Detect(Box<DetectArgs>),
     /// Write an HTML report of the latest run in the store: scores per tenant, cluster and node,
     /// and the worst nodes' anomalous series with their windows shaded and explained. One
