@@ -204,7 +204,7 @@ fn nab_the_default_ensemble_beats_its_members() {
             assert!(e > s, "profile {p}: ensemble {e:.2} <= {member} {s:.2}");
         }
     }
-    // Measured: 69.07, 59.29, 74.61.
+    // Measured: 70.28, 60.96, 75.44.
     assert!(ensemble[0] > 60.0, "{ensemble:?}");
     let file = out.join("default/realTraffic/default_speed_6005.csv");
     let text = std::fs::read_to_string(&file).unwrap();

