@@ -180,12 +180,16 @@ pub fn roll_up(metrics: &[MetricSummary], cfg: &AggregateConfig) -> Result<Rollu
     Ok(Rollup { nodes, clusters, tenants })
 }
 
-/// The `n` highest-scoring of `scores`, highest first; ties broken by tenant, cluster, node id.
+/// The `n` highest-scoring of `scores`, highest first. Equal scores (common at the top: scores
+/// reach 1 for tail probabilities of 1e-10 and below) are ordered by anomalous windows, most
+/// first, so a node with labelled anomalies outranks one whose maximum is a single unlabelled
+/// point; full ties are broken by tenant, cluster, node id.
 pub fn top_n(scores: &[AggregatedAnomalyScore], n: usize) -> Vec<AggregatedAnomalyScore> {
     let mut v: Vec<&AggregatedAnomalyScore> = scores.iter().collect();
     v.sort_by(|a, b| {
         b.aggregate_score()
             .total_cmp(&a.aggregate_score())
+            .then_with(|| b.num_anomalies_detected().cmp(&a.num_anomalies_detected()))
             .then_with(|| a.tenant_id().cmp(b.tenant_id()))
             .then_with(|| a.cluster_id().cmp(&b.cluster_id()))
             .then_with(|| a.node_id().cmp(&b.node_id()))

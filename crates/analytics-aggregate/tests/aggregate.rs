@@ -75,6 +75,14 @@ fn top_n_breaks_ties_by_id() {
     let order: Vec<String> =
         top_n(&nodes, 3).iter().map(|n| format!("{}/{}", n.tenant_id(), n.node_id().unwrap())).collect();
     assert_eq!(order, ["z/n9", "a/n1", "a/n2"]);
+    // Equal scores: more anomalous windows first; full ties by id.
+    let node_with = |t: &str, n: &str, anomalies| {
+        AggregatedAnomalyScore::new(t, Some("c"), Some(n), AggregationStrategy::Max, 1.0, 6, anomalies).unwrap()
+    };
+    let tied = vec![node_with("a", "n1", 0), node_with("b", "n7", 3), node_with("a", "n2", 3)];
+    let order: Vec<String> =
+        top_n(&tied, 3).iter().map(|n| format!("{}/{}", n.tenant_id(), n.node_id().unwrap())).collect();
+    assert_eq!(order, ["a/n2", "b/n7", "a/n1"]);
 }
 
 fn small_fleet() -> Vec<MetricSeries> {
