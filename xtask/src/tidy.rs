@@ -88,7 +88,8 @@ mod tests {
             .into_iter()
             .filter(|p| {
                 let t = fs::read_to_string(p).unwrap_or_default();
-                ["/work/", "/farm/", "/home/", "/root/"].iter().any(|m| t.contains(m))
+                // Built, not written out, so this file does not trip the check it implements.
+                ["work", "farm", "home", "root"].iter().any(|d| t.contains(&format!("/{d}/")))
             })
             .map(|p| p.display().to_string())
             .collect();

@@ -101,9 +101,9 @@ fn engine_from(name: &str, config: Option<&std::path::PathBuf>) -> Result<Box<dy
 }
 
 pub(crate) fn nab(args: &NabArgs) -> Result<()> {
-    let engine = engine_from(&args.engine, args.config.as_ref())?;
-    let corpus =
-        NabCorpus::load(&args.data).with_context(|| format!("cannot load NAB from {}", args.data.display()))?;
+    let engine = engine_from(&args.eval.engine, args.eval.config.as_ref())?;
+    let corpus = NabCorpus::load(&args.eval.data)
+        .with_context(|| format!("cannot load NAB from {}", args.eval.data.display()))?;
     let bar = crate::demo::progress_bar(corpus.files.len() as u64, "scoring", "files");
     let started = Instant::now();
     let done = std::sync::atomic::AtomicUsize::new(0);
@@ -144,7 +144,7 @@ pub(crate) fn nab(args: &NabArgs) -> Result<()> {
         categories_standard: categories,
         at_engine_alarms: Metrics::of(&acc),
     };
-    match args.format {
+    match args.eval.format {
         Format::Json => emit(&(serde_json::to_string_pretty(&json)? + "\n")),
         Format::Table => emit(&render_nab(&json, &scorer, args.out.as_deref())),
     }
@@ -227,10 +227,10 @@ struct AsdRow {
 /// runs over train then test, so train is the learning period), the node's score is the max over
 /// metrics, and the attribution ranks metrics by their score.
 pub(crate) fn asd(args: &AsdArgs) -> Result<()> {
-    let engine = engine_from(&args.engine, args.config.as_ref())?;
-    let servers =
-        AsdServer::load_all(&args.data).with_context(|| format!("cannot load ASD from {}", args.data.display()))?;
-    anyhow::ensure!(!servers.is_empty(), "no server directories (with test.csv) under {}", args.data.display());
+    let engine = engine_from(&args.eval.engine, args.eval.config.as_ref())?;
+    let servers = AsdServer::load_all(&args.eval.data)
+        .with_context(|| format!("cannot load ASD from {}", args.eval.data.display()))?;
+    anyhow::ensure!(!servers.is_empty(), "no server directories (with test.csv) under {}", args.eval.data.display());
     let started = Instant::now();
     let rows: Vec<(AsdRow, Accumulator, Vec<f64>, Vec<f64>)> = servers
         .par_iter()
@@ -292,7 +292,7 @@ pub(crate) fn asd(args: &AsdArgs) -> Result<()> {
     };
     let mut list: Vec<AsdRow> = rows.into_iter().map(|r| r.0).collect();
     list.push(overall);
-    match args.format {
+    match args.eval.format {
         Format::Json => emit(&(serde_json::to_string_pretty(&list)? + "\n")),
         Format::Table => {
             let mut s = format!(

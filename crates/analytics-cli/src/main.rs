@@ -82,9 +82,11 @@ enum EvalCommand {
     Asd(AsdArgs),
 }
 
+/// The options every benchmark evaluation shares.
 #[derive(Debug, Args)]
-struct NabArgs {
-    /// The NAB directory (holding combined_windows.json and data/).
+struct EvalArgs {
+    /// The benchmark's directory (NAB: holding combined_windows.json and data/; ASD: holding
+    /// omi-1, omi-2, ...).
     #[arg(long)]
     data: PathBuf,
     /// Engine to score (see `analytics engines`).
@@ -93,28 +95,24 @@ struct NabArgs {
     /// Engine configuration file, JSON or TOML.
     #[arg(long)]
     config: Option<PathBuf>,
-    /// Write per-file results in NAB's layout under `DIR/<engine>/<category>/<engine>_<file>.csv`.
-    #[arg(long)]
-    out: Option<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
 }
 
 #[derive(Debug, Args)]
+struct NabArgs {
+    #[command(flatten)]
+    eval: EvalArgs,
+    /// Write per-file results in NAB's layout under `DIR/<engine>/<category>/<engine>_<file>.csv`.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
 struct AsdArgs {
-    /// The ASD directory (holding omi-1, omi-2, ...).
-    #[arg(long)]
-    data: PathBuf,
-    /// Engine to score (see `analytics engines`).
-    #[arg(long, default_value = "default")]
-    engine: String,
-    /// Engine configuration file, JSON or TOML.
-    #[arg(long)]
-    config: Option<PathBuf>,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    format: Format,
+    #[command(flatten)]
+    eval: EvalArgs,
 }
 
 /// Output format.
