@@ -374,6 +374,25 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
+/// The error and its causes joined by `: `, leaving out a cause whose text the message before it
+/// already quotes (library errors such as "cannot read FILE: REASON" carry their source inline).
+fn error_chain(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    let mut last = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !last.is_empty() && last.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+        last = text;
+    }
+    out
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
@@ -381,7 +400,7 @@ fn main() -> ExitCode {
         Err(e) => {
             #[allow(clippy::print_stderr)]
             {
-                eprintln!("error: {e:#}");
+                eprintln!("error: {}", error_chain(&e));
             }
             ExitCode::from(1)
         }

@@ -104,6 +104,13 @@ fn errors_have_messages_and_exit_codes() {
     let out = analytics(&["demo", "--nodes", "0"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("nodes_per_cluster is 0; it must be at least 1"));
+    // A missing file is named once, with its reason once.
+    let out = analytics(&["detect", "--source", "file:no-such-metrics.csv"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    assert_eq!(stderr.matches("no-such-metrics.csv").count(), 1, "{stderr}");
+    assert_eq!(stderr.matches("os error 2").count(), 1, "{stderr}");
 }
 
 #[test]
