@@ -235,6 +235,18 @@ impl Reader<'_> {
         Ok(())
     }
 
+    /// The comma-separated fields of data line `line`, or `None` when lenient mode drops the line
+    /// for having another number of fields than the header's `columns`.
+    fn fields<'l>(&mut self, line: usize, text: &'l str, columns: usize) -> Result<Option<Vec<&'l str>>, IoError> {
+        let f = split(text);
+        if f.len() != columns {
+            let message = format!("{} fields where the header has {columns}", f.len());
+            self.problem(None, line, "row", message, |x| &mut x.rows_kept)?;
+            return Ok(None);
+        }
+        Ok(Some(f))
+    }
+
     fn key(&mut self, line: usize, parts: [&str; 4]) -> Result<Option<SeriesKey>, IoError> {
         let built = (|| {
             Ok::<_, analytics_types::ContractError>(SeriesKey {
@@ -568,17 +580,7 @@ impl FileSource {
                         continue;
                     }
                     data_rows += 1;
-                    let f = split(&l);
-                    if f.len() != cols.len() {
-                        r.problem(
-                            None,
-                            i,
-                            "row",
-                            format!("{} fields where the header has {}", f.len(), cols.len()),
-                            |x| &mut x.rows_kept,
-                        )?;
-                        continue;
-                    }
+                    let Some(f) = r.fields(i, &l, cols.len())? else { continue };
                     let Some(key) = r.key(i, [f[at[0]], f[at[1]], f[at[2]], f[at[3]]])? else { continue };
                     r.track(&key, i)?;
                     r.row(&key, i, f[at[4]], f[at[5]])?;
@@ -627,17 +629,7 @@ impl FileSource {
                         continue;
                     }
                     data_rows += 1;
-                    let f = split(&l);
-                    if f.len() != cols.len() {
-                        r.problem(
-                            None,
-                            i,
-                            "row",
-                            format!("{} fields where the header has {}", f.len(), cols.len()),
-                            |x| &mut x.rows_kept,
-                        )?;
-                        continue;
-                    }
+                    let Some(f) = r.fields(i, &l, cols.len())? else { continue };
                     for (k, key) in keys.iter().enumerate() {
                         r.row(key, i, f[0], f[k + 1])?;
                     }
