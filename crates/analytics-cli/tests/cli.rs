@@ -256,19 +256,13 @@ fn scratch(name: &str) -> std::path::PathBuf {
     d
 }
 
-fn store_counts(db: &std::path::Path) -> analytics_io::Counts {
-    analytics_io::ResultStore::open(db).unwrap().counts().unwrap()
-}
-
-/// detect on a long CSV, twice: the store keeps the same row counts; then report draws it.
-#[test]
-fn detect_twice_leaves_the_same_rows_and_report_draws_them() {
-    let dir = scratch("detect");
-    let (csv, db, html) = (dir.join("fleet.csv"), dir.join("results.db"), dir.join("report.html"));
+/// Writes a day of `tenants` x 2 clusters x 3 nodes x 3 metrics to `csv` with `analytics simulate`.
+fn simulate_small(csv: &std::path::Path, tenants: usize) {
+    let tenants = tenants.to_string();
     let out = analytics(&[
         "simulate",
         "--tenants",
-        "2",
+        &tenants,
         "--clusters",
         "2",
         "--nodes",
@@ -280,7 +274,19 @@ fn detect_twice_leaves_the_same_rows_and_report_draws_them() {
         "--out",
         csv.to_str().unwrap(),
     ]);
-    assert!(out.status.success());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn store_counts(db: &std::path::Path) -> analytics_io::Counts {
+    analytics_io::ResultStore::open(db).unwrap().counts().unwrap()
+}
+
+/// detect on a long CSV, twice: the store keeps the same row counts; then report draws it.
+#[test]
+fn detect_twice_leaves_the_same_rows_and_report_draws_them() {
+    let dir = scratch("detect");
+    let (csv, db, html) = (dir.join("fleet.csv"), dir.join("results.db"), dir.join("report.html"));
+    simulate_small(&csv, 2);
     let detect = || {
         let out =
             analytics(&["detect", "--source", &format!("file:{}", csv.display()), "--store", db.to_str().unwrap()]);
@@ -388,22 +394,7 @@ fn bench_in_memory_and_streaming_agree() {
 fn detect_streaming_agrees_with_the_whole_read() {
     let dir = scratch("streaming");
     let csv = dir.join("fleet.csv");
-    let out = analytics(&[
-        "simulate",
-        "--tenants",
-        "1",
-        "--clusters",
-        "2",
-        "--nodes",
-        "3",
-        "--metrics",
-        "3",
-        "--days",
-        "1",
-        "--out",
-        csv.to_str().unwrap(),
-    ]);
-    assert!(out.status.success());
+    simulate_small(&csv, 1);
     let src = format!("file:{}", csv.display());
     let json = |extra: &[&str]| {
         let mut args = vec!["detect", "--source", src.as_str(), "--no-store", "--format", "json"];
