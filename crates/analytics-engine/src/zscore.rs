@@ -82,14 +82,25 @@ impl RollingMedian {
     }
 
     pub(crate) fn push(&mut self, x: f64) {
+        let at = self.sorted.partition_point(|v| v.total_cmp(&x).is_lt());
         if self.arrival.len() == self.capacity {
             if let Some(old) = self.arrival.pop_front() {
-                let at = self.sorted.partition_point(|v| v.total_cmp(&old).is_lt());
-                self.sorted.remove(at);
+                // Replace the oldest value by the new one with a single shift of the values
+                // between their two positions (removing, then inserting, moves twice as much).
+                let from = self.sorted.partition_point(|v| v.total_cmp(&old).is_lt());
+                if at <= from {
+                    self.sorted.copy_within(at..from, at + 1);
+                    self.sorted[at] = x;
+                } else {
+                    // `old` sorts before `x`: once it is gone, `x` belongs one place earlier.
+                    self.sorted.copy_within(from + 1..at, from);
+                    self.sorted[at - 1] = x;
+                }
+                self.arrival.push_back(x);
+                return;
             }
         }
         self.arrival.push_back(x);
-        let at = self.sorted.partition_point(|v| v.total_cmp(&x).is_lt());
         self.sorted.insert(at, x);
     }
 
@@ -126,7 +137,15 @@ impl RollingMedian {
     /// smaller of the two sequences' next elements: one search gives both; infinity past the end).
     fn kth_distance(&self, med: f64, k: usize) -> (f64, f64) {
         let s = &self.sorted;
-        let split = s.partition_point(|&v| v < med);
+        // The first value at or above the median: the middle, or just left of it on ties
+        // (a scan from the middle, cheaper than a binary search since ties are rare).
+        let mut split = s.len() / 2;
+        while split > 0 && s[split - 1] >= med {
+            split -= 1;
+        }
+        while split < s.len() && s[split] < med {
+            split += 1;
+        }
         // A(i): distances below the median, ascending; B(j): distances at or above it, ascending.
         let a = |i: usize| med - s[split - 1 - i];
         let b = |j: usize| s[split + j] - med;
