@@ -5,9 +5,13 @@
 //! logarithm keeps scores apart: with `1 - p`, the largest of a day's normal points already
 //! reads 0.9997 and every real anomaly rounds to 1.)
 //!
-//! The raw scores seen are counted in a fixed histogram of 128 log-spaced bins from 1e-4 to 1e4
-//! (16 per decade) plus an underflow and an overflow bin: bounded memory (about 0.6 KiB) however
-//! long the series. Below the `tail_quantile` of that history, the score is its empirical
+//! The raw scores seen are counted in a fixed histogram of 112 bins from 2^-14 (6.1e-5) to 2^14
+//! (16,384), four per octave (about 13 per decade), plus an underflow and an overflow bin:
+//! bounded memory (228 bytes of counts) however long the series. A raw score's bin is read off
+//! the bits of its floating-point representation (exponent and the two leading mantissa bits),
+//! so no logarithm is taken per point. Counts are 16-bit: when one would overflow, every count
+//! is halved, so a series longer than about 65,000 points keeps a history in which older points
+//! weigh less. Below the `tail_quantile` of that history, the score is its empirical
 //! distribution function (interpolated within bins); above it, an exponential tail fitted to the
 //! excesses (the peaks-over-threshold model of extreme value theory with shape 0), so scores
 //! keep separating beyond anything seen. The fit is refreshed at 32, 64, 128, ... 1024 samples,
@@ -48,31 +52,39 @@ impl CalibrationConfig {
     }
 }
 
-const LOG_LO: f64 = -4.0;
-const BINS_PER_DECADE: f64 = 16.0;
-const LOG_BINS: usize = 128;
+/// Octaves below 1 covered by the histogram: the first log-spaced bin starts at 2^-14.
+const MIN_EXP: i64 = -14;
+/// Octaves covered (2^-14 to 2^14).
+const OCTAVES: usize = 28;
+/// Bins per octave: the two leading mantissa bits.
+const SUB_BITS: u32 = 2;
+const LOG_BINS: usize = OCTAVES << SUB_BITS;
 const NBINS: usize = LOG_BINS + 2;
 const KNOTS: usize = 11;
 
-/// Lower edge of histogram bin `b` (bin 0 is [0, 1e-4], the last is (1e4, inf)).
+/// Lower edge of histogram bin `b` (bin 0 is [0, 2^-14), the last is [2^14, inf)).
 fn lower_edge(b: usize) -> f64 {
     if b == 0 {
-        0.0
-    } else {
-        10f64.powf(LOG_LO + (b - 1) as f64 / BINS_PER_DECADE)
+        return 0.0;
     }
+    let k = b - 1;
+    let exp = MIN_EXP + (k >> SUB_BITS) as i64;
+    let sub = (k & ((1 << SUB_BITS) - 1)) as u64;
+    // 2^exp x (1 + sub / 4), built from its bits: exact, and no `powf`.
+    f64::from_bits((((exp + 1023) as u64) << 52) | (sub << (52 - SUB_BITS)))
 }
 
+/// Histogram bin of a raw score, from its bits: bin 1 + 4 (e + 14) + m for a score of
+/// 2^e x 1.m.. (m the two leading mantissa bits).
 fn bin_of(raw: f64) -> usize {
-    if raw.is_nan() || raw <= 10f64.powf(LOG_LO) {
+    // Below the range, zero, negative and NaN scores all count as "nothing unusual".
+    if raw.is_nan() || raw < lower_edge(1) {
         return 0;
     }
-    let pos = ((raw.log10() - LOG_LO) * BINS_PER_DECADE).floor();
-    if pos >= LOG_BINS as f64 {
-        NBINS - 1
-    } else {
-        pos as usize + 1
-    }
+    let bits = raw.to_bits();
+    let exp = ((bits >> 52) & 0x7ff) as i64 - 1023;
+    let k = ((exp - MIN_EXP) as usize) << SUB_BITS | ((bits >> (52 - SUB_BITS)) & ((1 << SUB_BITS) - 1)) as usize;
+    (k + 1).min(NBINS - 1)
 }
 
 /// A fitted mapping from raw score to calibrated score.
@@ -123,7 +135,7 @@ impl Fit {
 #[derive(Debug, Clone)]
 pub struct Calibrator {
     cfg: CalibrationConfig,
-    counts: Box<[u32; NBINS]>,
+    counts: Box<[u16; NBINS]>,
     /// Largest raw score seen (bounds the overflow bin).
     max_seen: f64,
     total: u32,
@@ -147,7 +159,13 @@ impl Calibrator {
     pub fn update_tail(&mut self, raw: f64, warming_up: bool) -> f64 {
         let tail = self.fit.as_ref().map_or(1.0, |f| f.tail(raw));
         if !warming_up && self.total < u32::MAX {
-            self.counts[bin_of(raw)] += 1;
+            let b = bin_of(raw);
+            if self.counts[b] == u16::MAX {
+                // Halve the history (rounding up, so no bin that was seen becomes empty).
+                self.counts.iter_mut().for_each(|c| *c -= *c / 2);
+                self.total = self.counts.iter().map(|&c| u32::from(c)).sum();
+            }
+            self.counts[b] += 1;
             self.total += 1;
             self.max_seen = self.max_seen.max(raw);
             let n = self.total;
@@ -168,27 +186,27 @@ impl Calibrator {
         }
     }
 
-    /// The raw score at cumulative share `q` of the history (linear within a bin).
-    fn quantile(&self, q: f64) -> f64 {
-        let target = q * f64::from(self.total);
+    /// The raw scores at cumulative shares `qs` (ascending) of the history, linear within a
+    /// bin, in one pass over the bins.
+    fn quantiles<const N: usize>(&self, qs: [f64; N]) -> [f64; N] {
+        let mut out = [self.max_seen; N];
+        let mut next = 0;
         let mut cum = 0.0;
         for (b, &c) in self.counts.iter().enumerate() {
             let c = f64::from(c);
-            if c > 0.0 && cum + c >= target {
+            while next < N && c > 0.0 && cum + c >= qs[next] * f64::from(self.total) {
                 let (lo, hi) = (lower_edge(b), self.upper_edge(b).max(lower_edge(b)));
-                return lo + (hi - lo) * ((target - cum) / c).clamp(0.0, 1.0);
+                out[next] = lo + (hi - lo) * ((qs[next] * f64::from(self.total) - cum) / c).clamp(0.0, 1.0);
+                next += 1;
             }
             cum += c;
         }
-        self.max_seen
+        out
     }
 
     fn refit(&self) -> Fit {
         let p = self.cfg.tail_quantile;
-        let mut knots = [0.0; KNOTS];
-        for (k, knot) in knots.iter_mut().enumerate() {
-            *knot = self.quantile(p * k as f64 / (KNOTS - 1) as f64);
-        }
+        let knots = self.quantiles(std::array::from_fn::<f64, KNOTS, _>(|k| p * k as f64 / (KNOTS - 1) as f64));
         let u = knots[KNOTS - 1];
         // Mean excess over u, taking each bin's mass at its midpoint (the part above u only).
         let (mut mass, mut excess) = (0.0, 0.0);
@@ -216,7 +234,7 @@ impl Calibrator {
 
     /// Bytes held.
     pub fn state_bytes(&self) -> usize {
-        size_of::<Self>() + size_of::<[u32; NBINS]>()
+        size_of::<Self>() + size_of::<[u16; NBINS]>()
     }
 }
 
@@ -235,7 +253,7 @@ mod tests {
     #[test]
     fn scores_are_tail_probabilities() {
         // Raw scores uniform on (0, 10]: the body maps to the empirical CDF within the bins'
-        // resolution (16 per decade), the tail above the 0.9 quantile (about 9) is exponential.
+        // resolution (4 per octave), the tail above the 0.9 quantile (about 9) is exponential.
         let c = trained((1..=1024).map(|i| f64::from(i) * 10.0 / 1024.0));
         let tail = |r: f64| score_to_tail(c.clone().update(r, true));
         assert!((tail(4.5) - 0.55).abs() < 0.02, "{}", tail(4.5));
@@ -307,6 +325,36 @@ mod tests {
     fn state_is_small_and_fixed() {
         let c = trained((0..100_000).map(f64::from));
         assert!(c.state_bytes() < 1024, "{}", c.state_bytes());
+    }
+
+    #[test]
+    fn bins_read_off_the_bits_bracket_their_values() {
+        assert_eq!(lower_edge(1), 2f64.powi(-14));
+        assert_eq!(lower_edge(NBINS - 1), 2f64.powi(14));
+        assert_eq!(lower_edge(2), 1.25 * 2f64.powi(-14));
+        for &r in &[0.0, -1.0, f64::NAN, 1e-9, 6e-5] {
+            assert_eq!(bin_of(r), 0, "{r}");
+        }
+        assert_eq!(bin_of(1e9), NBINS - 1);
+        assert_eq!(bin_of(f64::INFINITY), NBINS - 1);
+        // Every value in range lies in [lower_edge(b), lower_edge(b + 1)).
+        let mut r = 6.2e-5;
+        while r < 16_000.0 {
+            let b = bin_of(r);
+            assert!(lower_edge(b) <= r && r < lower_edge(b + 1), "{r} in bin {b}");
+            r *= 1.0173;
+        }
+        assert_eq!(bin_of(1.0), 1 + 4 * 14);
+        assert_eq!(bin_of(1.75), 1 + 4 * 14 + 3);
+    }
+
+    #[test]
+    fn a_full_bin_halves_the_history_instead_of_overflowing() {
+        let mut c = trained(std::iter::repeat_n(1.0, 70_000));
+        assert!(c.samples() < 70_000 && c.samples() > 30_000, "{}", c.samples());
+        // The history still says 1.0 is ordinary and 5.0 is not.
+        assert_eq!(c.clone().update(1.0, true), 0.0);
+        assert_eq!(c.update(5.0, true), 1.0);
     }
 
     #[test]
