@@ -67,13 +67,15 @@ impl Density {
     }
 }
 
-impl Detector for Density {
-    fn name(&self) -> &'static str {
-        "spike_density"
+impl Density {
+    /// The rolling window whose robust z the detector reads, as configured.
+    pub(crate) fn window(&self) -> RollingMedian {
+        RollingMedian::new(self.cfg.window, self.cfg.window / 4)
     }
-    fn start(&self) -> Box<dyn DetectorState> {
-        Box::new(DensityState {
-            z: RollingMedian::new(self.cfg.window, self.cfg.window / 4),
+
+    /// The part of the detector after the robust z: its short and long averages.
+    pub(crate) fn averages(&self) -> Averages {
+        Averages {
             cap: self.cfg.cap,
             short_w: 2.0 / (self.cfg.short as f64 + 1.0),
             long_w: 2.0 / (self.cfg.long as f64 + 1.0),
@@ -82,13 +84,24 @@ impl Detector for Density {
             var: 0.0,
             n: 0,
             warmup: 2 * self.cfg.short,
-        })
+        }
     }
 }
 
+impl Detector for Density {
+    fn name(&self) -> &'static str {
+        "spike_density"
+    }
+    fn start(&self) -> Box<dyn DetectorState> {
+        Box::new(DensityState { z: self.window(), averages: self.averages() })
+    }
+}
+
+/// Spike density after the robust z: how far the short average of |z| stands above its own
+/// long-run mean. Split out so that an ensemble that also runs the robust z-score over the
+/// same window computes that z once for both.
 #[derive(Debug, Clone)]
-struct DensityState {
-    z: RollingMedian,
+pub(crate) struct Averages {
     cap: f64,
     short_w: f64,
     long_w: f64,
@@ -99,10 +112,9 @@ struct DensityState {
     warmup: usize,
 }
 
-impl DetectorState for DensityState {
-    fn update(&mut self, _t: DateTime<Utc>, x: f64) -> Option<f64> {
-        let z = self.z.z(x);
-        self.z.push(x);
+impl Averages {
+    /// Takes the next point's robust z (None while the window warms up) and gives the raw score.
+    pub(crate) fn update(&mut self, z: Option<f64>) -> Option<f64> {
         let u = z?.abs().min(self.cap);
         self.n += 1;
         self.short += self.short_w * (u - self.short);
@@ -123,6 +135,20 @@ impl DetectorState for DensityState {
             self.var += self.long_w * (d * d - self.var);
         }
         Some(raw)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct DensityState {
+    z: RollingMedian,
+    averages: Averages,
+}
+
+impl DetectorState for DensityState {
+    fn update(&mut self, _t: DateTime<Utc>, x: f64) -> Option<f64> {
+        let z = self.z.z(x);
+        self.z.push(x);
+        self.averages.update(z)
     }
 
     fn state_bytes(&self) -> usize {

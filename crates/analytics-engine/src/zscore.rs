@@ -57,13 +57,20 @@ impl RobustZ {
     }
 }
 
+impl RobustZ {
+    /// The rolling window the detector scores against, as configured.
+    pub(crate) fn window(&self) -> RollingMedian {
+        RollingMedian::new(self.cfg.window, self.cfg.min_points)
+    }
+}
+
 impl Detector for RobustZ {
     fn name(&self) -> &'static str {
         "robust_zscore"
     }
 
     fn start(&self) -> Box<dyn DetectorState> {
-        Box::new(RollingMedian::new(self.cfg.window, self.cfg.min_points))
+        Box::new(self.window())
     }
 }
 
@@ -102,6 +109,11 @@ impl RollingMedian {
         }
         self.arrival.push_back(x);
         self.sorted.insert(at, x);
+    }
+
+    /// Whether two windows hold the same points and warm up alike (they would give equal z).
+    pub(crate) fn same_shape(&self, other: &Self) -> bool {
+        (self.capacity, self.min_points) == (other.capacity, other.min_points)
     }
 
     /// Bytes held on the heap by the window.
