@@ -92,9 +92,13 @@ fn bin_of(raw: f64) -> usize {
 struct Fit {
     /// Raw-score quantiles at 0, p/10, 2p/10, ..., p (p = tail_quantile).
     knots: [f64; KNOTS],
+    /// Tail probability per unit of raw score between consecutive knots.
+    slope: [f64; KNOTS - 1],
+    /// Tail probability between consecutive knots (tail_quantile / 10).
+    step: f64,
     tail_quantile: f64,
-    /// Mean excess over the tail threshold (scale of the exponential tail).
-    beta: f64,
+    /// One over the mean excess over the tail threshold (the exponential tail's scale).
+    inv_beta: f64,
 }
 
 /// Decades of tail probability that span the score range: a tail of 10^-10 scores 1.
@@ -114,20 +118,35 @@ pub fn score_to_tail(score: f64) -> f64 {
 }
 
 impl Fit {
+    fn new(knots: [f64; KNOTS], tail_quantile: f64, beta: f64) -> Self {
+        let step = tail_quantile / (KNOTS - 1) as f64;
+        // Per knot interval, the tail probability's slope (0 for an empty interval, where the
+        // whole step is taken at once).
+        let slope = std::array::from_fn(|k| {
+            let width = knots[k + 1] - knots[k];
+            if width > 0.0 {
+                step / width
+            } else {
+                0.0
+            }
+        });
+        Self { knots, slope, step, tail_quantile, inv_beta: 1.0 / beta }
+    }
+
     /// Probability, under the history, of a raw score at least this high.
     fn tail(&self, raw: f64) -> f64 {
         let u = self.knots[KNOTS - 1];
         if raw > u {
-            return (1.0 - self.tail_quantile) * (-(raw - u) / self.beta).exp();
+            return (1.0 - self.tail_quantile) * (-(raw - u) * self.inv_beta).exp();
         }
         if raw <= self.knots[0] {
             return 1.0;
         }
-        let step = self.tail_quantile / (KNOTS - 1) as f64;
-        let k = self.knots.partition_point(|&q| q < raw).clamp(1, KNOTS - 1);
-        let (lo, hi) = (self.knots[k - 1], self.knots[k]);
-        let frac = if hi > lo { (raw - lo) / (hi - lo) } else { 1.0 };
-        1.0 - (((k - 1) as f64 + frac) * step).clamp(0.0, self.tail_quantile)
+        // The interval (knots[k - 1], knots[k]] holding `raw`: counted without branches.
+        let k = 1 + self.knots[1..KNOTS - 1].iter().filter(|&&q| q < raw).count();
+        let lo = self.knots[k - 1];
+        let within = if self.slope[k - 1] > 0.0 { (raw - lo) * self.slope[k - 1] } else { self.step };
+        1.0 - ((k - 1) as f64 * self.step + within).clamp(0.0, self.tail_quantile)
     }
 }
 
@@ -224,7 +243,7 @@ impl Calibrator {
         let mean_excess = if mass > 0.0 { excess / mass } else { 0.0 };
         // A floor keeps a flat history from giving an infinitely steep tail.
         let beta = mean_excess.max(1e-6 * u.abs().max(1.0)).max(1e-9);
-        Fit { knots, tail_quantile: p, beta }
+        Fit::new(knots, p, beta)
     }
 
     /// Raw scores learnt from so far.

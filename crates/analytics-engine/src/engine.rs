@@ -127,6 +127,8 @@ impl<D: Detector + 'static> DetectorEngine<D> {
 
 /// Turns a raw score into a calibrated one: through the calibrator, or as it is when the
 /// detector's raw score is already calibrated.
+// One per stream, read on every point: kept inline rather than boxed to save an indirection.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 enum Calibration {
     Learnt(Calibrator),
