@@ -199,7 +199,7 @@ impl DetectorState for EnsembleState {
         let needs_scores = matches!(self.combine, Combine::Max | Combine::Mean);
         // The shared window's z of this point, against the points before it (None while it
         // warms up).
-        let z = self.shared.as_ref().and_then(|w| w.z(x));
+        let z = self.shared.as_mut().and_then(|w| w.z(x));
         for (state, calibrator) in &mut self.members {
             let raw = match state {
                 MemberState::Own(s) => s.update(t, x),

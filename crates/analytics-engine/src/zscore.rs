@@ -1,9 +1,11 @@
 //! Robust rolling z-score: the distance of a point from the median of the previous `window`
 //! points, in units of their robust standard deviation (1.4826 x MAD).
 //!
-//! The median and the MAD of the window are kept exactly, in O(log w) per point after an
-//! O(w) memmove: the window is held sorted, and the MAD is the k-th smallest of two sorted
-//! sequences (distances below the median, read leftwards, and above it, read rightwards).
+//! The median and the MAD of the window are kept exactly: the window is held sorted (a binary
+//! search and one shift of the values between the oldest's place and the newest's per point),
+//! and the MAD is the k-th smallest of two sorted sequences (distances below the median, read
+//! leftwards, and above it, read rightwards), found by walking from the previous point's
+//! answer: a step or two per point on ordinary data, at most w / 2 after a jump.
 
 use std::collections::VecDeque;
 use std::mem::size_of;
@@ -81,11 +83,20 @@ pub(crate) struct RollingMedian {
     sorted: Vec<f64>,
     capacity: usize,
     min_points: usize,
+    /// Where the last MAD search split its k smallest distances (how many came from below the
+    /// median): the next search starts there, and the split rarely moves by more than a step.
+    split_hint: usize,
 }
 
 impl RollingMedian {
     pub(crate) fn new(capacity: usize, min_points: usize) -> Self {
-        Self { arrival: VecDeque::with_capacity(capacity), sorted: Vec::with_capacity(capacity), capacity, min_points }
+        Self {
+            arrival: VecDeque::with_capacity(capacity),
+            sorted: Vec::with_capacity(capacity),
+            capacity,
+            min_points,
+            split_hint: 0,
+        }
     }
 
     pub(crate) fn push(&mut self, x: f64) {
@@ -131,8 +142,8 @@ impl RollingMedian {
         }
     }
 
-    /// Median absolute deviation around `med`, exactly, in O(log w).
-    pub(crate) fn mad(&self, med: f64) -> f64 {
+    /// Median absolute deviation around `med`, exactly.
+    pub(crate) fn mad(&mut self, med: f64) -> f64 {
         let n = self.sorted.len();
         if n == 0 {
             return f64::NAN;
@@ -147,7 +158,12 @@ impl RollingMedian {
 
     /// The k-th smallest (0-based) of |s_i - med| over the sorted window, and the (k+1)-th (the
     /// smaller of the two sequences' next elements: one search gives both; infinity past the end).
-    fn kth_distance(&self, med: f64, k: usize) -> (f64, f64) {
+    ///
+    /// The k + 1 smallest distances are the i nearest below the median and the k + 1 - i nearest
+    /// above it, for the i at which neither side's last taken distance exceeds the other side's
+    /// next one. Whether i is too high (or too low) is monotone in i, so the search walks from
+    /// the previous point's i: the window changed by one value, and i by a step or two.
+    fn kth_distance(&mut self, med: f64, k: usize) -> (f64, f64) {
         let s = &self.sorted;
         // The first value at or above the median: the middle, or just left of it on ties
         // (a scan from the middle, cheaper than a binary search since ties are rare).
@@ -163,15 +179,15 @@ impl RollingMedian {
         let b = |j: usize| s[split + j] - med;
         let (len_a, len_b) = (split, s.len() - split);
         let count = k + 1;
-        let (mut lo, mut hi) = (count.saturating_sub(len_b), count.min(len_a));
+        let mut i = self.split_hint.clamp(count.saturating_sub(len_b), count.min(len_a));
         loop {
-            let i = (lo + hi) / 2;
             let j = count - i;
             if i > 0 && j < len_b && a(i - 1) > b(j) {
-                hi = i - 1;
+                i -= 1;
             } else if j > 0 && i < len_a && b(j - 1) > a(i) {
-                lo = i + 1;
+                i += 1;
             } else {
+                self.split_hint = i;
                 let from_a = if i > 0 { a(i - 1) } else { f64::NEG_INFINITY };
                 let from_b = if j > 0 { b(j - 1) } else { f64::NEG_INFINITY };
                 let next_a = if i < len_a { a(i) } else { f64::INFINITY };
@@ -184,7 +200,7 @@ impl RollingMedian {
     /// Robust spread of the window (1.4826 x MAD), with fallbacks so it is never 0: when more
     /// than half the window is one value, the mean absolute deviation, then a tiny share of the
     /// level (so a change off a flat line scores very high). None while warming up.
-    pub(crate) fn spread(&self) -> Option<(f64, f64)> {
+    pub(crate) fn spread(&mut self) -> Option<(f64, f64)> {
         if self.sorted.len() < self.min_points {
             return None;
         }
@@ -198,7 +214,7 @@ impl RollingMedian {
     }
 
     /// Robust z of `x` against the window, or None while warming up.
-    pub(crate) fn z(&self, x: f64) -> Option<f64> {
+    pub(crate) fn z(&mut self, x: f64) -> Option<f64> {
         self.spread().map(|(med, sigma)| (x - med) / sigma)
     }
 }
