@@ -11,10 +11,12 @@
 //! the bits of its floating-point representation (exponent and the two leading mantissa bits),
 //! so no logarithm is taken per point. Counts are 16-bit: when one would overflow, every count
 //! is halved, so a series longer than about 65,000 points keeps a history in which older points
-//! weigh less. Below the `tail_quantile` of that history, the score is its empirical
-//! distribution function (interpolated within bins); above it, an exponential tail fitted to the
-//! excesses (the peaks-over-threshold model of extreme value theory with shape 0), so scores
-//! keep separating beyond anything seen. The fit is refreshed at 32, 64, 128, ... 1024 samples,
+//! weigh less. Below the `tail_quantile` of that history, the tail probability is its empirical
+//! distribution function, read at eleven quantiles (knots) and interpolated between them
+//! linearly in `-log10(p)`; above it, an exponential tail fitted to the excesses (the
+//! peaks-over-threshold model of extreme value theory with shape 0), so scores keep separating
+//! beyond anything seen. Both are linear in the raw score in `-log10(p)` (the "surprise", in
+//! decades), which is what the calibrator computes: no logarithm or exponential per point. The fit is refreshed at 32, 64, 128, ... 1024 samples,
 //! then every 256; each score uses only raw scores from before its point (causal), and
 //! the whole computation is deterministic.
 
@@ -87,18 +89,18 @@ fn bin_of(raw: f64) -> usize {
     (k + 1).min(NBINS - 1)
 }
 
-/// A fitted mapping from raw score to calibrated score.
+/// A fitted mapping from raw score to surprise: `-log10` of the tail probability.
 #[derive(Debug, Clone, PartialEq)]
 struct Fit {
     /// Raw-score quantiles at 0, p/10, 2p/10, ..., p (p = tail_quantile).
     knots: [f64; KNOTS],
-    /// Tail probability per unit of raw score between consecutive knots.
+    /// Surprise at each knot: -log10(1 - k p / 10).
+    decades: [f64; KNOTS],
+    /// Surprise per unit of raw score between consecutive knots (0 for an empty interval).
     slope: [f64; KNOTS - 1],
-    /// Tail probability between consecutive knots (tail_quantile / 10).
-    step: f64,
-    tail_quantile: f64,
-    /// One over the mean excess over the tail threshold (the exponential tail's scale).
-    inv_beta: f64,
+    /// Surprise per unit of raw score above the last knot: the exponential tail's
+    /// 1 / (mean excess), in decades.
+    tail_slope: f64,
 }
 
 /// Decades of tail probability that span the score range: a tail of 10^-10 scores 1.
@@ -117,36 +119,45 @@ pub fn score_to_tail(score: f64) -> f64 {
     10f64.powf(-score * SCORE_DECADES)
 }
 
+/// The score of a surprise (decades of tail probability, `-log10(p)`): `min(1, decades / 10)`.
+pub fn surprise_to_score(decades: f64) -> f64 {
+    (decades / SCORE_DECADES).clamp(0.0, 1.0)
+}
+
 impl Fit {
     fn new(knots: [f64; KNOTS], tail_quantile: f64, beta: f64) -> Self {
         let step = tail_quantile / (KNOTS - 1) as f64;
-        // Per knot interval, the tail probability's slope (0 for an empty interval, where the
-        // whole step is taken at once).
+        let decades: [f64; KNOTS] = std::array::from_fn(|k| -(1.0 - k as f64 * step).log10());
         let slope = std::array::from_fn(|k| {
             let width = knots[k + 1] - knots[k];
             if width > 0.0 {
-                step / width
+                (decades[k + 1] - decades[k]) / width
             } else {
                 0.0
             }
         });
-        Self { knots, slope, step, tail_quantile, inv_beta: 1.0 / beta }
+        Self { knots, decades, slope, tail_slope: std::f64::consts::LOG10_E / beta }
     }
 
-    /// Probability, under the history, of a raw score at least this high.
-    fn tail(&self, raw: f64) -> f64 {
+    /// Surprise, under the history, of a raw score at least this high: `-log10` of its tail
+    /// probability. Linear in the raw score between knots (so exact at the knots) and above the
+    /// last knot (the exponential tail): no logarithm per point.
+    fn surprise(&self, raw: f64) -> f64 {
         let u = self.knots[KNOTS - 1];
         if raw > u {
-            return (1.0 - self.tail_quantile) * (-(raw - u) * self.inv_beta).exp();
+            return self.decades[KNOTS - 1] + (raw - u) * self.tail_slope;
         }
         if raw <= self.knots[0] {
-            return 1.0;
+            return 0.0;
         }
-        // The interval (knots[k - 1], knots[k]] holding `raw`: counted without branches.
-        let k = 1 + self.knots[1..KNOTS - 1].iter().filter(|&&q| q < raw).count();
-        let lo = self.knots[k - 1];
-        let within = if self.slope[k - 1] > 0.0 { (raw - lo) * self.slope[k - 1] } else { self.step };
-        1.0 - ((k - 1) as f64 * self.step + within).clamp(0.0, self.tail_quantile)
+        // The interval (knots[below], knots[below + 1]] holding `raw`: counted without branches.
+        let below = self.knots[1..KNOTS - 1].iter().filter(|&&q| q < raw).count();
+        let slope = self.slope[below];
+        if slope > 0.0 {
+            self.decades[below] + (raw - self.knots[below]) * slope
+        } else {
+            self.decades[below + 1]
+        }
     }
 }
 
@@ -170,13 +181,14 @@ impl Calibrator {
     /// Calibrates `raw` (a detector's score for the next point), then learns from it.
     /// `warming_up` marks points the detector could not score yet: they are not learnt from.
     pub fn update(&mut self, raw: f64, warming_up: bool) -> f64 {
-        tail_to_score(self.update_tail(raw, warming_up))
+        surprise_to_score(self.update_surprise(raw, warming_up))
     }
 
-    /// Like [`Calibrator::update`], but returns the tail probability itself, not capped at
-    /// 1e-10 as scores are (1 until the calibrator has learnt enough).
-    pub fn update_tail(&mut self, raw: f64, warming_up: bool) -> f64 {
-        let tail = self.fit.as_ref().map_or(1.0, |f| f.tail(raw));
+    /// Like [`Calibrator::update`], but returns the surprise itself: `-log10` of the tail
+    /// probability, not capped at 10 decades as scores are (0 until the calibrator has learnt
+    /// enough).
+    pub fn update_surprise(&mut self, raw: f64, warming_up: bool) -> f64 {
+        let surprise = self.fit.as_ref().map_or(0.0, |f| f.surprise(raw));
         if !warming_up && self.total < u32::MAX {
             let b = bin_of(raw);
             if self.counts[b] == u16::MAX {
@@ -193,7 +205,7 @@ impl Calibrator {
                 self.fit = Some(self.refit());
             }
         }
-        tail
+        surprise
     }
 
     /// Upper edge of bin `b`, given what has been seen.

@@ -16,7 +16,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::calibrate::{tail_to_score, CalibrationConfig, Calibrator};
+use crate::calibrate::{surprise_to_score, CalibrationConfig, Calibrator};
 use crate::cusum::{Cusum, CusumConfig};
 use crate::density::{Averages, Density, DensityConfig};
 use crate::detector::{Detector, DetectorState};
@@ -194,9 +194,7 @@ struct EnsembleState {
 
 impl DetectorState for EnsembleState {
     fn update(&mut self, t: DateTime<Utc>, x: f64) -> Option<f64> {
-        let (mut best, mut sum, mut ready, mut best_raw, mut min_tail) = (0.0f64, 0.0, 0usize, 0.0f64, 1.0f64);
-        // Bonferroni needs the smallest tail only; the score (a logarithm) only for max and mean.
-        let needs_scores = matches!(self.combine, Combine::Max | Combine::Mean);
+        let (mut best, mut sum, mut ready, mut best_raw, mut most) = (0.0f64, 0.0, 0usize, 0.0f64, 0.0f64);
         // The shared window's z of this point, against the points before it (None while it
         // warms up).
         let z = self.shared.as_mut().and_then(|w| w.z(x));
@@ -206,15 +204,14 @@ impl DetectorState for EnsembleState {
                 MemberState::SharedZ => z.map(f64::abs),
                 MemberState::SharedDensity(averages) => averages.update(z),
             };
-            let tail = calibrator.update_tail(raw.unwrap_or(0.0), raw.is_none());
+            // Surprise: -log10 of the member's tail probability on this series.
+            let surprise = calibrator.update_surprise(raw.unwrap_or(0.0), raw.is_none());
             if let Some(r) = raw {
-                if needs_scores {
-                    let score = tail_to_score(tail);
-                    best = best.max(score);
-                    sum += score;
-                }
+                let score = surprise_to_score(surprise);
+                best = best.max(score);
+                sum += score;
                 best_raw = best_raw.max(r);
-                min_tail = min_tail.min(tail);
+                most = most.max(surprise);
                 ready += 1;
             }
         }
@@ -227,7 +224,8 @@ impl DetectorState for EnsembleState {
             Combine::Max => best,
             Combine::Mean => sum / ready as f64,
             Combine::MaxRaw => best_raw,
-            Combine::Bonferroni => tail_to_score((ready as f64 * min_tail).min(1.0)),
+            // The smallest tail times the number of members, in decades.
+            Combine::Bonferroni => surprise_to_score(most - (ready as f64).log10()),
         })
     }
 

@@ -17,7 +17,7 @@ mod spectral;
 mod zscore;
 
 pub use alarm::{alarm_events, AlarmConfig, AlarmState, Rest};
-pub use calibrate::{score_to_tail, tail_to_score, CalibrationConfig, Calibrator, SCORE_DECADES};
+pub use calibrate::{score_to_tail, surprise_to_score, tail_to_score, CalibrationConfig, Calibrator, SCORE_DECADES};
 pub use cusum::{Cusum, CusumConfig};
 pub use density::{Density, DensityConfig};
 pub use detector::{Detector, DetectorState};
