@@ -174,6 +174,7 @@ impl Detector for Ensemble {
             members: self.members.iter().map(|m| (start(m), Calibrator::new(self.calibration.clone()))).collect(),
             shared: self.shared.clone(),
             combine: self.combine,
+            members_decades: (self.members.len() as f64).log10(),
         })
     }
 }
@@ -190,6 +191,8 @@ struct EnsembleState {
     members: Vec<(MemberState, Calibrator)>,
     shared: Option<RollingMedian>,
     combine: Combine,
+    /// log10 of the number of members (Bonferroni's factor, in decades).
+    members_decades: f64,
 }
 
 impl DetectorState for EnsembleState {
@@ -225,7 +228,7 @@ impl DetectorState for EnsembleState {
             Combine::Mean => sum / ready as f64,
             Combine::MaxRaw => best_raw,
             // The smallest tail times the number of members, in decades.
-            Combine::Bonferroni => surprise_to_score(most - (ready as f64).log10()),
+            Combine::Bonferroni => surprise_to_score(most - self.members_decades),
         })
     }
 
