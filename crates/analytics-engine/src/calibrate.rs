@@ -5,10 +5,10 @@
 //! logarithm keeps scores apart: with `1 - p`, the largest of a day's normal points already
 //! reads 0.9997 and every real anomaly rounds to 1.)
 //!
-//! The raw scores seen are counted in a fixed histogram of 112 bins from 2^-14 (6.1e-5) to 2^14
-//! (16,384), four per octave (about 13 per decade), plus an underflow and an overflow bin:
-//! bounded memory (228 bytes of counts) however long the series. A raw score's bin is read off
-//! the bits of its floating-point representation (exponent and the two leading mantissa bits),
+//! The raw scores seen are counted in a fixed histogram of 224 bins from 2^-14 (6.1e-5) to 2^14
+//! (16,384), eight per octave (about 27 per decade), plus an underflow and an overflow bin:
+//! bounded memory (452 bytes of counts) however long the series. A raw score's bin is read off
+//! the bits of its floating-point representation (exponent and the three leading mantissa bits),
 //! so no logarithm is taken per point. Counts are 16-bit: when one would overflow, every count
 //! is halved, so a series longer than about 65,000 points keeps a history in which older points
 //! weigh less. Below the `tail_quantile` of that history, the tail probability is its empirical
@@ -58,8 +58,8 @@ impl CalibrationConfig {
 const MIN_EXP: i64 = -14;
 /// Octaves covered (2^-14 to 2^14).
 const OCTAVES: usize = 28;
-/// Bins per octave: the two leading mantissa bits.
-const SUB_BITS: u32 = 2;
+/// Bins per octave: the three leading mantissa bits (eight bins).
+const SUB_BITS: u32 = 3;
 const LOG_BINS: usize = OCTAVES << SUB_BITS;
 const NBINS: usize = LOG_BINS + 2;
 const KNOTS: usize = 11;
@@ -72,12 +72,12 @@ fn lower_edge(b: usize) -> f64 {
     let k = b - 1;
     let exp = MIN_EXP + (k >> SUB_BITS) as i64;
     let sub = (k & ((1 << SUB_BITS) - 1)) as u64;
-    // 2^exp x (1 + sub / 4), built from its bits: exact, and no `powf`.
+    // 2^exp x (1 + sub / 8), built from its bits: exact, and no `powf`.
     f64::from_bits((((exp + 1023) as u64) << 52) | (sub << (52 - SUB_BITS)))
 }
 
-/// Histogram bin of a raw score, from its bits: bin 1 + 4 (e + 14) + m for a score of
-/// 2^e x 1.m.. (m the two leading mantissa bits).
+/// Histogram bin of a raw score, from its bits: bin 1 + 8 (e + 14) + m for a score of
+/// 2^e x 1.m.. (m the three leading mantissa bits).
 fn bin_of(raw: f64) -> usize {
     // Below the range, zero, negative and NaN scores all count as "nothing unusual".
     if raw.is_nan() || raw < lower_edge(1) {
@@ -284,7 +284,7 @@ mod tests {
     #[test]
     fn scores_are_tail_probabilities() {
         // Raw scores uniform on (0, 10]: the body maps to the empirical CDF within the bins'
-        // resolution (4 per octave), the tail above the 0.9 quantile (about 9) is exponential.
+        // resolution (8 per octave), the tail above the 0.9 quantile (about 9) is exponential.
         let c = trained((1..=1024).map(|i| f64::from(i) * 10.0 / 1024.0));
         let tail = |r: f64| score_to_tail(c.clone().update(r, true));
         assert!((tail(4.5) - 0.55).abs() < 0.02, "{}", tail(4.5));
@@ -362,7 +362,7 @@ mod tests {
     fn bins_read_off_the_bits_bracket_their_values() {
         assert_eq!(lower_edge(1), 2f64.powi(-14));
         assert_eq!(lower_edge(NBINS - 1), 2f64.powi(14));
-        assert_eq!(lower_edge(2), 1.25 * 2f64.powi(-14));
+        assert_eq!(lower_edge(2), 1.125 * 2f64.powi(-14));
         for &r in &[0.0, -1.0, f64::NAN, 1e-9, 6e-5] {
             assert_eq!(bin_of(r), 0, "{r}");
         }
@@ -375,8 +375,8 @@ mod tests {
             assert!(lower_edge(b) <= r && r < lower_edge(b + 1), "{r} in bin {b}");
             r *= 1.0173;
         }
-        assert_eq!(bin_of(1.0), 1 + 4 * 14);
-        assert_eq!(bin_of(1.75), 1 + 4 * 14 + 3);
+        assert_eq!(bin_of(1.0), 1 + 8 * 14);
+        assert_eq!(bin_of(1.75), 1 + 8 * 14 + 6);
     }
 
     #[test]
