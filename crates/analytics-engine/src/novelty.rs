@@ -8,7 +8,7 @@
 //! (their 1st to 99th percentiles, widened by 10%; values outside fall in the end bins, plus one
 //! bin each for "below" and "above" anything learnt). A context is the last `order` bins; the
 //! detector counts how often each context has occurred, in a dense table of
-//! `(levels + 2)^order` saturating 16-bit counters (1,000 contexts, 2 KiB, by default). The raw
+//! `(levels + 2)^order` saturating 8-bit counters (1,000 contexts, 1,000 bytes, by default). The raw
 //! score of a point is `1 / (1 + count)` of its context before this occurrence: 1 for a
 //! never-seen pattern. On NAB most of its value comes from the first time a series leaves the
 //! range it learnt.
@@ -100,7 +100,7 @@ struct NoveltyState {
     /// The last `order` bins, as a number in base `levels + 2`.
     context: usize,
     filled: usize,
-    counts: Vec<u16>,
+    counts: Vec<u8>,
 }
 
 impl NoveltyState {
@@ -144,6 +144,6 @@ impl DetectorState for NoveltyState {
     }
 
     fn state_bytes(&self) -> usize {
-        size_of::<Self>() + self.learning.capacity() * 8 + self.counts.capacity() * size_of::<u16>()
+        size_of::<Self>() + self.learning.capacity() * 8 + self.counts.capacity() * size_of::<u8>()
     }
 }
