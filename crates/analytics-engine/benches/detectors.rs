@@ -4,11 +4,14 @@
 //!
 //! Data shapes: one simulated `cpu_usage` series (daily cycle, noise, one injected anomaly) of
 //! 1,000, 10,000 and 100,000 one-minute points. Criterion runs on one thread; the figures are
-//! per core. Run with `cargo bench -p analytics-engine --bench detectors`.
+//! per core. The `detector/100000` group times three raw detectors alone (no calibration, rest
+//! period or alarm rule). Run with `cargo bench -p analytics-engine --bench detectors`.
 
 use std::hint::black_box;
 
-use analytics_engine::EngineRegistry;
+use analytics_engine::{
+    Density, DensityConfig, Detector, EngineRegistry, RobustZ, RobustZConfig, Seasonal, SeasonalConfig,
+};
 use analytics_sim::{simulate_fleet, FleetConfig};
 use analytics_types::MetricSeries;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
@@ -51,6 +54,30 @@ fn engines(c: &mut Criterion) {
         }
         group.finish();
     }
+    // The raw detectors alone (no calibration, rest period or alarm rule): what the detector's
+    // own arithmetic costs, apart from what every engine adds.
+    let s = series(100_000);
+    let mut group = c.benchmark_group("detector/100000");
+    group.throughput(Throughput::Elements(100_000));
+    group.sample_size(10);
+    let detectors: Vec<Box<dyn Detector>> = vec![
+        Box::new(RobustZ::new(RobustZConfig::default()).unwrap_or_else(|e| panic!("{e}"))),
+        Box::new(Density::new(DensityConfig::default()).unwrap_or_else(|e| panic!("{e}"))),
+        Box::new(Seasonal::new(SeasonalConfig::default()).unwrap_or_else(|e| panic!("{e}"))),
+    ];
+    for d in &detectors {
+        group.bench_with_input(BenchmarkId::from_parameter(d.name()), &s, |b, s| {
+            b.iter(|| {
+                let mut state = d.start();
+                let mut last = None;
+                for (&t, &x) in s.timestamps().iter().zip(s.values()) {
+                    last = state.update(t, x);
+                }
+                black_box(last)
+            })
+        });
+    }
+    group.finish();
     let s = series(10_000);
     let mut group = c.benchmark_group("batch/10000");
     group.throughput(Throughput::Elements(10_000));
