@@ -9,6 +9,10 @@
 //! member tail probability times the number of members (Bonferroni's correction for asking
 //! several members), as a score the engine does not calibrate again.
 //!
+//! With `bonferroni` and `max`, the combined surprise then passes through the recurrence memory
+//! ([`RecurrenceConfig`]): what the same time of day showed at the top of the scale on the
+//! previous days is taken off, so a daily job is news once.
+//!
 //! The robust z-score and spike density both read the robust z of each point against the same
 //! rolling window; when both take part with the same window (as by default), the ensemble keeps
 //! that window once and hands its z to both: the same numbers, half the work and state.
@@ -16,12 +20,13 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::calibrate::{surprise_to_score, CalibrationConfig, Calibrator};
+use crate::calibrate::{surprise_to_score, CalibrationConfig, Calibrator, SCORE_DECADES};
 use crate::cusum::{Cusum, CusumConfig};
 use crate::density::{Averages, Density, DensityConfig};
 use crate::detector::{Detector, DetectorState};
 use crate::holt_winters::{HoltWinters, HoltWintersConfig};
 use crate::novelty::{Novelty, NoveltyConfig};
+use crate::recurrence::{Recurrence, RecurrenceConfig};
 use crate::seasonal::{Seasonal, SeasonalConfig};
 use crate::zscore::{RobustZ, RobustZConfig, RollingMedian};
 use crate::EngineError;
@@ -51,6 +56,9 @@ pub struct EnsembleConfig {
     /// member scores, i.e. of their -log10 tail probabilities, as in Fisher's method: agreement
     /// between members counts).
     pub combine: Combine,
+    /// Memory of top-scale events by time of day: a daily repeat scores only by how much it is
+    /// worse (with the `bonferroni` and `max` combinations).
+    pub recurrence: RecurrenceConfig,
 }
 
 /// How the ensemble combines its members' calibrated scores.
@@ -93,6 +101,7 @@ impl Default for EnsembleConfig {
             context_novelty: NoveltyConfig::default(),
             member_calibration: CalibrationConfig::default(),
             combine: Combine::Bonferroni,
+            recurrence: RecurrenceConfig::default(),
         }
     }
 }
@@ -106,6 +115,7 @@ pub struct Ensemble {
     shared: Option<RollingMedian>,
     calibration: CalibrationConfig,
     combine: Combine,
+    recurrence: RecurrenceConfig,
 }
 
 /// A member of the ensemble, as built.
@@ -123,6 +133,7 @@ impl Ensemble {
     /// Builds the members named in the configuration.
     pub fn new(cfg: EnsembleConfig) -> Result<Self, EngineError> {
         cfg.member_calibration.check()?;
+        cfg.recurrence.check()?;
         if cfg.members.is_empty() {
             return Err(EngineError::bad_param("members", "[]", "at least one member"));
         }
@@ -152,7 +163,13 @@ impl Ensemble {
                 })
             })
             .collect::<Result<_, _>>()?;
-        Ok(Self { members, shared, calibration: cfg.member_calibration, combine: cfg.combine })
+        Ok(Self {
+            members,
+            shared,
+            calibration: cfg.member_calibration,
+            combine: cfg.combine,
+            recurrence: cfg.recurrence,
+        })
     }
 }
 
@@ -175,6 +192,10 @@ impl Detector for Ensemble {
             shared: self.shared.clone(),
             combine: self.combine,
             members_decades: (self.members.len() as f64).log10(),
+            recurrence: match self.combine {
+                Combine::Bonferroni | Combine::Max => Recurrence::new(&self.recurrence, SCORE_DECADES),
+                Combine::Mean | Combine::MaxRaw => None,
+            },
         })
     }
 }
@@ -193,11 +214,12 @@ struct EnsembleState {
     combine: Combine,
     /// log10 of the number of members (Bonferroni's factor, in decades).
     members_decades: f64,
+    recurrence: Option<Recurrence>,
 }
 
 impl DetectorState for EnsembleState {
     fn update(&mut self, t: DateTime<Utc>, x: f64) -> Option<f64> {
-        let (mut best, mut sum, mut ready, mut best_raw, mut most) = (0.0f64, 0.0, 0usize, 0.0f64, 0.0f64);
+        let (mut sum, mut ready, mut best_raw, mut most) = (0.0f64, 0usize, 0.0f64, 0.0f64);
         // The shared window's z of this point, against the points before it (None while it
         // warms up).
         let z = self.shared.as_mut().and_then(|w| w.z(x));
@@ -210,9 +232,7 @@ impl DetectorState for EnsembleState {
             // Surprise: -log10 of the member's tail probability on this series.
             let surprise = calibrator.update_surprise(raw.unwrap_or(0.0), raw.is_none());
             if let Some(r) = raw {
-                let score = surprise_to_score(surprise);
-                best = best.max(score);
-                sum += score;
+                sum += surprise_to_score(surprise);
                 best_raw = best_raw.max(r);
                 most = most.max(surprise);
                 ready += 1;
@@ -223,12 +243,19 @@ impl DetectorState for EnsembleState {
         }
         // Scored once every member is past its warm-up, so the combination means the same
         // thing from point to point.
-        (ready == self.members.len()).then(|| match self.combine {
-            Combine::Max => best,
+        if ready < self.members.len() {
+            return None;
+        }
+        let mut discount = |surprise: f64| match &mut self.recurrence {
+            Some(r) => r.discount(t.timestamp(), surprise),
+            None => surprise,
+        };
+        Some(match self.combine {
+            Combine::Max => surprise_to_score(discount(most)),
             Combine::Mean => sum / ready as f64,
             Combine::MaxRaw => best_raw,
             // The smallest tail times the number of members, in decades.
-            Combine::Bonferroni => surprise_to_score(most - self.members_decades),
+            Combine::Bonferroni => surprise_to_score(discount(most - self.members_decades)),
         })
     }
 
@@ -241,6 +268,7 @@ impl DetectorState for EnsembleState {
         std::mem::size_of::<Self>()
             + self.shared.as_ref().map_or(0, |w| std::mem::size_of_val(w) + w.heap_bytes())
             + self.members.iter().map(|(s, c)| member(s) + c.state_bytes()).sum::<usize>()
+            + self.recurrence.as_ref().map_or(0, Recurrence::heap_bytes)
     }
 }
 

@@ -1,0 +1,225 @@
+//! Recurrence: an event that scored at the top of the scale at this time of day on a recent day
+//! is expected to come back, and only what exceeds it is news.
+//!
+//! Operations data repeats daily: a backup at 02:00, a report at 09:00, a cron job that pins a
+//! CPU for five minutes. The first occurrence is a fair alarm; the seventh is noise. This memory
+//! keeps the last [`CAPACITY`] top-scale events of a series (surprise at or above
+//! `min_score` x 10 decades), each with its day and its phase of the day in bins of
+//! `bin_seconds`. A new point's surprise is reduced by the largest remembered surprise from a
+//! previous day (at most `days` ago) in its bin or the two next to it (so a job may drift by a
+//! bin), less `fade_per_day` decades per day of age: a repeat of yesterday's event scores only
+//! by how much it is worse (in tail probability: how many times rarer it is than yesterday's
+//! event made ten times likelier). Points of the current day never discount each other (the
+//! alarm rule's rest period does that). A series whose flat window moves produces an unbounded
+//! surprise; a repeat of that is expected in full, and while it is remembered nothing at that
+//! time of day can exceed it.
+//!
+//! The memory is sparse (most series never reach the top of the scale, and keep an empty list)
+//! and bounded: 32 events of 16 bytes.
+
+use serde::{Deserialize, Serialize};
+
+use crate::EngineError;
+
+/// Events remembered per series; the oldest is forgotten first.
+pub(crate) const CAPACITY: usize = 32;
+
+const DAY: i64 = 86_400;
+
+/// Parameters of the recurrence memory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RecurrenceConfig {
+    /// Width of a phase-of-day bin in seconds; 0 turns the memory off.
+    pub bin_seconds: i64,
+    /// Days an event is remembered.
+    pub days: i64,
+    /// Decades of surprise a remembered event loses per day of age (1: an event a day old
+    /// stands for one ten times more likely).
+    pub fade_per_day: f64,
+    /// Score at or above which an event is remembered (1: the top of the scale, a tail
+    /// probability of 1e-10 or rarer).
+    pub min_score: f64,
+}
+
+impl Default for RecurrenceConfig {
+    fn default() -> Self {
+        Self { bin_seconds: 300, days: 7, fade_per_day: 1.0, min_score: 1.0 }
+    }
+}
+
+impl RecurrenceConfig {
+    pub(crate) fn check(&self) -> Result<(), EngineError> {
+        if self.bin_seconds < 0 || (self.bin_seconds > 0 && DAY % self.bin_seconds != 0) {
+            return Err(EngineError::bad_param("recurrence.bin_seconds", self.bin_seconds, "0 or a divisor of 86400"));
+        }
+        if !(1..=365).contains(&self.days) {
+            return Err(EngineError::bad_param("recurrence.days", self.days, "between 1 and 365"));
+        }
+        if !(self.fade_per_day >= 0.0 && self.fade_per_day.is_finite()) {
+            return Err(EngineError::bad_param(
+                "recurrence.fade_per_day",
+                self.fade_per_day,
+                "finite and non-negative",
+            ));
+        }
+        if !(self.min_score > 0.0 && self.min_score <= 1.0) {
+            return Err(EngineError::bad_param("recurrence.min_score", self.min_score, "in (0, 1]"));
+        }
+        Ok(())
+    }
+}
+
+/// One remembered event.
+#[derive(Debug, Clone, Copy)]
+struct Event {
+    day: i64,
+    bin: u32,
+    surprise: f32,
+}
+
+/// The recurrence memory of one series.
+#[derive(Debug, Clone)]
+pub(crate) struct Recurrence {
+    bin_seconds: i64,
+    days: i64,
+    fade_per_day: f64,
+    /// Surprise (decades) at or above which an event is remembered.
+    min_surprise: f64,
+    bins: u32,
+    events: Vec<Event>,
+}
+
+impl Recurrence {
+    /// A memory for one series, or None when the configuration turns it off.
+    pub(crate) fn new(cfg: &RecurrenceConfig, decades_per_score: f64) -> Option<Self> {
+        (cfg.bin_seconds > 0).then(|| Self {
+            bin_seconds: cfg.bin_seconds,
+            days: cfg.days,
+            fade_per_day: cfg.fade_per_day,
+            min_surprise: cfg.min_score * decades_per_score,
+            bins: (DAY / cfg.bin_seconds) as u32,
+            events: Vec::new(),
+        })
+    }
+
+    /// The surprise of a point at `t` (seconds since the epoch) once what recurs is taken off,
+    /// then remembers the point if it reached the top of the scale.
+    pub(crate) fn discount(&mut self, t: i64, surprise: f64) -> f64 {
+        let day = t.div_euclid(DAY);
+        let bin = (t.rem_euclid(DAY) / self.bin_seconds) as u32;
+        let mut recalled = 0.0f64;
+        for e in &self.events {
+            let age = day - e.day;
+            let apart = bin.abs_diff(e.bin).min(self.bins - bin.abs_diff(e.bin));
+            if (1..=self.days).contains(&age) && apart <= 1 {
+                recalled = recalled.max(f64::from(e.surprise) - self.fade_per_day * age as f64);
+            }
+        }
+        if surprise >= self.min_surprise {
+            self.remember(day, bin, surprise);
+        }
+        if recalled == f64::INFINITY {
+            // Nothing is worse than an unbounded surprise: a repeat of one is expected.
+            return 0.0;
+        }
+        (surprise - recalled).max(0.0)
+    }
+
+    fn remember(&mut self, day: i64, bin: u32, surprise: f64) {
+        // Stored in single precision: a recalled surprise need not be exact to the decade's
+        // billionth, and the memory stays at 16 bytes an event (beyond f32's range, as infinity).
+        let s = surprise as f32;
+        if let Some(e) = self.events.iter_mut().find(|e| e.day == day && e.bin == bin) {
+            e.surprise = e.surprise.max(s);
+            return;
+        }
+        // Forget events too old to be recalled, then the oldest if still full.
+        self.events.retain(|e| day - e.day <= self.days);
+        if self.events.len() == CAPACITY {
+            self.events.remove(0);
+        }
+        self.events.push(Event { day, bin, surprise: s });
+    }
+
+    /// Bytes held on the heap.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.events.capacity() * std::mem::size_of::<Event>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOUR: i64 = 3600;
+
+    fn memory() -> Recurrence {
+        // Scores span 10 decades, as the calibrator's do.
+        Recurrence::new(&RecurrenceConfig::default(), 10.0).unwrap()
+    }
+
+    #[test]
+    fn a_daily_event_is_news_once() {
+        let mut m = memory();
+        let t0 = 100 * DAY + 2 * HOUR;
+        // Day 0: the backup at 02:00 is a surprise of 30 decades, reported in full.
+        assert_eq!(m.discount(t0, 30.0), 30.0);
+        // Day 1, five minutes later in the day: the same size is expected, less one decade for
+        // the day that passed: 1 decade left (a score of 0.1).
+        assert!((m.discount(t0 + DAY + 300, 30.0) - 1.0).abs() < 1e-6);
+        // Day 2: remembered at 30 from day 1 (29 off) and day 0 (28 off).
+        assert!((m.discount(t0 + 2 * DAY, 30.0) - 1.0).abs() < 1e-6);
+        // A much larger event at the same time is still news, by its excess.
+        assert!((m.discount(t0 + 3 * DAY, 100.0) - 71.0).abs() < 1e-6);
+        // A smaller one is not news at all.
+        assert_eq!(m.discount(t0 + 4 * DAY, 12.0), 0.0);
+    }
+
+    #[test]
+    fn other_times_and_the_same_day_are_not_discounted() {
+        let mut m = memory();
+        let t0 = 100 * DAY + 2 * HOUR;
+        m.discount(t0, 30.0);
+        // Same day, an hour later: no discount (the rest period handles repeats within a day).
+        assert_eq!(m.discount(t0 + HOUR, 30.0), 30.0);
+        // Next day, ten minutes off (two bins): no discount.
+        assert_eq!(m.discount(t0 + DAY + 600, 30.0), 30.0);
+        // Eight days later: forgotten.
+        assert_eq!(m.discount(t0 + 8 * DAY, 30.0), 30.0);
+    }
+
+    #[test]
+    fn only_top_scale_events_are_remembered() {
+        let mut m = memory();
+        let t0 = 100 * DAY;
+        m.discount(t0, 9.9);
+        assert_eq!(m.discount(t0 + DAY, 9.9), 9.9);
+        // Bins wrap around midnight: 23:57 and 00:02 are neighbours.
+        let mut m = memory();
+        m.discount(t0 + DAY - 180, f64::INFINITY);
+        let next = m.discount(t0 + DAY + 120, 12.0);
+        assert_eq!(next, 0.0, "an infinite surprise is remembered as a huge one");
+    }
+
+    #[test]
+    fn memory_is_bounded() {
+        let mut m = memory();
+        for i in 0..1000 {
+            m.discount(100 * DAY + i * 600, 20.0);
+        }
+        assert!(m.events.len() <= CAPACITY);
+        assert!(m.heap_bytes() <= 2 * CAPACITY * 16);
+    }
+
+    #[test]
+    fn bad_parameters_are_refused() {
+        let bad = RecurrenceConfig { bin_seconds: 7, ..RecurrenceConfig::default() };
+        assert_eq!(
+            bad.check().unwrap_err().to_string(),
+            "parameter recurrence.bin_seconds is 7; it must be 0 or a divisor of 86400"
+        );
+        let bad = RecurrenceConfig { fade_per_day: f64::NAN, ..RecurrenceConfig::default() };
+        assert!(bad.check().is_err());
+    }
+}
