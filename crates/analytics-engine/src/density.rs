@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::detector::{Detector, DetectorState};
-use crate::zscore::RollingMedian;
+use crate::zscore::{RollingMedian, MAX_WINDOW};
 use crate::EngineError;
 
 /// Parameters of the spike-density detector.
@@ -40,8 +40,8 @@ impl Default for DensityConfig {
 
 impl DensityConfig {
     pub(crate) fn check(&self) -> Result<(), EngineError> {
-        if self.window < 8 {
-            return Err(EngineError::bad_param("window", self.window, "at least 8 points"));
+        if !(8..=MAX_WINDOW).contains(&self.window) {
+            return Err(EngineError::bad_param("window", self.window, "between 8 and 65535 points"));
         }
         if !(self.cap > 0.0 && self.cap.is_finite()) {
             return Err(EngineError::bad_param("cap", self.cap, "positive"));

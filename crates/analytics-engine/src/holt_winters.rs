@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::detector::{Detector, DetectorState};
-use crate::zscore::RollingMedian;
+use crate::zscore::{RollingMedian, MAX_WINDOW};
 use crate::EngineError;
 
 /// Parameters of the Holt-Winters detector.
@@ -50,8 +50,8 @@ impl HoltWintersConfig {
         if self.bin_seconds <= 0 || self.period_seconds < 2 * self.bin_seconds {
             return Err(EngineError::bad_param("period_seconds", self.period_seconds, "at least two bins"));
         }
-        if self.residual_window < 8 {
-            return Err(EngineError::bad_param("residual_window", self.residual_window, "at least 8"));
+        if !(8..=MAX_WINDOW).contains(&self.residual_window) {
+            return Err(EngineError::bad_param("residual_window", self.residual_window, "between 8 and 65535"));
         }
         Ok(())
     }

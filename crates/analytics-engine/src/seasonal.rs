@@ -23,7 +23,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::detector::{Detector, DetectorState};
-use crate::zscore::RollingMedian;
+use crate::zscore::{RollingMedian, MAX_WINDOW};
 use crate::EngineError;
 
 /// Parameters of the seasonal baseline.
@@ -69,8 +69,8 @@ impl SeasonalConfig {
         if !(self.cycle_weight > 0.0 && self.cycle_weight <= 1.0) {
             return Err(EngineError::bad_param("cycle_weight", self.cycle_weight, "in (0, 1]"));
         }
-        if self.residual_window < 8 {
-            return Err(EngineError::bad_param("residual_window", self.residual_window, "at least 8"));
+        if !(8..=MAX_WINDOW).contains(&self.residual_window) {
+            return Err(EngineError::bad_param("residual_window", self.residual_window, "between 8 and 65535"));
         }
         if !(self.error_smoothing > 0.0 && self.error_smoothing < 1.0) {
             return Err(EngineError::bad_param("error_smoothing", self.error_smoothing, "in (0, 1)"));

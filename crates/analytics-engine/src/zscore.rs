@@ -7,7 +7,6 @@
 //! leftwards, and above it, read rightwards), found by walking from the previous point's
 //! answer: a step or two per point on ordinary data, at most w / 2 after a jump.
 
-use std::collections::VecDeque;
 use std::mem::size_of;
 
 use analytics_explain::stats::MAD_TO_SIGMA;
@@ -35,8 +34,8 @@ impl Default for RobustZConfig {
 
 impl RobustZConfig {
     pub(crate) fn check(&self) -> Result<(), EngineError> {
-        if self.window < 3 {
-            return Err(EngineError::bad_param("window", self.window, "at least 3 points"));
+        if !(3..=MAX_WINDOW).contains(&self.window) {
+            return Err(EngineError::bad_param("window", self.window, "between 3 and 65535 points"));
         }
         if self.min_points < 3 || self.min_points > self.window {
             return Err(EngineError::bad_param("min_points", self.min_points, "between 3 and window"));
@@ -76,11 +75,19 @@ impl Detector for RobustZ {
     }
 }
 
-/// A window of the last `capacity` values, kept both in arrival order and sorted.
+/// The largest rolling window: values are numbered by arrival modulo 2^16.
+pub(crate) const MAX_WINDOW: usize = u16::MAX as usize;
+
+/// A window of the last `capacity` values (at most [`MAX_WINDOW`]), kept sorted, each with its
+/// arrival number.
 #[derive(Debug, Clone)]
 pub(crate) struct RollingMedian {
-    arrival: VecDeque<f64>,
     sorted: Vec<f64>,
+    /// Arrival number (mod 2^16) of each value in `sorted`, at the same index: the oldest value
+    /// is the one numbered `next - capacity`.
+    arrivals: Vec<u16>,
+    /// Arrival number of the next value.
+    next: u16,
     capacity: usize,
     min_points: usize,
     /// Where the last MAD search split its k smallest distances (how many came from below the
@@ -91,8 +98,9 @@ pub(crate) struct RollingMedian {
 impl RollingMedian {
     pub(crate) fn new(capacity: usize, min_points: usize) -> Self {
         Self {
-            arrival: VecDeque::with_capacity(capacity),
             sorted: Vec::with_capacity(capacity),
+            arrivals: Vec::with_capacity(capacity),
+            next: 0,
             capacity,
             min_points,
             split_hint: 0,
@@ -101,25 +109,32 @@ impl RollingMedian {
 
     pub(crate) fn push(&mut self, x: f64) {
         let at = self.sorted.partition_point(|v| v.total_cmp(&x).is_lt());
-        if self.arrival.len() == self.capacity {
-            if let Some(old) = self.arrival.pop_front() {
-                // Replace the oldest value by the new one with a single shift of the values
-                // between their two positions (removing, then inserting, moves twice as much).
-                let from = self.sorted.partition_point(|v| v.total_cmp(&old).is_lt());
-                if at <= from {
-                    self.sorted.copy_within(at..from, at + 1);
-                    self.sorted[at] = x;
-                } else {
-                    // `old` sorts before `x`: once it is gone, `x` belongs one place earlier.
-                    self.sorted.copy_within(from + 1..at, from);
-                    self.sorted[at - 1] = x;
-                }
-                self.arrival.push_back(x);
-                return;
-            }
+        let number = self.next;
+        self.next = self.next.wrapping_add(1);
+        if self.sorted.len() < self.capacity {
+            self.sorted.insert(at, x);
+            self.arrivals.insert(at, number);
+            return;
         }
-        self.arrival.push_back(x);
-        self.sorted.insert(at, x);
+        // The oldest value's place: a scan of the arrival numbers (no comparison of values).
+        let oldest = number.wrapping_sub(self.capacity as u16);
+        let found = self.arrivals.iter().position(|&a| a == oldest);
+        debug_assert!(found.is_some(), "the oldest value is always in a full window");
+        let from = found.unwrap_or(0);
+        // Replace the oldest value by the new one with a single shift of the values between
+        // their two places (removing, then inserting, moves twice as much).
+        if at <= from {
+            self.sorted.copy_within(at..from, at + 1);
+            self.arrivals.copy_within(at..from, at + 1);
+            self.sorted[at] = x;
+            self.arrivals[at] = number;
+        } else {
+            // The oldest sorts before `x`: once it is gone, `x` belongs one place earlier.
+            self.sorted.copy_within(from + 1..at, from);
+            self.arrivals.copy_within(from + 1..at, from);
+            self.sorted[at - 1] = x;
+            self.arrivals[at - 1] = number;
+        }
     }
 
     /// Whether two windows hold the same points and warm up alike (they would give equal z).
@@ -129,7 +144,7 @@ impl RollingMedian {
 
     /// Bytes held on the heap by the window.
     pub(crate) fn heap_bytes(&self) -> usize {
-        (self.arrival.capacity() + self.sorted.capacity()) * size_of::<f64>()
+        self.sorted.capacity() * size_of::<f64>() + self.arrivals.capacity() * size_of::<u16>()
     }
 
     /// Median of the window (NaN when empty).
@@ -227,7 +242,7 @@ impl DetectorState for RollingMedian {
     }
 
     fn state_bytes(&self) -> usize {
-        size_of::<Self>() + (self.arrival.capacity() + self.sorted.capacity()) * size_of::<f64>()
+        size_of::<Self>() + self.heap_bytes()
     }
 }
 
@@ -279,7 +294,9 @@ mod tests {
     #[test]
     fn bad_parameters_are_refused() {
         let err = RobustZ::new(RobustZConfig { window: 2, min_points: 2 }).unwrap_err();
-        assert_eq!(err.to_string(), "parameter window is 2; it must be at least 3 points");
+        assert_eq!(err.to_string(), "parameter window is 2; it must be between 3 and 65535 points");
+        let err = RobustZ::new(RobustZConfig { window: 70_000, min_points: 30 }).unwrap_err();
+        assert_eq!(err.to_string(), "parameter window is 70000; it must be between 3 and 65535 points");
         let err = RobustZ::new(RobustZConfig { window: 10, min_points: 11 }).unwrap_err();
         assert_eq!(err.to_string(), "parameter min_points is 11; it must be between 3 and window");
     }

@@ -117,7 +117,7 @@ fn registry_errors_name_the_engine_and_field() {
     let err = r.build("robust_zscore", &json!({"alarm": {"threshold": 2.0}})).unwrap_err().to_string();
     assert_eq!(err, "parameter threshold is 2; it must be in (0, 1]");
     let err = r.build("robust_zscore", &json!({"detector": {"window": 1}})).unwrap_err().to_string();
-    assert_eq!(err, "parameter window is 1; it must be at least 3 points");
+    assert_eq!(err, "parameter window is 1; it must be between 3 and 65535 points");
     // Partial configs keep the other defaults.
     let e = r.build("robust_zscore", &json!({"detector": {"window": 60}})).unwrap();
     assert_eq!(e.config()["detector"], json!({"window": 60, "min_points": 30}));
