@@ -1,8 +1,9 @@
 //! Robust rolling z-score: the distance of a point from the median of the previous `window`
 //! points, in units of their robust standard deviation (1.4826 x MAD).
 //!
-//! The median and the MAD of the window are kept exactly: the window is held sorted (a binary
-//! search and one shift of the values between the oldest's place and the newest's per point),
+//! The median and the MAD of the window are kept exactly: the window is held sorted, each value
+//! with its arrival number (per point: a binary search for the newest's place, a scan of the
+//! numbers for the oldest's, and one shift of the values between the two places),
 //! and the MAD is the k-th smallest of two sorted sequences (distances below the median, read
 //! leftwards, and above it, read rightwards), found by walking from the previous point's
 //! answer: a step or two per point on ordinary data, at most w / 2 after a jump.
