@@ -87,7 +87,8 @@ impl Default for EnsembleConfig {
             // (the z-score member keeps the longer view): a shorter residual memory, 15-minute
             // bins (each expected value averages more points; 96 bins instead of 288), and no
             // weekly profile (it needs a full week of history before it predicts anything).
-            // Measured on NAB: 69.07 / 59.29 / 74.61 with the member's own defaults, 70.28 /
+            // Measured on NAB (when it was chosen, before the bit-read calibration bins and the
+            // recurrence memory): 69.07 / 59.29 / 74.61 with the member's own defaults, 70.28 /
             // 60.96 / 75.44 with these; the per-series state drops by 9.4 KiB.
             seasonal_baseline: SeasonalConfig {
                 periods_seconds: vec![86_400],
