@@ -37,6 +37,19 @@ pub(crate) fn progress_bar(total: u64, what: &str, unit: &str) -> ProgressBar {
     bar
 }
 
+/// A spinner with elapsed time for work whose size is not known up front (reading a file or
+/// querying a server); like the bars, it draws only when stderr is a terminal.
+pub(crate) fn spinner(what: String) -> ProgressBar {
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg}, {elapsed} elapsed")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar.set_message(what);
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar
+}
+
 /// The JSON form of the demo: contract objects only (plus the node explanations).
 #[derive(Serialize)]
 struct DemoJson<'a> {

@@ -12,7 +12,7 @@ use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::demo::{emit, progress_bar, render_fleet};
+use crate::demo::{emit, progress_bar, render_fleet, spinner};
 use crate::sim_source::SimSource;
 use crate::{read_engine_config, DetectArgs, Format};
 
@@ -80,7 +80,10 @@ async fn fetch(args: &DetectArgs) -> Result<(Vec<MetricSeries>, String, Vec<Stri
             let selector = if names_series { Selector::all() } else { selector(args) };
             let source = FileSource::new(path, options);
             let (p, t) = (source.clone(), if names_series { None } else { tenant });
-            let (series, report) = tokio::task::spawn_blocking(move || p.read(t.as_ref(), &selector, &range)).await??;
+            let spin = spinner(format!("reading {}", source.describe()));
+            let read = tokio::task::spawn_blocking(move || p.read(t.as_ref(), &selector, &range)).await;
+            spin.finish_and_clear();
+            let (series, report) = read??;
             let repairs = if args.lenient { report.summary() } else { Vec::new() };
             Ok((series, source.describe(), repairs))
         }
@@ -91,7 +94,10 @@ async fn fetch(args: &DetectArgs) -> Result<(Vec<MetricSeries>, String, Vec<Stri
         }
         SourceSpec::Prometheus(url) => {
             let source = crate::prom::source(url, args)?;
-            let series = source.get_metric_series(tenant.as_ref(), &selector(args), &range).await?;
+            let spin = spinner(format!("querying {}", source.describe()));
+            let read = source.get_metric_series(tenant.as_ref(), &selector(args), &range).await;
+            spin.finish_and_clear();
+            let series = read?;
             Ok((series, source.describe(), Vec::new()))
         }
     }
