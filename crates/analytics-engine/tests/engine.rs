@@ -297,3 +297,31 @@ fn each_detector_puts_its_top_score_where_the_anomaly_is() {
         "context_novelty new range",
     );
 }
+
+/// The default engine's recurrence memory: a job that jumps every day at 06:00 is an alarm on
+/// its first day and not on the following ones, while a jump at a new time of day still is; with
+/// the memory turned off, every day's job alarms.
+#[test]
+fn the_default_engine_alarms_on_a_daily_job_once() {
+    let day = 1440;
+    let job = |i: usize| (i % day) / 5 == 360 / 5; // 06:00 to 06:04 every day
+    let new_incident = 5 * day + 14 * 60; // day 5, 14:00
+    let s = series(7 * day, |i| {
+        let bump = if job(i) || (new_incident..new_incident + 5).contains(&i) { 40.0 } else { 0.0 };
+        50.0 + bump
+    });
+    let days_alarmed = |cfg: serde_json::Value| -> (Vec<usize>, bool) {
+        let engine = EngineRegistry::with_builtins().build("default", &cfg).unwrap();
+        let events = engine.score(&s).events;
+        let mut days: Vec<usize> = events.iter().filter(|e| job(e.start)).map(|e| e.start / day).collect();
+        days.dedup();
+        let incident = events.iter().any(|e| (new_incident..new_incident + 5).contains(&e.start));
+        (days, incident)
+    };
+    let (days, incident) = days_alarmed(json!({}));
+    assert_eq!(days, vec![0], "the daily job alarms on its first day only");
+    assert!(incident, "a jump at a new time of day still alarms");
+    let (days, incident) = days_alarmed(json!({"detector": {"recurrence": {"bin_seconds": 0}}}));
+    assert_eq!(days, (0..7).collect::<Vec<_>>(), "without the memory, every day's job alarms");
+    assert!(incident);
+}
