@@ -156,35 +156,23 @@ fn measure(args: &BenchArgs) -> Result<Measurement> {
 }
 
 fn render(ms: &[Measurement]) -> String {
-    let mut t = Table::new(
-        &[
-            "series",
-            "points",
-            "threads",
-            "mode",
-            "generate s",
-            "detect s",
-            "aggregate s",
-            "wall s",
-            "points/s",
-            "points/s/thread",
-            "peak MiB",
-            "input MiB",
-        ],
-        &[
-            "series",
-            "points",
-            "threads",
-            "generate s",
-            "detect s",
-            "aggregate s",
-            "wall s",
-            "points/s",
-            "points/s/thread",
-            "peak MiB",
-            "input MiB",
-        ],
-    );
+    const COLUMNS: [&str; 12] = [
+        "series",
+        "points",
+        "threads",
+        "mode",
+        "generate s",
+        "detect s",
+        "aggregate s",
+        "wall s",
+        "points/s",
+        "points/s/thread",
+        "peak MiB",
+        "input MiB",
+    ];
+    // Every column but the mode is a number, aligned right.
+    let numbers: Vec<&str> = COLUMNS.into_iter().filter(|c| *c != "mode").collect();
+    let mut t = Table::new(&COLUMNS, &numbers);
     for m in ms {
         t.row(vec![
             m.series.to_string(),
