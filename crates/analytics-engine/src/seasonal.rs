@@ -103,17 +103,25 @@ impl Detector for Seasonal {
 }
 
 /// One candidate cycle's learnt profile.
+///
+/// Time only moves forward, so within one cycle the phase bins are visited in order, each in one
+/// run of consecutive points. The points of the current run are summed apart and folded into
+/// their bin's expected value when the run ends (the next point falls in another bin or another
+/// cycle): by the time the same bin comes round again, a cycle later, it holds exactly what a
+/// fold of every bin at the turn of the cycle would have given, with one accumulator instead of
+/// one per bin.
 #[derive(Debug, Clone)]
 struct Cycle {
     period: i64,
     bin: i64,
     /// Expected value per bin from previous cycles (NaN: not seen yet).
     expected: Vec<f64>,
-    /// This cycle's running sum and count per bin.
-    sum: Vec<f64>,
-    count: Vec<u32>,
-    /// Which cycle (timestamp / period) is being accumulated.
-    current: i64,
+    /// The current run: its cycle (timestamp / period; `i64::MIN` before the first point), its
+    /// bin, and the sum and count of its points.
+    run_cycle: i64,
+    run_bin: usize,
+    run_sum: f64,
+    run_count: u32,
     error: f64,
     seen: bool,
 }
@@ -125,34 +133,29 @@ impl Cycle {
             period,
             bin,
             expected: vec![f64::NAN; n],
-            sum: vec![0.0; n],
-            count: vec![0; n],
-            current: i64::MIN,
+            run_cycle: i64::MIN,
+            run_bin: 0,
+            run_sum: 0.0,
+            run_count: 0,
             error: 0.0,
             seen: false,
         }
     }
 
-    fn roll(&mut self, t: i64, weight: f64) {
+    /// Starts the run of timestamp `t` (folding the one before into its bin) and returns its
+    /// bin.
+    fn roll(&mut self, t: i64, weight: f64) -> usize {
         let cycle = t.div_euclid(self.period);
-        if cycle != self.current {
-            if self.current != i64::MIN {
-                for b in 0..self.expected.len() {
-                    if self.count[b] > 0 {
-                        let mean = self.sum[b] / f64::from(self.count[b]);
-                        let e = &mut self.expected[b];
-                        *e = if e.is_nan() { mean } else { *e + weight * (mean - *e) };
-                    }
-                }
-                self.sum.iter_mut().for_each(|s| *s = 0.0);
-                self.count.iter_mut().for_each(|c| *c = 0);
+        let b = ((t.rem_euclid(self.period) / self.bin) as usize).min(self.expected.len() - 1);
+        if cycle != self.run_cycle || b != self.run_bin {
+            if self.run_count > 0 {
+                let mean = self.run_sum / f64::from(self.run_count);
+                let e = &mut self.expected[self.run_bin];
+                *e = if e.is_nan() { mean } else { *e + weight * (mean - *e) };
             }
-            self.current = cycle;
+            (self.run_cycle, self.run_bin, self.run_sum, self.run_count) = (cycle, b, 0.0, 0);
         }
-    }
-
-    fn bin_of(&self, t: i64) -> usize {
-        ((t.rem_euclid(self.period) / self.bin) as usize).min(self.expected.len() - 1)
+        b
     }
 }
 
@@ -215,8 +218,7 @@ impl DetectorState for SeasonalState {
         let level_pred = if self.level.is_nan() { x } else { self.level };
         let mut best = (self.level_error, x - level_pred);
         for c in &mut self.cycles {
-            c.roll(secs, self.weight);
-            let b = c.bin_of(secs);
+            let b = c.roll(secs, self.weight);
             let exp = c.expected[b];
             if !exp.is_nan() {
                 let r = x - exp;
@@ -227,8 +229,8 @@ impl DetectorState for SeasonalState {
                 c.error = if c.seen { c.error + self.smoothing * (capped(r, c.error) - c.error) } else { r.abs() };
                 c.seen = true;
             }
-            c.sum[b] += x;
-            c.count[b] += 1;
+            c.run_sum += x;
+            c.run_count += 1;
         }
         let level_r = x - level_pred;
         self.level_error = if self.points == 1 {
@@ -246,6 +248,82 @@ impl DetectorState for SeasonalState {
     fn state_bytes(&self) -> usize {
         size_of::<Self>()
             + self.residuals.heap_bytes()
-            + self.cycles.iter().map(|c| size_of::<Cycle>() + c.expected.len() * (8 + 8 + 4)).sum::<usize>()
+            + self.cycles.iter().map(|c| size_of::<Cycle>() + c.expected.len() * size_of::<f64>()).sum::<usize>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The profile kept the obvious way: a sum and count per bin for the current cycle, every
+    /// bin folded in when the cycle turns.
+    struct PerBin {
+        period: i64,
+        bin: i64,
+        expected: Vec<f64>,
+        sum: Vec<f64>,
+        count: Vec<u32>,
+        current: i64,
+    }
+
+    impl PerBin {
+        /// The expected value that a point at `t` is compared with; then learns `x`.
+        fn update(&mut self, t: i64, x: f64, weight: f64) -> f64 {
+            let cycle = t.div_euclid(self.period);
+            if cycle != self.current {
+                for b in 0..self.expected.len() {
+                    if self.count[b] > 0 {
+                        let mean = self.sum[b] / f64::from(self.count[b]);
+                        let e = &mut self.expected[b];
+                        *e = if e.is_nan() { mean } else { *e + weight * (mean - *e) };
+                    }
+                }
+                self.sum.iter_mut().for_each(|s| *s = 0.0);
+                self.count.iter_mut().for_each(|c| *c = 0);
+                self.current = cycle;
+            }
+            let b = ((t.rem_euclid(self.period) / self.bin) as usize).min(self.expected.len() - 1);
+            let exp = self.expected[b];
+            self.sum[b] += x;
+            self.count[b] += 1;
+            exp
+        }
+    }
+
+    #[test]
+    fn one_running_sum_gives_the_profile_of_a_sum_per_bin() {
+        let (period, bin, weight) = (86_400, 900, 0.5);
+        let mut runs = Cycle::new(period, bin);
+        let n = (period / bin) as usize;
+        let mut reference = PerBin {
+            period,
+            bin,
+            expected: vec![f64::NAN; n],
+            sum: vec![0.0; n],
+            count: vec![0; n],
+            current: i64::MIN,
+        };
+        // Irregular steps from 1 s to 3 h, with a few gaps of two days, and repeated
+        // timestamps: well over a year of time.
+        let mut state = 7u64;
+        let mut t = 1_700_000_123i64;
+        for i in 0..20_000 {
+            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            let r = state >> 33;
+            t += match r % 100 {
+                0 => 2 * 86_400,
+                1..=4 => 0,
+                5..=9 => 3 * 3_600,
+                _ => 1 + (r % 120) as i64,
+            };
+            let x = (r % 1000) as f64 / 7.0 + (t % 86_400) as f64 / 1e3;
+            let b = runs.roll(t, weight);
+            let (got, want) = (runs.expected[b], reference.update(t, x, weight));
+            assert!(got.to_bits() == want.to_bits(), "point {i}: {got} vs {want}");
+            runs.run_sum += x;
+            runs.run_count += 1;
+        }
+        assert!(reference.expected.iter().all(|e| !e.is_nan()), "every bin was learnt");
     }
 }
