@@ -5,20 +5,28 @@
 //! logarithm keeps scores apart: with `1 - p`, the largest of a day's normal points already
 //! reads 0.9997 and every real anomaly rounds to 1.)
 //!
-//! The raw scores seen are counted in a fixed histogram of 224 bins from 2^-14 (6.1e-5) to 2^14
+//! The raw scores seen are counted in a fixed histogram of 144 bins from 2^-4 (0.0625) to 2^14
 //! (16,384), eight per octave (about 27 per decade), plus an underflow and an overflow bin:
-//! bounded memory (452 bytes of counts) however long the series. A raw score's bin is read off
+//! bounded memory (292 bytes of counts) however long the series. A raw score's bin is read off
 //! the bits of its floating-point representation (exponent and the three leading mantissa bits),
 //! so no logarithm is taken per point. Counts are 16-bit: when one would overflow, every count
 //! is halved, so a series longer than about 65,000 points keeps a history in which older points
 //! weigh less. Below the `tail_quantile` of that history, the tail probability is its empirical
-//! distribution function, read at eleven quantiles (knots) and interpolated between them
-//! linearly in `-log10(p)`; above it, an exponential tail fitted to the excesses (the
-//! peaks-over-threshold model of extreme value theory with shape 0), so scores keep separating
-//! beyond anything seen. Both are linear in the raw score in `-log10(p)` (the "surprise", in
-//! decades), which is what the calibrator computes: no logarithm or exponential per point. The fit is refreshed at 32, 64, 128, ... 1024 samples,
-//! then every 256; each score uses only raw scores from before its point (causal), and
-//! the whole computation is deterministic.
+//! distribution function, read at six quantiles (knots) and interpolated between them linearly
+//! in `-log10(p)`; above it, an exponential tail fitted to the excesses (the peaks-over-threshold
+//! model of extreme value theory with shape 0), so scores keep separating beyond anything seen.
+//! Both are linear in the raw score in `-log10(p)` (the "surprise", in decades), which is what
+//! the calibrator computes: no logarithm or exponential per point.
+//!
+//! The body below the tail quantile reaches at most one decade (a score of 0.1), far below any
+//! alarm threshold, so its resolution only shapes the low scores: the histogram starts at 2^-4
+//! (raw scores are in units of a robust spread or, for context novelty, at least 1/16, so a
+//! score below 2^-4 is nothing unusual) and the body has six knots. The previous layout
+//! (from 2^-14, eleven knots in double precision: 764 bytes per calibrator against 400) gave
+//! every engine the same NAB scores and the default engine the same ASD figures.
+//!
+//! The fit is refreshed at 32, 64, 128, ... 1024 samples, then every 256; each score uses only
+//! raw scores from before its point (causal), and the whole computation is deterministic.
 
 use std::mem::size_of;
 
@@ -54,17 +62,17 @@ impl CalibrationConfig {
     }
 }
 
-/// Octaves below 1 covered by the histogram: the first log-spaced bin starts at 2^-14.
-const MIN_EXP: i64 = -14;
-/// Octaves covered (2^-14 to 2^14).
-const OCTAVES: usize = 28;
+/// Octaves below 1 covered by the histogram: the first log-spaced bin starts at 2^-4.
+const MIN_EXP: i64 = -4;
+/// Octaves covered (2^-4 to 2^14).
+const OCTAVES: usize = 18;
 /// Bins per octave: the three leading mantissa bits (eight bins).
 const SUB_BITS: u32 = 3;
 const LOG_BINS: usize = OCTAVES << SUB_BITS;
 const NBINS: usize = LOG_BINS + 2;
-const KNOTS: usize = 11;
+const KNOTS: usize = 6;
 
-/// Lower edge of histogram bin `b` (bin 0 is [0, 2^-14), the last is [2^14, inf)).
+/// Lower edge of histogram bin `b` (bin 0 is [0, 2^-4), the last is [2^14, inf)).
 fn lower_edge(b: usize) -> f64 {
     if b == 0 {
         return 0.0;
@@ -76,7 +84,7 @@ fn lower_edge(b: usize) -> f64 {
     f64::from_bits((((exp + 1023) as u64) << 52) | (sub << (52 - SUB_BITS)))
 }
 
-/// Histogram bin of a raw score, from its bits: bin 1 + 8 (e + 14) + m for a score of
+/// Histogram bin of a raw score, from its bits: bin 1 + 8 (e + 4) + m for a score of
 /// 2^e x 1.m.. (m the three leading mantissa bits).
 fn bin_of(raw: f64) -> usize {
     // Below the range, zero, negative and NaN scores all count as "nothing unusual".
@@ -89,18 +97,20 @@ fn bin_of(raw: f64) -> usize {
     (k + 1).min(NBINS - 1)
 }
 
-/// A fitted mapping from raw score to surprise: `-log10` of the tail probability.
+/// A fitted mapping from raw score to surprise: `-log10` of the tail probability. Held in single
+/// precision (72 bytes; four per series in the default engine); the mapping is
+/// evaluated in double precision and passes exactly through its rounded knots.
 #[derive(Debug, Clone, PartialEq)]
 struct Fit {
-    /// Raw-score quantiles at 0, p/10, 2p/10, ..., p (p = tail_quantile).
-    knots: [f64; KNOTS],
-    /// Surprise at each knot: -log10(1 - k p / 10).
-    decades: [f64; KNOTS],
+    /// Raw-score quantiles at 0, p/5, 2p/5, ..., p (p = tail_quantile).
+    knots: [f32; KNOTS],
+    /// Surprise at each knot: -log10(1 - k p / 5).
+    decades: [f32; KNOTS],
     /// Surprise per unit of raw score between consecutive knots (0 for an empty interval).
-    slope: [f64; KNOTS - 1],
+    slope: [f32; KNOTS - 1],
     /// Surprise per unit of raw score above the last knot: the exponential tail's
     /// 1 / (mean excess), in decades.
-    tail_slope: f64,
+    tail_slope: f32,
 }
 
 /// Decades of tail probability that span the score range: a tail of 10^-10 scores 1.
@@ -127,36 +137,38 @@ pub fn surprise_to_score(decades: f64) -> f64 {
 impl Fit {
     fn new(knots: [f64; KNOTS], tail_quantile: f64, beta: f64) -> Self {
         let step = tail_quantile / (KNOTS - 1) as f64;
-        let decades: [f64; KNOTS] = std::array::from_fn(|k| -(1.0 - k as f64 * step).log10());
+        // Rounded first, so that the slopes join the rounded knots exactly.
+        let knots = knots.map(|q| q as f32);
+        let decades: [f32; KNOTS] = std::array::from_fn(|k| -(1.0 - k as f64 * step).log10() as f32);
         let slope = std::array::from_fn(|k| {
-            let width = knots[k + 1] - knots[k];
+            let width = f64::from(knots[k + 1]) - f64::from(knots[k]);
             if width > 0.0 {
-                (decades[k + 1] - decades[k]) / width
+                ((f64::from(decades[k + 1]) - f64::from(decades[k])) / width) as f32
             } else {
                 0.0
             }
         });
-        Self { knots, decades, slope, tail_slope: std::f64::consts::LOG10_E / beta }
+        Self { knots, decades, slope, tail_slope: (std::f64::consts::LOG10_E / beta) as f32 }
     }
 
     /// Surprise, under the history, of a raw score at least this high: `-log10` of its tail
     /// probability. Linear in the raw score between knots (so exact at the knots) and above the
     /// last knot (the exponential tail): no logarithm per point.
     fn surprise(&self, raw: f64) -> f64 {
-        let u = self.knots[KNOTS - 1];
+        let u = f64::from(self.knots[KNOTS - 1]);
         if raw > u {
-            return self.decades[KNOTS - 1] + (raw - u) * self.tail_slope;
+            return f64::from(self.decades[KNOTS - 1]) + (raw - u) * f64::from(self.tail_slope);
         }
-        if raw <= self.knots[0] {
+        if raw <= f64::from(self.knots[0]) {
             return 0.0;
         }
         // The interval (knots[below], knots[below + 1]] holding `raw`: counted without branches.
-        let below = self.knots[1..KNOTS - 1].iter().filter(|&&q| q < raw).count();
-        let slope = self.slope[below];
+        let below = self.knots[1..KNOTS - 1].iter().filter(|&&q| f64::from(q) < raw).count();
+        let slope = f64::from(self.slope[below]);
         if slope > 0.0 {
-            self.decades[below] + (raw - self.knots[below]) * slope
+            f64::from(self.decades[below]) + (raw - f64::from(self.knots[below])) * slope
         } else {
-            self.decades[below + 1]
+            f64::from(self.decades[below + 1])
         }
     }
 }
@@ -165,7 +177,7 @@ impl Fit {
 #[derive(Debug, Clone)]
 pub struct Calibrator {
     cfg: CalibrationConfig,
-    counts: Box<[u16; NBINS]>,
+    counts: [u16; NBINS],
     /// Largest raw score seen (bounds the overflow bin).
     max_seen: f64,
     total: u32,
@@ -175,7 +187,7 @@ pub struct Calibrator {
 impl Calibrator {
     /// A calibrator that has seen nothing yet.
     pub fn new(cfg: CalibrationConfig) -> Self {
-        Self { cfg, counts: Box::new([0; NBINS]), max_seen: 0.0, total: 0, fit: None }
+        Self { cfg, counts: [0; NBINS], max_seen: 0.0, total: 0, fit: None }
     }
 
     /// Calibrates `raw` (a detector's score for the next point), then learns from it.
@@ -265,7 +277,7 @@ impl Calibrator {
 
     /// Bytes held.
     pub fn state_bytes(&self) -> usize {
-        size_of::<Self>() + size_of::<[u16; NBINS]>()
+        size_of::<Self>()
     }
 }
 
@@ -355,28 +367,28 @@ mod tests {
     #[test]
     fn state_is_small_and_fixed() {
         let c = trained((0..100_000).map(f64::from));
-        assert!(c.state_bytes() < 1024, "{}", c.state_bytes());
+        assert!(c.state_bytes() <= 400, "{}", c.state_bytes());
     }
 
     #[test]
     fn bins_read_off_the_bits_bracket_their_values() {
-        assert_eq!(lower_edge(1), 2f64.powi(-14));
+        assert_eq!(lower_edge(1), 2f64.powi(-4));
         assert_eq!(lower_edge(NBINS - 1), 2f64.powi(14));
-        assert_eq!(lower_edge(2), 1.125 * 2f64.powi(-14));
-        for &r in &[0.0, -1.0, f64::NAN, 1e-9, 6e-5] {
+        assert_eq!(lower_edge(2), 1.125 * 2f64.powi(-4));
+        for &r in &[0.0, -1.0, f64::NAN, 1e-9, 0.0624] {
             assert_eq!(bin_of(r), 0, "{r}");
         }
         assert_eq!(bin_of(1e9), NBINS - 1);
         assert_eq!(bin_of(f64::INFINITY), NBINS - 1);
         // Every value in range lies in [lower_edge(b), lower_edge(b + 1)).
-        let mut r = 6.2e-5;
+        let mut r = 0.0626;
         while r < 16_000.0 {
             let b = bin_of(r);
             assert!(lower_edge(b) <= r && r < lower_edge(b + 1), "{r} in bin {b}");
             r *= 1.0173;
         }
-        assert_eq!(bin_of(1.0), 1 + 8 * 14);
-        assert_eq!(bin_of(1.75), 1 + 8 * 14 + 6);
+        assert_eq!(bin_of(1.0), 1 + 8 * 4);
+        assert_eq!(bin_of(1.75), 1 + 8 * 4 + 6);
     }
 
     #[test]
