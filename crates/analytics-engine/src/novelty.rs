@@ -8,9 +8,11 @@
 //! (their 1st to 99th percentiles, widened by 10%; values outside fall in the end bins, plus one
 //! bin each for "below" and "above" anything learnt). A context is the last `order` bins; the
 //! detector counts how often each context has occurred, in a dense table of
-//! `(levels + 2)^order` saturating 8-bit counters (1,000 contexts, 1,000 bytes, by default). The raw
-//! score of a point is `1 / (1 + count)` of its context before this occurrence: 1 for a
-//! never-seen pattern. On NAB most of its value comes from the first time a series leaves the
+//! `(levels + 2)^order` 4-bit counters, two to a byte, that stop at 15 (1,000 contexts, 500
+//! bytes, by default). The raw score of a point is `1 / (1 + count)` of its context before this
+//! occurrence: 1 for a never-seen pattern, 1/16 for one seen 15 times or more (counting on to
+//! 255 changed no NAB score of the default engine and none of its ASD figures by more than
+//! 0.002, for twice the memory). On NAB most of its value comes from the first time a series leaves the
 //! range it learnt.
 
 use std::mem::size_of;
@@ -87,7 +89,8 @@ impl Detector for Novelty {
             range: None,
             context: 0,
             filled: 0,
-            counts: vec![0; self.cfg.contexts()],
+            counts: vec![0; self.cfg.contexts().div_ceil(2)],
+            contexts: self.cfg.contexts(),
         })
     }
 }
@@ -100,8 +103,14 @@ struct NoveltyState {
     /// The last `order` bins, as a number in base `levels + 2`.
     context: usize,
     filled: usize,
+    /// Occurrences per context, 4 bits each: context `i` is the low half of byte `i / 2` when
+    /// `i` is even, the high half when odd.
     counts: Vec<u8>,
+    contexts: usize,
 }
+
+/// Where a context's counter stops.
+const MAX_COUNT: u8 = 15;
 
 impl NoveltyState {
     fn bin(&self, x: f64) -> usize {
@@ -131,15 +140,17 @@ impl DetectorState for NoveltyState {
             }
             return None;
         }
-        let n = self.counts.len();
-        self.context = (self.context * (usize::from(self.cfg.levels) + 2) + self.bin(x)) % n;
+        self.context = (self.context * (usize::from(self.cfg.levels) + 2) + self.bin(x)) % self.contexts;
         self.filled += 1;
         if self.filled < self.cfg.order {
             return None;
         }
-        let count = &mut self.counts[self.context];
-        let seen = *count;
-        *count = count.saturating_add(1);
+        let shift = (self.context & 1) * 4;
+        let byte = &mut self.counts[self.context / 2];
+        let seen = (*byte >> shift) & MAX_COUNT;
+        if seen < MAX_COUNT {
+            *byte += 1 << shift;
+        }
         Some(1.0 / (1.0 + f64::from(seen)))
     }
 
