@@ -192,7 +192,7 @@ fn render(ms: &[Measurement]) -> String {
     let engine = ms.first().map_or("", |m| m.engine.as_str());
     let state = ms.first().map_or(0, |m| m.state_bytes_per_series);
     format!(
-        "engine {engine}; streaming state per series {:.1} KiB; points/s counts detection only (generation apart)\n{}",
+        "engine {engine}; streaming state per series {:.1} KiB ({state} bytes); points/s counts detection only (generation apart)\n{}",
         state as f64 / 1024.0,
         t.render()
     )

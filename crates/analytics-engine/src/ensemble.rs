@@ -186,7 +186,7 @@ impl Detector for Ensemble {
         let start = |m: &Member| match m {
             Member::Own(d) => MemberState::Own(d.start()),
             Member::SharedZ => MemberState::SharedZ,
-            Member::SharedDensity(d) => MemberState::SharedDensity(d.averages()),
+            Member::SharedDensity(d) => MemberState::SharedDensity(Box::new(d.averages())),
         };
         Box::new(EnsembleState {
             members: self.members.iter().map(|m| (start(m), Calibrator::new(self.calibration.clone()))).collect(),
@@ -205,7 +205,8 @@ impl Detector for Ensemble {
 enum MemberState {
     Own(Box<dyn DetectorState>),
     SharedZ,
-    SharedDensity(Averages),
+    /// Boxed, so that every member's entry is as small as the boxed detectors' (16 bytes).
+    SharedDensity(Box<Averages>),
 }
 
 #[derive(Debug)]
@@ -261,14 +262,18 @@ impl DetectorState for EnsembleState {
     }
 
     fn state_bytes(&self) -> usize {
-        let member = |s: &MemberState| match s {
+        use std::mem::size_of;
+        // What each member's entry points to (the entries themselves, calibrators included,
+        // are counted with the vector).
+        let boxed = |s: &MemberState| match s {
             MemberState::Own(s) => s.state_bytes(),
             MemberState::SharedZ => 0,
-            MemberState::SharedDensity(a) => std::mem::size_of_val(a),
+            MemberState::SharedDensity(_) => size_of::<Averages>(),
         };
-        std::mem::size_of::<Self>()
-            + self.shared.as_ref().map_or(0, |w| std::mem::size_of_val(w) + w.heap_bytes())
-            + self.members.iter().map(|(s, c)| member(s) + c.state_bytes()).sum::<usize>()
+        size_of::<Self>()
+            + self.shared.as_ref().map_or(0, RollingMedian::heap_bytes)
+            + self.members.capacity() * size_of::<(MemberState, Calibrator)>()
+            + self.members.iter().map(|(s, _)| boxed(s)).sum::<usize>()
             + self.recurrence.as_ref().map_or(0, Recurrence::heap_bytes)
     }
 }

@@ -15,7 +15,7 @@
 //! time of day can exceed it.
 //!
 //! The memory is sparse (most series never reach the top of the scale, and keep an empty list)
-//! and bounded: 32 events of 16 bytes.
+//! and bounded: 32 events of 12 bytes.
 
 use serde::{Deserialize, Serialize};
 
@@ -73,7 +73,8 @@ impl RecurrenceConfig {
 /// One remembered event.
 #[derive(Debug, Clone, Copy)]
 struct Event {
-    day: i64,
+    /// Days since the epoch (32 bits reach beyond any timestamp chrono accepts).
+    day: i32,
     bin: u32,
     surprise: f32,
 }
@@ -110,7 +111,7 @@ impl Recurrence {
         let bin = (t.rem_euclid(DAY) / self.bin_seconds) as u32;
         let mut recalled = 0.0f64;
         for e in &self.events {
-            let age = day - e.day;
+            let age = day - i64::from(e.day);
             let apart = bin.abs_diff(e.bin).min(self.bins - bin.abs_diff(e.bin));
             if (1..=self.days).contains(&age) && apart <= 1 {
                 recalled = recalled.max(f64::from(e.surprise) - self.fade_per_day * age as f64);
@@ -128,18 +129,19 @@ impl Recurrence {
 
     fn remember(&mut self, day: i64, bin: u32, surprise: f64) {
         // Stored in single precision: a recalled surprise need not be exact to the decade's
-        // billionth, and the memory stays at 16 bytes an event (beyond f32's range, as infinity).
+        // billionth, and the memory stays at 12 bytes an event (beyond f32's range, as infinity).
         let s = surprise as f32;
-        if let Some(e) = self.events.iter_mut().find(|e| e.day == day && e.bin == bin) {
+        if let Some(e) = self.events.iter_mut().find(|e| i64::from(e.day) == day && e.bin == bin) {
             e.surprise = e.surprise.max(s);
             return;
         }
         // Forget events too old to be recalled, then the oldest if still full.
-        self.events.retain(|e| day - e.day <= self.days);
+        self.events.retain(|e| day - i64::from(e.day) <= self.days);
         if self.events.len() == CAPACITY {
             self.events.remove(0);
         }
-        self.events.push(Event { day, bin, surprise: s });
+        // Timestamps come from chrono, whose days since the epoch fit in 32 bits.
+        self.events.push(Event { day: day as i32, bin, surprise: s });
     }
 
     /// Bytes held on the heap.
