@@ -99,7 +99,11 @@ impl Default for EnsembleConfig {
             cusum: CusumConfig::default(),
             holt_winters: HoltWintersConfig::default(),
             spike_density: DensityConfig::default(),
-            context_novelty: NoveltyConfig::default(),
+            // In the ensemble the novelty member mostly tells when a series first leaves the range
+            // it learnt, which pairs of 16 levels see as well as triples of 8: NAB unchanged
+            // (74.22 / 68.69 / 77.85), ASD point-adjusted F1 0.755 -> 0.758 and HitRate@150%
+            // 0.891 -> 0.884, for a table of 324 contexts (162 bytes) instead of 1,000 (500).
+            context_novelty: NoveltyConfig { levels: 16, order: 2, ..NoveltyConfig::default() },
             member_calibration: CalibrationConfig::default(),
             combine: Combine::Bonferroni,
             recurrence: RecurrenceConfig::default(),
