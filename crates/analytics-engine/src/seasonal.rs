@@ -110,12 +110,19 @@ impl Detector for Seasonal {
 /// cycle): by the time the same bin comes round again, a cycle later, it holds exactly what a
 /// fold of every bin at the turn of the cycle would have given, with one accumulator instead of
 /// one per bin.
+///
+/// Expected values are held in single precision as offsets from the first one learnt (the
+/// origin): 4 bytes a bin. An offset keeps the precision of the series' own variation, not of
+/// its level: a series near 10^12 that varies by 10 loses nothing; it would take a drift of
+/// some ten million times the variation away from the origin to blur it.
 #[derive(Debug, Clone)]
 struct Cycle {
     period: i64,
     bin: i64,
-    /// Expected value per bin from previous cycles (NaN: not seen yet).
-    expected: Vec<f64>,
+    /// The first expected value learnt (NaN before).
+    origin: f64,
+    /// Expected value per bin from previous cycles, less the origin (NaN: not seen yet).
+    offsets: Vec<f32>,
     /// The current run: its cycle (timestamp / period; `i64::MIN` before the first point), its
     /// bin, and the sum and count of its points.
     run_cycle: i64,
@@ -132,7 +139,8 @@ impl Cycle {
         Self {
             period,
             bin,
-            expected: vec![f64::NAN; n],
+            origin: f64::NAN,
+            offsets: vec![f32::NAN; n],
             run_cycle: i64::MIN,
             run_bin: 0,
             run_sum: 0.0,
@@ -146,16 +154,25 @@ impl Cycle {
     /// bin.
     fn roll(&mut self, t: i64, weight: f64) -> usize {
         let cycle = t.div_euclid(self.period);
-        let b = ((t.rem_euclid(self.period) / self.bin) as usize).min(self.expected.len() - 1);
+        let b = ((t.rem_euclid(self.period) / self.bin) as usize).min(self.offsets.len() - 1);
         if cycle != self.run_cycle || b != self.run_bin {
             if self.run_count > 0 {
                 let mean = self.run_sum / f64::from(self.run_count);
-                let e = &mut self.expected[self.run_bin];
-                *e = if e.is_nan() { mean } else { *e + weight * (mean - *e) };
+                if self.origin.is_nan() {
+                    self.origin = mean;
+                }
+                let e = self.expected(self.run_bin);
+                let e = if e.is_nan() { mean } else { e + weight * (mean - e) };
+                self.offsets[self.run_bin] = (e - self.origin) as f32;
             }
             (self.run_cycle, self.run_bin, self.run_sum, self.run_count) = (cycle, b, 0.0, 0);
         }
         b
+    }
+
+    /// The expected value of bin `b` (NaN: not seen yet).
+    fn expected(&self, b: usize) -> f64 {
+        self.origin + f64::from(self.offsets[b])
     }
 }
 
@@ -219,7 +236,7 @@ impl DetectorState for SeasonalState {
         let mut best = (self.level_error, x - level_pred);
         for c in &mut self.cycles {
             let b = c.roll(secs, self.weight);
-            let exp = c.expected[b];
+            let exp = c.expected(b);
             if !exp.is_nan() {
                 let r = x - exp;
                 // A cycle competes once it has predicted for a while (its error is warmed up).
@@ -248,7 +265,7 @@ impl DetectorState for SeasonalState {
     fn state_bytes(&self) -> usize {
         size_of::<Self>()
             + self.residuals.heap_bytes()
-            + self.cycles.iter().map(|c| size_of::<Cycle>() + c.expected.len() * size_of::<f64>()).sum::<usize>()
+            + self.cycles.iter().map(|c| size_of::<Cycle>() + c.offsets.len() * size_of::<f32>()).sum::<usize>()
     }
 }
 
@@ -292,7 +309,7 @@ mod tests {
     }
 
     #[test]
-    fn one_running_sum_gives_the_profile_of_a_sum_per_bin() {
+    fn one_running_sum_and_offsets_give_the_profile_of_a_sum_per_bin() {
         let (period, bin, weight) = (86_400, 900, 0.5);
         let mut runs = Cycle::new(period, bin);
         let n = (period / bin) as usize;
@@ -319,11 +336,33 @@ mod tests {
             };
             let x = (r % 1000) as f64 / 7.0 + (t % 86_400) as f64 / 1e3;
             let b = runs.roll(t, weight);
-            let (got, want) = (runs.expected[b], reference.update(t, x, weight));
-            assert!(got.to_bits() == want.to_bits(), "point {i}: {got} vs {want}");
+            let (got, want) = (runs.expected(b), reference.update(t, x, weight));
+            // Equal but for the single-precision offsets (values up to about 230).
+            let equal = (got.is_nan() && want.is_nan()) || (got - want).abs() <= 1e-4;
+            assert!(equal, "point {i}: {got} vs {want}");
             runs.run_sum += x;
             runs.run_count += 1;
         }
         assert!(reference.expected.iter().all(|e| !e.is_nan()), "every bin was learnt");
+    }
+
+    #[test]
+    fn a_high_level_keeps_the_precision_of_its_variation() {
+        // 10^12 bytes varying by +-10 over the day, one point a minute for three days: the
+        // profile must hold the variation (f32 alone would round 10^12 to steps of 65,536).
+        let mut c = Cycle::new(86_400, 900);
+        let level = 1e12;
+        let value = |t: i64| level + 10.0 * ((t % 86_400) as f64 / 86_400.0 * std::f64::consts::TAU).sin();
+        for t in (0..3 * 86_400).step_by(60) {
+            c.roll(t, 0.5);
+            c.run_sum += value(t);
+            c.run_count += 1;
+        }
+        for b in 0..96 {
+            // The bin's mean of the 15 one-minute values, the same every day.
+            let want = (0..15).map(|m| value(b as i64 * 900 + 60 * m)).sum::<f64>() / 15.0;
+            let got = c.expected(b);
+            assert!((got - want).abs() < 1e-3, "bin {b}: {got} vs {want}");
+        }
     }
 }
