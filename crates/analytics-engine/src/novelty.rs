@@ -84,29 +84,36 @@ impl Detector for Novelty {
     }
     fn start(&self) -> Box<dyn DetectorState> {
         Box::new(NoveltyState {
-            cfg: self.cfg.clone(),
+            levels: self.cfg.levels,
+            // At most 4, as checked.
+            order: self.cfg.order as u8,
+            learn: self.cfg.learn,
             learning: Vec::with_capacity(self.cfg.learn),
             range: None,
             context: 0,
             filled: 0,
             counts: vec![0; self.cfg.contexts().div_ceil(2)],
-            contexts: self.cfg.contexts(),
+            // At most 65,536, as checked.
+            contexts: self.cfg.contexts() as u32,
         })
     }
 }
 
 #[derive(Debug, Clone)]
 struct NoveltyState {
-    cfg: NoveltyConfig,
+    levels: u8,
+    order: u8,
+    learn: usize,
     learning: Vec<f64>,
     range: Option<(f64, f64)>,
     /// The last `order` bins, as a number in base `levels + 2`.
-    context: usize,
-    filled: usize,
+    context: u32,
+    /// Bins seen, counted up to `order`.
+    filled: u8,
     /// Occurrences per context, 4 bits each: context `i` is the low half of byte `i / 2` when
     /// `i` is even, the high half when odd.
     counts: Vec<u8>,
-    contexts: usize,
+    contexts: u32,
 }
 
 /// Where a context's counter stops.
@@ -115,7 +122,7 @@ const MAX_COUNT: u8 = 15;
 impl NoveltyState {
     fn bin(&self, x: f64) -> usize {
         let (lo, hi) = self.range.unwrap_or((0.0, 1.0));
-        let levels = usize::from(self.cfg.levels);
+        let levels = usize::from(self.levels);
         if x < lo {
             levels // below anything learnt
         } else if x > hi {
@@ -132,7 +139,7 @@ impl DetectorState for NoveltyState {
     fn update(&mut self, _t: DateTime<Utc>, x: f64) -> Option<f64> {
         if self.range.is_none() {
             self.learning.push(x);
-            if self.learning.len() >= self.cfg.learn {
+            if self.learning.len() >= self.learn {
                 let (lo, hi) = (quantile(&self.learning, 0.01), quantile(&self.learning, 0.99));
                 let pad = 0.1 * (hi - lo).max(1e-9 * lo.abs().max(1.0));
                 self.range = Some((lo - pad, hi + pad));
@@ -140,13 +147,13 @@ impl DetectorState for NoveltyState {
             }
             return None;
         }
-        self.context = (self.context * (usize::from(self.cfg.levels) + 2) + self.bin(x)) % self.contexts;
-        self.filled += 1;
-        if self.filled < self.cfg.order {
+        self.context = (self.context * (u32::from(self.levels) + 2) + self.bin(x) as u32) % self.contexts;
+        self.filled = self.filled.saturating_add(1).min(self.order);
+        if self.filled < self.order {
             return None;
         }
         let shift = (self.context & 1) * 4;
-        let byte = &mut self.counts[self.context / 2];
+        let byte = &mut self.counts[self.context as usize / 2];
         let seen = (*byte >> shift) & MAX_COUNT;
         if seen < MAX_COUNT {
             *byte += 1 << shift;

@@ -92,11 +92,12 @@ pub(crate) struct RollingMedian {
     arrivals: Arrivals,
     /// Arrival number of the next value (mod 2^16; the narrow numbers are its low byte).
     next: u16,
-    capacity: usize,
-    min_points: usize,
+    /// Sizes in 16 bits (windows are at most [`MAX_WINDOW`]): 24 bytes less per window.
+    capacity: u16,
+    min_points: u16,
     /// Where the last MAD search split its k smallest distances (how many came from below the
     /// median): the next search starts there, and the split rarely moves by more than a step.
-    split_hint: usize,
+    split_hint: u16,
 }
 
 /// The arrival numbers of a window's values: one byte each up to 256 values (the numbers of
@@ -176,6 +177,8 @@ fn place<A: ArrivalNumber>(
 
 impl RollingMedian {
     pub(crate) fn new(capacity: usize, min_points: usize) -> Self {
+        debug_assert!(capacity <= MAX_WINDOW && min_points <= capacity, "checked by the configurations");
+        let (capacity, min_points) = (capacity.min(MAX_WINDOW), min_points.min(capacity));
         Self {
             sorted: Vec::with_capacity(capacity),
             arrivals: if capacity <= NARROW_WINDOW {
@@ -184,8 +187,8 @@ impl RollingMedian {
                 Arrivals::Wide(Vec::with_capacity(capacity))
             },
             next: 0,
-            capacity,
-            min_points,
+            capacity: capacity as u16,
+            min_points: min_points as u16,
             split_hint: 0,
         }
     }
@@ -195,8 +198,8 @@ impl RollingMedian {
         let count = self.next;
         self.next = self.next.wrapping_add(1);
         match &mut self.arrivals {
-            Arrivals::Narrow(a) => place(&mut self.sorted, a, self.capacity, at, x, count),
-            Arrivals::Wide(a) => place(&mut self.sorted, a, self.capacity, at, x, count),
+            Arrivals::Narrow(a) => place(&mut self.sorted, a, usize::from(self.capacity), at, x, count),
+            Arrivals::Wide(a) => place(&mut self.sorted, a, usize::from(self.capacity), at, x, count),
         }
     }
 
@@ -261,7 +264,7 @@ impl RollingMedian {
         let b = |j: usize| s[split + j] - med;
         let (len_a, len_b) = (split, s.len() - split);
         let count = k + 1;
-        let mut i = self.split_hint.clamp(count.saturating_sub(len_b), count.min(len_a));
+        let mut i = usize::from(self.split_hint).clamp(count.saturating_sub(len_b), count.min(len_a));
         loop {
             let j = count - i;
             if i > 0 && j < len_b && a(i - 1) > b(j) {
@@ -269,7 +272,8 @@ impl RollingMedian {
             } else if j > 0 && i < len_a && b(j - 1) > a(i) {
                 i += 1;
             } else {
-                self.split_hint = i;
+                // At most half the window: fits, as the window does.
+                self.split_hint = i as u16;
                 let from_a = if i > 0 { a(i - 1) } else { f64::NEG_INFINITY };
                 let from_b = if j > 0 { b(j - 1) } else { f64::NEG_INFINITY };
                 let next_a = if i < len_a { a(i) } else { f64::INFINITY };
@@ -283,7 +287,7 @@ impl RollingMedian {
     /// than half the window is one value, the mean absolute deviation, then a tiny share of the
     /// level (so a change off a flat line scores very high). None while warming up.
     pub(crate) fn spread(&mut self) -> Option<(f64, f64)> {
-        if self.sorted.len() < self.min_points {
+        if self.sorted.len() < usize::from(self.min_points) {
             return None;
         }
         let med = self.median();
