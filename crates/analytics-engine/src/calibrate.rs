@@ -211,7 +211,9 @@ impl Calibrator {
         let surprise = self.fit.as_ref().map_or(0.0, |f| f.surprise(raw));
         if !warming_up && self.total < u32::MAX {
             let b = bin_of(raw);
-            if self.count(b) == MAX_COUNT {
+            let (i, shift) = (3 * b / 2, (b & 1) * 4);
+            let word = u16::from_le_bytes([self.counts[i], self.counts[i + 1]]);
+            if (word >> shift) & MAX_COUNT == MAX_COUNT {
                 // Halve the history (rounding up, so no bin that was seen becomes empty).
                 for b in 0..NBINS {
                     let c = self.count(b);
@@ -219,7 +221,9 @@ impl Calibrator {
                 }
                 self.total = (0..NBINS).map(|b| u32::from(self.count(b))).sum();
             }
-            self.set_count(b, self.count(b) + 1);
+            // One more in bin b: below 4,095 now, so no carry into the neighbouring count.
+            let word = u16::from_le_bytes([self.counts[i], self.counts[i + 1]]) + (1 << shift);
+            [self.counts[i], self.counts[i + 1]] = word.to_le_bytes();
             self.total += 1;
             self.max_seen = self.max_seen.max(raw as f32);
             let n = self.total;
@@ -256,11 +260,14 @@ impl Calibrator {
 
     /// The raw scores at cumulative shares `qs` (ascending) of the history, linear within a
     /// bin, in one pass over the bins.
-    fn quantiles<const N: usize>(&self, qs: [f64; N]) -> [f64; N] {
+    fn quantiles<const N: usize>(&self, counts: &[u16; NBINS], qs: [f64; N]) -> [f64; N] {
         let mut out = [f64::from(self.max_seen); N];
         let mut next = 0;
         let mut cum = 0.0;
-        for (b, c) in (0..NBINS).map(|b| (b, self.count(b))) {
+        for (b, &c) in counts.iter().enumerate() {
+            if next == N {
+                break;
+            }
             let c = f64::from(c);
             while next < N && c > 0.0 && cum + c >= qs[next] * f64::from(self.total) {
                 let (lo, hi) = (lower_edge(b), self.upper_edge(b).max(lower_edge(b)));
@@ -274,11 +281,15 @@ impl Calibrator {
 
     fn refit(&self) -> Fit {
         let p = self.cfg.tail_quantile;
-        let knots = self.quantiles(std::array::from_fn::<f64, KNOTS, _>(|k| p * k as f64 / (KNOTS - 1) as f64));
+        // Unpacked once for the two passes.
+        let counts: [u16; NBINS] = std::array::from_fn(|b| self.count(b));
+        let knots =
+            self.quantiles(&counts, std::array::from_fn::<f64, KNOTS, _>(|k| p * k as f64 / (KNOTS - 1) as f64));
         let u = knots[KNOTS - 1];
-        // Mean excess over u, taking each bin's mass at its midpoint (the part above u only).
+        // Mean excess over u, taking each bin's mass at its midpoint (the part above u only):
+        // the bins from u's up.
         let (mut mass, mut excess) = (0.0, 0.0);
-        for (b, c) in (0..NBINS).map(|b| (b, self.count(b))).filter(|&(_, c)| c > 0) {
+        for (b, &c) in counts.iter().enumerate().skip(bin_of(u)).filter(|&(_, &c)| c > 0) {
             let (lo, hi) = (lower_edge(b), self.upper_edge(b));
             if hi <= u {
                 continue;
