@@ -194,7 +194,9 @@ impl Detector for Ensemble {
         };
         Box::new(EnsembleState {
             members: self.members.iter().map(|m| (start(m), Calibrator::new(self.calibration.clone()))).collect(),
-            shared: self.shared.clone(),
+            // A new window of the same shape, not a clone: a clone of an empty vector drops its
+            // capacity, and growing by doubling would reserve 128 places for 120 values.
+            shared: self.shared.as_ref().map(RollingMedian::empty_like),
             combine: self.combine,
             members_decades: (self.members.len() as f64).log10(),
             recurrence: match self.combine {

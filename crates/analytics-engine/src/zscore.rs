@@ -193,6 +193,11 @@ impl RollingMedian {
         }
     }
 
+    /// An empty window of the same capacity and warm-up, its storage reserved exactly.
+    pub(crate) fn empty_like(&self) -> Self {
+        Self::new(usize::from(self.capacity), usize::from(self.min_points))
+    }
+
     pub(crate) fn push(&mut self, x: f64) {
         let at = self.sorted.partition_point(|v| v.total_cmp(&x).is_lt());
         let count = self.next;
