@@ -85,7 +85,7 @@ impl EngineRegistry {
         let mut r = Self::new();
         r.register(
             "default",
-            "The ensemble: robust z-score, seasonal baseline, CUSUM and Holt-Winters, each calibrated on its own history, the most surprising taken and calibrated again.",
+            "The ensemble: robust z-score, seasonal baseline, spike density and context novelty, each calibrated on its own history; the most surprising member counts, corrected for the number of members (Bonferroni), less any surprise that recurs at the same time of day.",
             defaults::<EnsembleConfig>(),
             Arc::new(|v| build("default", v, Ensemble::new)),
         );
