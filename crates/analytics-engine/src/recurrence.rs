@@ -107,6 +107,11 @@ impl Recurrence {
     /// The surprise of a point at `t` (seconds since the epoch) once what recurs is taken off,
     /// then remembers the point if it reached the top of the scale.
     pub(crate) fn discount(&mut self, t: i64, surprise: f64) -> f64 {
+        // Nothing to take off (what is recalled is never negative) and nothing to remember: most
+        // points, spared the scan of the memory.
+        if surprise <= 0.0 {
+            return 0.0;
+        }
         let day = t.div_euclid(DAY);
         let bin = (t.rem_euclid(DAY) / self.bin_seconds) as u32;
         let mut recalled = 0.0f64;
