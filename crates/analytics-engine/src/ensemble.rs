@@ -211,7 +211,7 @@ impl Detector for Ensemble {
 enum MemberState {
     Own(Box<dyn DetectorState>),
     SharedZ,
-    /// Boxed, so that every member's entry is as small as the boxed detectors' (16 bytes).
+    /// Boxed: held inline, its 64 bytes of averages would widen every member's entry.
     SharedDensity(Box<Averages>),
 }
 

@@ -12,8 +12,8 @@
 //! bytes, by default). The raw score of a point is `1 / (1 + count)` of its context before this
 //! occurrence: 1 for a never-seen pattern, 1/16 for one seen 15 times or more (counting on to
 //! 255 changed no NAB score of the default engine and none of its ASD figures by more than
-//! 0.002, for twice the memory). On NAB most of its value comes from the first time a series leaves the
-//! range it learnt.
+//! 0.002, for twice the memory). On NAB most of its value comes from the first time a series
+//! leaves the range it learnt.
 
 use std::mem::size_of;
 
