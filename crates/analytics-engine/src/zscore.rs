@@ -3,8 +3,8 @@
 //!
 //! The median and the MAD of the window are kept exactly: the window is held sorted, each value
 //! with its arrival number (one byte for windows up to 256 values, two beyond). Per point: a
-//! binary search for the newest's place, a scan of the numbers for the oldest's (compared 32 at
-//! a time), and one shift of the values between the two places. The MAD is the k-th smallest of two sorted sequences (distances below the median, read
+//! binary search for the newest's place, a scan of the numbers for the oldest's (eight one-byte
+//! numbers at a time), and one shift of the values between the two places. The MAD is the k-th smallest of two sorted sequences (distances below the median, read
 //! leftwards, and above it, read rightwards), found by walking from the previous point's
 //! answer: a step or two per point on ordinary data, at most w / 2 after a jump.
 
@@ -111,11 +111,46 @@ enum Arrivals {
 /// An arrival number as stored: the low bits of the 16-bit count.
 trait ArrivalNumber: Copy + PartialEq {
     fn from_count(count: u16) -> Self;
+
+    /// Index of `target` in `numbers`. Blocks of 32 are compared whole, without an early exit
+    /// inside a block, so the comparisons are vectorised; only the block that holds it is
+    /// searched one by one.
+    fn find(numbers: &[Self], target: Self) -> Option<usize> {
+        const BLOCK: usize = 32;
+        numbers.chunks(BLOCK).enumerate().find_map(|(b, block)| {
+            if block.iter().fold(false, |hit, &a| hit | (a == target)) {
+                block.iter().position(|&a| a == target).map(|i| b * BLOCK + i)
+            } else {
+                None
+            }
+        })
+    }
 }
 
 impl ArrivalNumber for u8 {
     fn from_count(count: u16) -> Self {
         count as u8
+    }
+
+    /// Eight bytes at a time: a word XORed with the target has a zero byte where the target
+    /// is, and `(v - 0x01..01) & !v & 0x80..80` marks the first zero byte exactly (a borrow
+    /// can only mark bytes above it).
+    fn find(numbers: &[u8], target: u8) -> Option<usize> {
+        const ONES: u64 = 0x0101_0101_0101_0101;
+        const HIGHS: u64 = 0x8080_8080_8080_8080;
+        let pattern = ONES * u64::from(target);
+        let mut words = numbers.chunks_exact(8);
+        for (w, word) in words.by_ref().enumerate() {
+            let mut bytes = [0u8; 8];
+            bytes.copy_from_slice(word);
+            let v = u64::from_le_bytes(bytes) ^ pattern;
+            let zero = v.wrapping_sub(ONES) & !v & HIGHS;
+            if zero != 0 {
+                return Some(w * 8 + (zero.trailing_zeros() / 8) as usize);
+            }
+        }
+        let rest = words.remainder();
+        rest.iter().position(|&a| a == target).map(|i| numbers.len() - rest.len() + i)
     }
 }
 
@@ -123,20 +158,6 @@ impl ArrivalNumber for u16 {
     fn from_count(count: u16) -> Self {
         count
     }
-}
-
-/// Index of `target` in `numbers`. Blocks of 32 are compared whole, without an early exit
-/// inside a block, so the comparisons are vectorised; only the block that holds it is searched
-/// one by one.
-fn find<A: ArrivalNumber>(numbers: &[A], target: A) -> Option<usize> {
-    const BLOCK: usize = 32;
-    numbers.chunks(BLOCK).enumerate().find_map(|(b, block)| {
-        if block.iter().fold(false, |hit, &a| hit | (a == target)) {
-            block.iter().position(|&a| a == target).map(|i| b * BLOCK + i)
-        } else {
-            None
-        }
-    })
 }
 
 /// Puts `x` (arrival `count`) at its sorted place `at`: appended while the window fills, else
@@ -158,7 +179,7 @@ fn place<A: ArrivalNumber>(
     }
     // The oldest value's place: a scan of the arrival numbers (no comparison of values).
     let oldest = A::from_count(count.wrapping_sub(capacity as u16));
-    let found = find(arrivals, oldest);
+    let found = A::find(arrivals, oldest);
     debug_assert!(found.is_some(), "the oldest value is always in a full window");
     let from = found.unwrap_or(0);
     if at <= from {
@@ -393,6 +414,29 @@ mod tests {
                     }
                 }
                 rm.push(x);
+            }
+        }
+    }
+
+    #[test]
+    fn the_eight_bytes_at_a_time_search_finds_the_first_match() {
+        // Every length up to 40 (whole words and remainders), small alphabets so that values
+        // repeat and neighbour each other (the borrow of the zero-byte test), every target.
+        let mut state = 99u64;
+        for len in 0..40 {
+            for _ in 0..20 {
+                let numbers: Vec<u8> = (0..len)
+                    .map(|_| {
+                        state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                        ((state >> 33) % 5) as u8
+                    })
+                    .collect();
+                for target in 0..6u8 {
+                    let want = numbers.iter().position(|&a| a == target);
+                    assert_eq!(<u8 as ArrivalNumber>::find(&numbers, target), want, "{numbers:?} {target}");
+                    let wide: Vec<u16> = numbers.iter().map(|&a| u16::from(a)).collect();
+                    assert_eq!(<u16 as ArrivalNumber>::find(&wide, u16::from(target)), want);
+                }
             }
         }
     }
