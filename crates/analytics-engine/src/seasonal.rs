@@ -170,6 +170,12 @@ impl Cycle {
         b
     }
 
+    /// Adds `x` to the current run (after [`Cycle::roll`] has started the run of its time).
+    fn learn(&mut self, x: f64) {
+        self.run_sum += x;
+        self.run_count += 1;
+    }
+
     /// The expected value of bin `b` (NaN: not seen yet).
     fn expected(&self, b: usize) -> f64 {
         self.origin + f64::from(self.offsets[b])
@@ -246,8 +252,7 @@ impl DetectorState for SeasonalState {
                 c.error = if c.seen { c.error + self.smoothing * (capped(r, c.error) - c.error) } else { r.abs() };
                 c.seen = true;
             }
-            c.run_sum += x;
-            c.run_count += 1;
+            c.learn(x);
         }
         let level_r = x - level_pred;
         self.level_error = if self.points == 1 {
@@ -340,8 +345,7 @@ mod tests {
             // Equal but for the single-precision offsets (values up to about 230).
             let equal = (got.is_nan() && want.is_nan()) || (got - want).abs() <= 1e-4;
             assert!(equal, "point {i}: {got} vs {want}");
-            runs.run_sum += x;
-            runs.run_count += 1;
+            runs.learn(x);
         }
         assert!(reference.expected.iter().all(|e| !e.is_nan()), "every bin was learnt");
     }
@@ -355,8 +359,7 @@ mod tests {
         let value = |t: i64| level + 10.0 * ((t % 86_400) as f64 / 86_400.0 * std::f64::consts::TAU).sin();
         for t in (0..3 * 86_400).step_by(60) {
             c.roll(t, 0.5);
-            c.run_sum += value(t);
-            c.run_count += 1;
+            c.learn(value(t));
         }
         for b in 0..96 {
             // The bin's mean of the 15 one-minute values, the same every day.

@@ -4,9 +4,10 @@
 //! The median and the MAD of the window are kept exactly: the window is held sorted, each value
 //! with its arrival number (one byte for windows up to 256 values, two beyond). Per point: a
 //! binary search for the newest's place, a scan of the numbers for the oldest's (eight one-byte
-//! numbers at a time), and one shift of the values between the two places. The MAD is the k-th smallest of two sorted sequences (distances below the median, read
-//! leftwards, and above it, read rightwards), found by walking from the previous point's
-//! answer: a step or two per point on ordinary data, at most w / 2 after a jump.
+//! numbers at a time), and one shift of the values between the two places. The MAD is the k-th
+//! smallest of two sorted sequences (distances below the median, read leftwards, and above it,
+//! read rightwards), found by walking from the previous point's answer: a step or two per point
+//! on ordinary data, at most w / 2 after a jump.
 
 use std::mem::size_of;
 
