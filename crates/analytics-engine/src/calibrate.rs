@@ -104,15 +104,30 @@ fn bin_of(raw: f64) -> usize {
     (k + 1).min(NBINS - 1)
 }
 
+/// What every calibrator of an engine shares: its configuration, and the surprise at each knot
+/// of the body, `-log10(1 - k p / 5)` (p = tail_quantile), which depends on nothing else.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Scale {
+    cfg: CalibrationConfig,
+    decades: [f32; KNOTS],
+}
+
+impl Scale {
+    pub(crate) fn new(cfg: CalibrationConfig) -> Self {
+        let step = cfg.tail_quantile / (KNOTS - 1) as f64;
+        let decades = std::array::from_fn(|k| -(1.0 - k as f64 * step).log10() as f32);
+        Self { cfg, decades }
+    }
+}
+
 /// A fitted mapping from raw score to surprise: `-log10` of the tail probability. Held in single
-/// precision (72 bytes; four per series in the default engine); the mapping is
+/// precision (48 bytes; four per series in the default engine); the mapping is
 /// evaluated in double precision and passes exactly through its rounded knots.
 #[derive(Debug, Clone, PartialEq)]
 struct Fit {
-    /// Raw-score quantiles at 0, p/5, 2p/5, ..., p (p = tail_quantile).
+    /// Raw-score quantiles at 0, p/5, 2p/5, ..., p (p = tail_quantile), where the surprise is
+    /// the [`Scale`]'s `decades`.
     knots: [f32; KNOTS],
-    /// Surprise at each knot: -log10(1 - k p / 5).
-    decades: [f32; KNOTS],
     /// Surprise per unit of raw score between consecutive knots (0 for an empty interval).
     slope: [f32; KNOTS - 1],
     /// Surprise per unit of raw score above the last knot: the exponential tail's
@@ -142,11 +157,9 @@ pub fn surprise_to_score(decades: f64) -> f64 {
 }
 
 impl Fit {
-    fn new(knots: [f64; KNOTS], tail_quantile: f64, beta: f64) -> Self {
-        let step = tail_quantile / (KNOTS - 1) as f64;
+    fn new(knots: [f64; KNOTS], decades: &[f32; KNOTS], beta: f64) -> Self {
         // Rounded first, so that the slopes join the rounded knots exactly.
         let knots = knots.map(|q| q as f32);
-        let decades: [f32; KNOTS] = std::array::from_fn(|k| -(1.0 - k as f64 * step).log10() as f32);
         let slope = std::array::from_fn(|k| {
             let width = f64::from(knots[k + 1]) - f64::from(knots[k]);
             if width > 0.0 {
@@ -155,16 +168,16 @@ impl Fit {
                 0.0
             }
         });
-        Self { knots, decades, slope, tail_slope: (std::f64::consts::LOG10_E / beta) as f32 }
+        Self { knots, slope, tail_slope: (std::f64::consts::LOG10_E / beta) as f32 }
     }
 
     /// Surprise, under the history, of a raw score at least this high: `-log10` of its tail
     /// probability. Linear in the raw score between knots (so exact at the knots) and above the
     /// last knot (the exponential tail): no logarithm per point.
-    fn surprise(&self, raw: f64) -> f64 {
+    fn surprise(&self, decades: &[f32; KNOTS], raw: f64) -> f64 {
         let u = f64::from(self.knots[KNOTS - 1]);
         if raw > u {
-            return f64::from(self.decades[KNOTS - 1]) + (raw - u) * f64::from(self.tail_slope);
+            return f64::from(decades[KNOTS - 1]) + (raw - u) * f64::from(self.tail_slope);
         }
         if raw <= f64::from(self.knots[0]) {
             return 0.0;
@@ -173,29 +186,25 @@ impl Fit {
         let below = self.knots[1..KNOTS - 1].iter().filter(|&&q| f64::from(q) < raw).count();
         let slope = f64::from(self.slope[below]);
         if slope > 0.0 {
-            f64::from(self.decades[below]) + (raw - f64::from(self.knots[below])) * slope
+            f64::from(decades[below]) + (raw - f64::from(self.knots[below])) * slope
         } else {
-            f64::from(self.decades[below + 1])
+            f64::from(decades[below + 1])
         }
     }
 }
 
-/// Streaming calibrator for one series.
+/// Streaming calibrator for one series: what it has learnt of the series, with its own copy of
+/// the configuration (an ensemble keeps one configuration for all its members instead).
 #[derive(Debug, Clone)]
 pub struct Calibrator {
-    cfg: CalibrationConfig,
-    /// 12-bit counts, two to three bytes: bin `b`'s count is bits `12 b ..` of the array.
-    counts: [u8; COUNT_BYTES],
-    /// Largest raw score seen (bounds the overflow bin).
-    max_seen: f32,
-    total: u32,
-    fit: Option<Fit>,
+    scale: Scale,
+    history: History,
 }
 
 impl Calibrator {
     /// A calibrator that has seen nothing yet.
     pub fn new(cfg: CalibrationConfig) -> Self {
-        Self { cfg, counts: [0; COUNT_BYTES], max_seen: 0.0, total: 0, fit: None }
+        Self { scale: Scale::new(cfg), history: History::default() }
     }
 
     /// Calibrates `raw` (a detector's score for the next point), then learns from it.
@@ -208,7 +217,43 @@ impl Calibrator {
     /// probability, not capped at 10 decades as scores are (0 until the calibrator has learnt
     /// enough).
     pub fn update_surprise(&mut self, raw: f64, warming_up: bool) -> f64 {
-        let surprise = self.fit.as_ref().map_or(0.0, |f| f.surprise(raw));
+        self.history.update_surprise(&self.scale, raw, warming_up)
+    }
+
+    /// Raw scores learnt from so far.
+    pub fn samples(&self) -> u32 {
+        self.history.total
+    }
+
+    /// Bytes held.
+    pub fn state_bytes(&self) -> usize {
+        size_of::<Self>()
+    }
+}
+
+/// What a calibrator learns of one series, without the configuration: the owner passes the
+/// [`Scale`], so that an ensemble keeps one for all its members.
+#[derive(Debug, Clone)]
+pub(crate) struct History {
+    /// 12-bit counts, two to three bytes: bin `b`'s count is bits `12 b ..` of the array.
+    counts: [u8; COUNT_BYTES],
+    /// Largest raw score seen (bounds the overflow bin).
+    max_seen: f32,
+    total: u32,
+    fit: Option<Fit>,
+}
+
+impl Default for History {
+    fn default() -> Self {
+        Self { counts: [0; COUNT_BYTES], max_seen: 0.0, total: 0, fit: None }
+    }
+}
+
+impl History {
+    /// The surprise of `raw` under the history so far (see [`Calibrator::update_surprise`]),
+    /// then learns from it unless `warming_up`.
+    pub(crate) fn update_surprise(&mut self, scale: &Scale, raw: f64, warming_up: bool) -> f64 {
+        let surprise = self.fit.as_ref().map_or(0.0, |f| f.surprise(&scale.decades, raw));
         if !warming_up && self.total < u32::MAX {
             let b = bin_of(raw);
             let (i, shift) = (3 * b / 2, (b & 1) * 4);
@@ -228,8 +273,9 @@ impl Calibrator {
             self.max_seen = self.max_seen.max(raw as f32);
             let n = self.total;
             let due = if n <= 1024 { n.is_power_of_two() } else { n.is_multiple_of(256) };
-            if n >= self.cfg.min_samples && (due || n == self.cfg.min_samples) {
-                self.fit = Some(self.refit());
+            let min_samples = scale.cfg.min_samples;
+            if n >= min_samples && (due || n == min_samples) {
+                self.fit = Some(self.refit(scale));
             }
         }
         surprise
@@ -279,8 +325,8 @@ impl Calibrator {
         out
     }
 
-    fn refit(&self) -> Fit {
-        let p = self.cfg.tail_quantile;
+    fn refit(&self, scale: &Scale) -> Fit {
+        let p = scale.cfg.tail_quantile;
         // Unpacked once for the two passes.
         let counts: [u16; NBINS] = std::array::from_fn(|b| self.count(b));
         let knots =
@@ -303,17 +349,7 @@ impl Calibrator {
         let mean_excess = if mass > 0.0 { excess / mass } else { 0.0 };
         // A floor keeps a flat history from giving an infinitely steep tail.
         let beta = mean_excess.max(1e-6 * u.abs().max(1.0)).max(1e-9);
-        Fit::new(knots, p, beta)
-    }
-
-    /// Raw scores learnt from so far.
-    pub fn samples(&self) -> u32 {
-        self.total
-    }
-
-    /// Bytes held.
-    pub fn state_bytes(&self) -> usize {
-        size_of::<Self>()
+        Fit::new(knots, &scale.decades, beta)
     }
 }
 
@@ -441,7 +477,7 @@ mod tests {
 
     #[test]
     fn twelve_bit_counts_do_not_touch_their_neighbours() {
-        let mut c = Calibrator::new(CalibrationConfig::default());
+        let mut c = History::default();
         let value = |b: usize| (b as u16 * 37) % (MAX_COUNT + 1);
         for b in 0..NBINS {
             c.set_count(b, value(b));

@@ -125,52 +125,63 @@ impl<D: Detector + 'static> DetectorEngine<D> {
     }
 }
 
-/// Turns a raw score into a calibrated one: through the calibrator, or as it is when the
-/// detector's raw score is already calibrated.
-// One per stream, read on every point: kept inline rather than boxed to save an indirection.
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug)]
-enum Calibration {
-    Learnt(Calibrator),
-    Given,
+/// Turns a raw score into a calibrated one: through a [`Calibrator`], or as it is when the
+/// detector's raw score is already calibrated ([`Given`]).
+trait Calibrate: Send + fmt::Debug {
+    fn calibrate(&mut self, raw: Option<f64>) -> f64;
 }
 
-impl Calibration {
-    fn new(detector_is_calibrated: bool, cfg: &CalibrationConfig) -> Self {
-        if detector_is_calibrated {
-            Calibration::Given
-        } else {
-            Calibration::Learnt(Calibrator::new(cfg.clone()))
-        }
-    }
-
-    fn update(&mut self, raw: Option<f64>) -> f64 {
-        match self {
-            Calibration::Learnt(c) => c.update(raw.unwrap_or(0.0), raw.is_none()),
-            Calibration::Given => raw.unwrap_or(0.0).clamp(0.0, 1.0),
-        }
-    }
-
-    fn state_bytes(&self) -> usize {
-        match self {
-            Calibration::Learnt(c) => c.state_bytes(),
-            Calibration::Given => 0,
-        }
+impl Calibrate for Calibrator {
+    fn calibrate(&mut self, raw: Option<f64>) -> f64 {
+        self.update(raw.unwrap_or(0.0), raw.is_none())
     }
 }
 
+/// A raw score that is already calibrated (an ensemble's): clamped to [0, 1], nothing learnt.
 #[derive(Debug)]
-struct Stream {
+struct Given;
+
+impl Calibrate for Given {
+    fn calibrate(&mut self, raw: Option<f64>) -> f64 {
+        raw.unwrap_or(0.0).clamp(0.0, 1.0)
+    }
+}
+
+/// Calibrated scores and alarm events of a whole series of raw scores (the batch path).
+fn calibrate_all<C: Calibrate>(
+    mut calibrator: C,
+    alarm_cfg: &AlarmConfig,
+    raw: &[Option<f64>],
+) -> (Vec<f64>, Vec<Range<usize>>) {
+    let mut rest = Rest::new(alarm_cfg);
+    let mut alarm = AlarmState::new(alarm_cfg.clone());
+    let mut events = Vec::new();
+    let calibrated = raw
+        .iter()
+        .map(|&r| {
+            let score = rest.apply(calibrator.calibrate(r));
+            events.extend(alarm.update(score));
+            score
+        })
+        .collect();
+    events.extend(alarm.finish());
+    (calibrated, events)
+}
+
+/// The per-series stream of an engine. Generic in its calibration, so that the stream of a
+/// detector that calibrates itself (the default ensemble) holds no calibrator at all.
+#[derive(Debug)]
+struct Stream<C> {
     detector: Box<dyn DetectorState>,
-    calibrator: Calibration,
+    calibrator: C,
     rest: Rest,
     alarm: AlarmState,
 }
 
-impl EngineStream for Stream {
+impl<C: Calibrate> EngineStream for Stream<C> {
     fn update(&mut self, t: DateTime<Utc>, x: f64) -> (f64, Option<Range<usize>>) {
         let raw = self.detector.update(t, x);
-        let score = self.rest.apply(self.calibrator.update(raw));
+        let score = self.rest.apply(self.calibrator.calibrate(raw));
         (score, self.alarm.update(score))
     }
 
@@ -178,8 +189,10 @@ impl EngineStream for Stream {
         self.alarm.finish()
     }
 
+    /// The stream's own struct (calibrator, rest period and alarm rule are inline in it) and
+    /// the detector state it points to (which counts its own struct and what it holds).
     fn state_bytes(&self) -> usize {
-        self.detector.state_bytes() + self.calibrator.state_bytes() + std::mem::size_of::<AlarmState>()
+        std::mem::size_of::<Self>() + self.detector.state_bytes()
     }
 }
 
@@ -193,29 +206,22 @@ impl<D: Detector + 'static> AnomalyDetectionEngine for DetectorEngine<D> {
     }
 
     fn stream(&self) -> Box<dyn EngineStream> {
-        Box::new(Stream {
-            detector: self.detector.start(),
-            calibrator: Calibration::new(self.detector.is_calibrated(), &self.calibration),
-            rest: Rest::new(&self.alarm),
-            alarm: AlarmState::new(self.alarm.clone()),
-        })
+        let (detector, rest, alarm) =
+            (self.detector.start(), Rest::new(&self.alarm), AlarmState::new(self.alarm.clone()));
+        if self.detector.is_calibrated() {
+            Box::new(Stream { detector, calibrator: Given, rest, alarm })
+        } else {
+            Box::new(Stream { detector, calibrator: Calibrator::new(self.calibration.clone()), rest, alarm })
+        }
     }
 
     fn score(&self, series: &MetricSeries) -> Scores {
         let raw = self.detector.score_batch(series.timestamps(), series.values());
-        let mut calibrator = Calibration::new(self.detector.is_calibrated(), &self.calibration);
-        let mut rest = Rest::new(&self.alarm);
-        let mut alarm = AlarmState::new(self.alarm.clone());
-        let mut events = Vec::new();
-        let calibrated: Vec<f64> = raw
-            .iter()
-            .map(|r| {
-                let score = rest.apply(calibrator.update(*r));
-                events.extend(alarm.update(score));
-                score
-            })
-            .collect();
-        events.extend(alarm.finish());
+        let (calibrated, events) = if self.detector.is_calibrated() {
+            calibrate_all(Given, &self.alarm, &raw)
+        } else {
+            calibrate_all(Calibrator::new(self.calibration.clone()), &self.alarm, &raw)
+        };
         Scores { raw, calibrated, events }
     }
 
@@ -277,4 +283,38 @@ impl<D: Detector + 'static> AnomalyDetectionEngine for DetectorEngine<D> {
 
 fn peak(scores: &[f64], range: &Range<usize>) -> f64 {
     scores[range.clone()].iter().copied().fold(0.0, f64::max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ensemble::{fullest_state, Ensemble, EnsembleConfig};
+
+    /// The default engine's state per series stays under 4 KiB at every point of a series'
+    /// first three days (warm-up buffers included), and with a full recurrence memory (32
+    /// events, the most it keeps), counting the stream's own struct.
+    #[test]
+    fn the_default_state_per_series_stays_under_4_kib() {
+        let ensemble = Ensemble::new(EnsembleConfig::default()).unwrap();
+        let engine = DetectorEngine::new("default", ensemble, EngineConfig::<EnsembleConfig>::default()).unwrap();
+        let mut stream = engine.stream();
+        let t0 = DateTime::UNIX_EPOCH + TimeDelta::days(20_000);
+        let mut largest = stream.state_bytes();
+        for i in 0..3 * 1440 {
+            let x = 50.0 + 10.0 * (f64::from(i) * std::f64::consts::TAU / 1440.0).sin() + f64::from(i % 7) * 0.1;
+            stream.update(t0 + TimeDelta::minutes(i64::from(i)), x);
+            largest = largest.max(stream.state_bytes());
+        }
+        assert!(largest < 4096, "{largest} bytes at the largest");
+
+        let ensemble = Ensemble::new(EnsembleConfig::default()).unwrap();
+        let alarm = AlarmConfig::default();
+        let full = Stream {
+            detector: fullest_state(&ensemble, 3 * 1440),
+            calibrator: Given,
+            rest: Rest::new(&alarm),
+            alarm: AlarmState::new(alarm),
+        };
+        assert!(full.state_bytes() < 4096, "{} bytes with a full recurrence memory", full.state_bytes());
+    }
 }

@@ -17,16 +17,18 @@
 //! rolling window; when both take part with the same window (as by default), the ensemble keeps
 //! that window once and hands its z to both: the same numbers, half the work and state.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::calibrate::{surprise_to_score, CalibrationConfig, Calibrator, SCORE_DECADES};
+use crate::calibrate::{surprise_to_score, CalibrationConfig, History, Scale, SCORE_DECADES};
 use crate::cusum::{Cusum, CusumConfig};
 use crate::density::{Averages, Density, DensityConfig};
 use crate::detector::{Detector, DetectorState};
 use crate::holt_winters::{HoltWinters, HoltWintersConfig};
 use crate::novelty::{Novelty, NoveltyConfig};
-use crate::recurrence::{Recurrence, RecurrenceConfig};
+use crate::recurrence::{Memory, Recurrence, RecurrenceConfig};
 use crate::seasonal::{Seasonal, SeasonalConfig};
 use crate::zscore::{RobustZ, RobustZConfig, RollingMedian};
 use crate::EngineError;
@@ -118,9 +120,21 @@ pub struct Ensemble {
     /// The window that the robust z-score and spike-density members share, when both take part
     /// with the same window (by default they do): its z is computed once per point for both.
     shared: Option<RollingMedian>,
-    calibration: CalibrationConfig,
+    /// What every series' state reads and none changes.
+    common: Arc<Common>,
+}
+
+/// The parts of an ensemble that every series' state reads and none changes: kept once per
+/// engine, not once per series.
+#[derive(Debug)]
+struct Common {
+    /// The members' calibration.
+    scale: Scale,
     combine: Combine,
-    recurrence: RecurrenceConfig,
+    /// log10 of the number of members (Bonferroni's factor, in decades).
+    members_decades: f64,
+    /// The recurrence rule (with the `bonferroni` and `max` combinations, unless turned off).
+    recurrence: Option<Recurrence>,
 }
 
 /// A member of the ensemble, as built.
@@ -168,13 +182,16 @@ impl Ensemble {
                 })
             })
             .collect::<Result<_, _>>()?;
-        Ok(Self {
-            members,
-            shared,
-            calibration: cfg.member_calibration,
+        let common = Common {
+            scale: Scale::new(cfg.member_calibration),
             combine: cfg.combine,
-            recurrence: cfg.recurrence,
-        })
+            members_decades: (cfg.members.len() as f64).log10(),
+            recurrence: match cfg.combine {
+                Combine::Bonferroni | Combine::Max => Recurrence::new(&cfg.recurrence, SCORE_DECADES),
+                Combine::Mean | Combine::MaxRaw => None,
+            },
+        };
+        Ok(Self { members, shared, common: Arc::new(common) })
     }
 }
 
@@ -183,27 +200,30 @@ impl Detector for Ensemble {
         "ensemble"
     }
     fn is_calibrated(&self) -> bool {
-        self.combine == Combine::Bonferroni
+        self.common.combine == Combine::Bonferroni
     }
 
     fn start(&self) -> Box<dyn DetectorState> {
+        Box::new(self.new_state())
+    }
+}
+
+impl Ensemble {
+    /// A fresh state for one series.
+    fn new_state(&self) -> EnsembleState {
         let start = |m: &Member| match m {
             Member::Own(d) => MemberState::Own(d.start()),
             Member::SharedZ => MemberState::SharedZ,
             Member::SharedDensity(d) => MemberState::SharedDensity(Box::new(d.averages())),
         };
-        Box::new(EnsembleState {
-            members: self.members.iter().map(|m| (start(m), Calibrator::new(self.calibration.clone()))).collect(),
+        EnsembleState {
+            members: self.members.iter().map(|m| (start(m), History::default())).collect(),
             // A new window of the same shape, not a clone: a clone of an empty vector drops its
             // capacity, and growing by doubling would reserve 128 places for 120 values.
             shared: self.shared.as_ref().map(RollingMedian::empty_like),
-            combine: self.combine,
-            members_decades: (self.members.len() as f64).log10(),
-            recurrence: match self.combine {
-                Combine::Bonferroni | Combine::Max => Recurrence::new(&self.recurrence, SCORE_DECADES),
-                Combine::Mean | Combine::MaxRaw => None,
-            },
-        })
+            common: Arc::clone(&self.common),
+            memory: Memory::default(),
+        }
     }
 }
 
@@ -217,12 +237,13 @@ enum MemberState {
 
 #[derive(Debug)]
 struct EnsembleState {
-    members: Vec<(MemberState, Calibrator)>,
+    /// Each member's state and calibration history.
+    members: Vec<(MemberState, History)>,
     shared: Option<RollingMedian>,
-    combine: Combine,
-    /// log10 of the number of members (Bonferroni's factor, in decades).
-    members_decades: f64,
-    recurrence: Option<Recurrence>,
+    /// The engine's calibration, combination and recurrence rule, one for all series.
+    common: Arc<Common>,
+    /// This series' recurrence memory (empty when the rule is off).
+    memory: Memory,
 }
 
 impl DetectorState for EnsembleState {
@@ -231,14 +252,14 @@ impl DetectorState for EnsembleState {
         // The shared window's z of this point, against the points before it (None while it
         // warms up).
         let z = self.shared.as_mut().and_then(|w| w.z(x));
-        for (state, calibrator) in &mut self.members {
+        for (state, history) in &mut self.members {
             let raw = match state {
                 MemberState::Own(s) => s.update(t, x),
                 MemberState::SharedZ => z.map(f64::abs),
                 MemberState::SharedDensity(averages) => averages.update(z),
             };
             // Surprise: -log10 of the member's tail probability on this series.
-            let surprise = calibrator.update_surprise(raw.unwrap_or(0.0), raw.is_none());
+            let surprise = history.update_surprise(&self.common.scale, raw.unwrap_or(0.0), raw.is_none());
             if let Some(r) = raw {
                 sum += surprise_to_score(surprise);
                 best_raw = best_raw.max(r);
@@ -254,23 +275,25 @@ impl DetectorState for EnsembleState {
         if ready < self.members.len() {
             return None;
         }
-        let mut discount = |surprise: f64| match &mut self.recurrence {
-            Some(r) => r.discount(t.timestamp(), surprise),
+        let common = &*self.common;
+        let memory = &mut self.memory;
+        let mut discount = |surprise: f64| match &common.recurrence {
+            Some(rule) => memory.discount(rule, t.timestamp(), surprise),
             None => surprise,
         };
-        Some(match self.combine {
+        Some(match common.combine {
             Combine::Max => surprise_to_score(discount(most)),
             Combine::Mean => sum / ready as f64,
             Combine::MaxRaw => best_raw,
             // The smallest tail times the number of members, in decades.
-            Combine::Bonferroni => surprise_to_score(discount(most - self.members_decades)),
+            Combine::Bonferroni => surprise_to_score(discount(most - common.members_decades)),
         })
     }
 
     fn state_bytes(&self) -> usize {
         use std::mem::size_of;
-        // What each member's entry points to (the entries themselves, calibrators included,
-        // are counted with the vector).
+        // What each member's entry points to (the entries themselves, histories included, are
+        // counted with the vector; the scale is the engine's, not the series').
         let boxed = |s: &MemberState| match s {
             MemberState::Own(s) => s.state_bytes(),
             MemberState::SharedZ => 0,
@@ -278,10 +301,35 @@ impl DetectorState for EnsembleState {
         };
         size_of::<Self>()
             + self.shared.as_ref().map_or(0, RollingMedian::heap_bytes)
-            + self.members.capacity() * size_of::<(MemberState, Calibrator)>()
+            + self.members.capacity() * size_of::<(MemberState, History)>()
             + self.members.iter().map(|(s, _)| boxed(s)).sum::<usize>()
-            + self.recurrence.as_ref().map_or(0, Recurrence::heap_bytes)
+            + self.memory.heap_bytes()
     }
+}
+
+/// A state after `points` of a noisy daily cycle, its recurrence memory then filled with as many
+/// top-scale events as it keeps: the largest a default state grows (for the engine's test of
+/// the state per series).
+#[cfg(test)]
+pub(crate) fn fullest_state(ensemble: &Ensemble, points: i64) -> Box<dyn DetectorState> {
+    use crate::recurrence::CAPACITY;
+    let common = Arc::clone(&ensemble.common);
+    let Some(rule) = &common.recurrence else { panic!("the default combination keeps a recurrence memory") };
+    let mut state = ensemble.new_state();
+    let t0 = DateTime::UNIX_EPOCH + chrono::TimeDelta::days(20_000);
+    let mut noise = 11u64;
+    for i in 0..points {
+        noise = noise.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        let x = 50.0 + 10.0 * (i as f64 * std::f64::consts::TAU / 1440.0).sin() + (noise >> 11) as f64 / 2f64.powi(53);
+        state.update(t0 + chrono::TimeDelta::minutes(i), x);
+    }
+    // Ten minutes apart (distinct bins), all within the days remembered.
+    let last = (t0 + chrono::TimeDelta::minutes(points)).timestamp();
+    for k in 0..CAPACITY as i64 {
+        state.memory.discount(rule, last + 600 * k, 1e3);
+    }
+    assert_eq!(state.memory.len(), CAPACITY);
+    Box::new(state)
 }
 
 #[cfg(test)]

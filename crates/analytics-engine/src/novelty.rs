@@ -17,7 +17,6 @@
 
 use std::mem::size_of;
 
-use analytics_explain::stats::quantile;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -88,7 +87,7 @@ impl Detector for Novelty {
             // At most 4, as checked.
             order: self.cfg.order as u8,
             learn: self.cfg.learn,
-            learning: Vec::with_capacity(self.cfg.learn),
+            learning: Some(Box::new(Extremes::new(self.cfg.learn, [LOW_QUANTILE, HIGH_QUANTILE]))),
             range: None,
             context: 0,
             filled: 0,
@@ -104,7 +103,9 @@ struct NoveltyState {
     levels: u8,
     order: u8,
     learn: usize,
-    learning: Vec<f64>,
+    /// While the range is learnt: the values that its quantiles are read from (boxed, and
+    /// dropped once the range is learnt).
+    learning: Option<Box<Extremes>>,
     range: Option<(f64, f64)>,
     /// The last `order` bins, as a number in base `levels + 2`.
     context: u32,
@@ -137,13 +138,13 @@ impl NoveltyState {
 
 impl DetectorState for NoveltyState {
     fn update(&mut self, _t: DateTime<Utc>, x: f64) -> Option<f64> {
-        if self.range.is_none() {
-            self.learning.push(x);
-            if self.learning.len() >= self.learn {
-                let (lo, hi) = (quantile(&self.learning, 0.01), quantile(&self.learning, 0.99));
+        if let Some(learning) = &mut self.learning {
+            learning.push(x);
+            if learning.seen >= self.learn {
+                let (lo, hi) = (learning.quantile(LOW_QUANTILE), learning.quantile(HIGH_QUANTILE));
                 let pad = 0.1 * (hi - lo).max(1e-9 * lo.abs().max(1.0));
                 self.range = Some((lo - pad, hi + pad));
-                self.learning = Vec::new();
+                self.learning = None;
             }
             return None;
         }
@@ -162,6 +163,136 @@ impl DetectorState for NoveltyState {
     }
 
     fn state_bytes(&self) -> usize {
-        size_of::<Self>() + self.learning.capacity() * 8 + self.counts.capacity() * size_of::<u8>()
+        size_of::<Self>()
+            + self.learning.as_ref().map_or(0, |e| size_of::<Extremes>() + e.heap_bytes())
+            + self.counts.capacity() * size_of::<u8>()
+    }
+}
+
+/// The quantiles of the learning points that set the range.
+const LOW_QUANTILE: f64 = 0.01;
+const HIGH_QUANTILE: f64 = 0.99;
+
+/// The smallest and largest of `n` values, as many as quantiles near the ends need: the
+/// quantile (linear between ranks, in `f64::total_cmp` order) of all `n` values, exactly, in
+/// 2k values instead of n (k = 3 of 150 for the 1st and 99th percentiles).
+#[derive(Debug, Clone)]
+struct Extremes {
+    /// The values of all `n` that will be seen.
+    n: usize,
+    /// Values seen so far.
+    seen: usize,
+    /// Values kept at each end.
+    keep: usize,
+    /// The `keep` smallest so far, ascending.
+    low: Vec<f64>,
+    /// The `keep` largest so far, ascending.
+    high: Vec<f64>,
+}
+
+impl Extremes {
+    /// Room for quantiles `qs` (each at most 1% from an end, or the buffers grow with n) of
+    /// `n` values.
+    fn new(n: usize, qs: [f64; 2]) -> Self {
+        // The ranks a quantile reads, as `quantile_sorted` places it: floor and ceil of
+        // q (n - 1), to be kept from whichever end is nearer.
+        let keep = qs
+            .iter()
+            .map(|q| {
+                let pos = q.clamp(0.0, 1.0) * n.saturating_sub(1) as f64;
+                let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+                (hi + 1).min(n - lo)
+            })
+            .max()
+            .unwrap_or(0)
+            .min(n);
+        Self { n, seen: 0, keep, low: Vec::with_capacity(keep), high: Vec::with_capacity(keep) }
+    }
+
+    fn push(&mut self, x: f64) {
+        self.seen += 1;
+        let at = self.low.partition_point(|v| v.total_cmp(&x).is_le());
+        if at < self.keep {
+            // The largest kept makes room (removed first: the buffer never outgrows `keep`).
+            if self.low.len() == self.keep {
+                self.low.pop();
+            }
+            self.low.insert(at, x);
+        }
+        let at = self.high.partition_point(|v| v.total_cmp(&x).is_lt());
+        if self.high.len() < self.keep {
+            self.high.insert(at, x);
+        } else if at > 0 {
+            // Above the smallest kept, which makes room.
+            self.high.remove(0);
+            self.high.insert(at - 1, x);
+        }
+    }
+
+    /// The value of rank `i` (0-based, ascending) among all `n`: kept at one end or the other.
+    fn rank(&self, i: usize) -> f64 {
+        if i < self.low.len() {
+            self.low[i]
+        } else {
+            let from_top = self.n - 1 - i;
+            debug_assert!(from_top < self.high.len(), "rank {i} of {} is kept", self.n);
+            self.high.get(self.high.len().wrapping_sub(1 + from_top)).copied().unwrap_or(f64::NAN)
+        }
+    }
+
+    /// The `q`-quantile of the `n` values, once all are seen (as `stats::quantile_sorted`).
+    fn quantile(&self, q: f64) -> f64 {
+        let pos = q.clamp(0.0, 1.0) * self.n.saturating_sub(1) as f64;
+        let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+        let (a, b) = (self.rank(lo), self.rank(hi));
+        a + (b - a) * (pos - lo as f64)
+    }
+
+    fn heap_bytes(&self) -> usize {
+        (self.low.capacity() + self.high.capacity()) * size_of::<f64>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use analytics_explain::stats::quantile;
+
+    use super::*;
+
+    #[test]
+    fn extremes_give_the_quantiles_of_all_values() {
+        let mut state = 5u64;
+        let mut next = || {
+            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            state >> 11
+        };
+        for n in [10, 11, 150, 151, 1000] {
+            for trial in 0..20 {
+                // Ties (values from a few levels), and on some trials infinities and NaN.
+                let values: Vec<f64> = (0..n)
+                    .map(|_| match next() % 50 {
+                        0 if trial % 3 == 0 => f64::INFINITY,
+                        1 if trial % 3 == 0 => f64::NEG_INFINITY,
+                        2 if trial % 5 == 0 => f64::NAN,
+                        r => (r % (5 + trial)) as f64 * 0.37,
+                    })
+                    .collect();
+                let qs = [LOW_QUANTILE, HIGH_QUANTILE];
+                let mut e = Extremes::new(n, qs);
+                for &x in &values {
+                    e.push(x);
+                }
+                for q in qs {
+                    let (got, want) = (e.quantile(q), quantile(&values, q));
+                    assert!(
+                        got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()),
+                        "n {n} q {q}: {got} vs {want}"
+                    );
+                }
+                assert!(e.low.len() <= e.keep && e.high.len() <= e.keep);
+            }
+        }
+        // 150 values at the 1st and 99th percentiles: three from each end.
+        assert_eq!(Extremes::new(150, [LOW_QUANTILE, HIGH_QUANTILE]).keep, 3);
     }
 }

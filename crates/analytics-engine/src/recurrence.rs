@@ -15,7 +15,8 @@
 //! time of day can exceed it.
 //!
 //! The memory is sparse (most series never reach the top of the scale, and keep an empty list)
-//! and bounded: 32 events of 12 bytes.
+//! and bounded: 32 events of 8 bytes (day and bin in one 32-bit number, the surprise in single
+//! precision).
 
 use serde::{Deserialize, Serialize};
 
@@ -70,16 +71,31 @@ impl RecurrenceConfig {
     }
 }
 
+/// Bits of an event's slot that hold its bin: enough for the 86,400 bins of one-second bins.
+const BIN_BITS: u32 = 17;
+/// Days after the memory's base day that a slot can hold (89 years).
+const SLOT_DAYS: i64 = 1 << (32 - BIN_BITS);
+
+/// The slot of a day (within [`SLOT_DAYS`] after `base`) and bin.
+fn pack(base: i64, day: i64, bin: u32) -> u32 {
+    debug_assert!((0..SLOT_DAYS).contains(&(day - base)) && bin < 1 << BIN_BITS);
+    ((day - base) as u32) << BIN_BITS | bin
+}
+
+/// The day and bin of a slot counted from `base`.
+fn unpack(base: i64, slot: u32) -> (i64, u32) {
+    (base + i64::from(slot >> BIN_BITS), slot & ((1 << BIN_BITS) - 1))
+}
+
 /// One remembered event.
 #[derive(Debug, Clone, Copy)]
 struct Event {
-    /// Days since the epoch (32 bits reach beyond any timestamp chrono accepts).
-    day: i32,
-    bin: u32,
+    /// Days after the memory's base day (high bits) and phase-of-day bin (low [`BIN_BITS`]).
+    slot: u32,
     surprise: f32,
 }
 
-/// The recurrence memory of one series.
+/// The recurrence rule, as configured: one per engine, shared by every series' [`Memory`].
 #[derive(Debug, Clone)]
 pub(crate) struct Recurrence {
     bin_seconds: i64,
@@ -88,11 +104,19 @@ pub(crate) struct Recurrence {
     /// Surprise (decades) at or above which an event is remembered.
     min_surprise: f64,
     bins: u32,
+}
+
+/// The recurrence memory of one series.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Memory {
+    /// The day that slots count from: moved (and the slots renumbered) when a day falls
+    /// outside the [`SLOT_DAYS`] after it.
+    base_day: i64,
     events: Vec<Event>,
 }
 
 impl Recurrence {
-    /// A memory for one series, or None when the configuration turns it off.
+    /// The rule, or None when the configuration turns it off.
     pub(crate) fn new(cfg: &RecurrenceConfig, decades_per_score: f64) -> Option<Self> {
         (cfg.bin_seconds > 0).then(|| Self {
             bin_seconds: cfg.bin_seconds,
@@ -100,30 +124,32 @@ impl Recurrence {
             fade_per_day: cfg.fade_per_day,
             min_surprise: cfg.min_score * decades_per_score,
             bins: (DAY / cfg.bin_seconds) as u32,
-            events: Vec::new(),
         })
     }
+}
 
+impl Memory {
     /// The surprise of a point at `t` (seconds since the epoch) once what recurs is taken off,
     /// then remembers the point if it reached the top of the scale.
-    pub(crate) fn discount(&mut self, t: i64, surprise: f64) -> f64 {
+    pub(crate) fn discount(&mut self, rule: &Recurrence, t: i64, surprise: f64) -> f64 {
         // Nothing to take off (what is recalled is never negative) and nothing to remember: most
         // points, spared the scan of the memory.
         if surprise <= 0.0 {
             return 0.0;
         }
         let day = t.div_euclid(DAY);
-        let bin = (t.rem_euclid(DAY) / self.bin_seconds) as u32;
+        let bin = (t.rem_euclid(DAY) / rule.bin_seconds) as u32;
         let mut recalled = 0.0f64;
         for e in &self.events {
-            let age = day - i64::from(e.day);
-            let apart = bin.abs_diff(e.bin).min(self.bins - bin.abs_diff(e.bin));
-            if (1..=self.days).contains(&age) && apart <= 1 {
-                recalled = recalled.max(f64::from(e.surprise) - self.fade_per_day * age as f64);
+            let (e_day, e_bin) = unpack(self.base_day, e.slot);
+            let age = day - e_day;
+            let apart = bin.abs_diff(e_bin).min(rule.bins - bin.abs_diff(e_bin));
+            if (1..=rule.days).contains(&age) && apart <= 1 {
+                recalled = recalled.max(f64::from(e.surprise) - rule.fade_per_day * age as f64);
             }
         }
-        if surprise >= self.min_surprise {
-            self.remember(day, bin, surprise);
+        if surprise >= rule.min_surprise {
+            self.remember(rule.days, day, bin, surprise);
         }
         if recalled == f64::INFINITY {
             // Nothing is worse than an unbounded surprise: a repeat of one is expected.
@@ -132,21 +158,45 @@ impl Recurrence {
         (surprise - recalled).max(0.0)
     }
 
-    fn remember(&mut self, day: i64, bin: u32, surprise: f64) {
+    fn remember(&mut self, days: i64, day: i64, bin: u32, surprise: f64) {
         // Stored in single precision: a recalled surprise need not be exact to the decade's
-        // billionth, and the memory stays at 12 bytes an event (beyond f32's range, as infinity).
+        // billionth, and the memory stays at 8 bytes an event (beyond f32's range, as infinity).
         let s = surprise as f32;
-        if let Some(e) = self.events.iter_mut().find(|e| i64::from(e.day) == day && e.bin == bin) {
+        let base = self.base_day;
+        if let Some(e) = self.events.iter_mut().find(|e| unpack(base, e.slot) == (day, bin)) {
             e.surprise = e.surprise.max(s);
             return;
         }
         // Forget events too old to be recalled, then the oldest if still full.
-        self.events.retain(|e| day - i64::from(e.day) <= self.days);
+        self.events.retain(|e| day - unpack(base, e.slot).0 <= days);
         if self.events.len() == CAPACITY {
             self.events.remove(0);
         }
-        // Timestamps come from chrono, whose days since the epoch fit in 32 bits.
-        self.events.push(Event { day: day as i32, bin, surprise: s });
+        if !(0..SLOT_DAYS).contains(&(day - self.base_day)) {
+            self.rebase(days, day);
+        }
+        self.events.push(Event { slot: pack(self.base_day, day, bin), surprise: s });
+    }
+
+    /// Counts slots from `days` before `day`, keeping the events within `days` of it (the
+    /// others cannot be recalled any more) under their new slots.
+    fn rebase(&mut self, days: i64, day: i64) {
+        let (old, new) = (self.base_day, day - days);
+        self.events.retain_mut(|e| {
+            let (d, b) = unpack(old, e.slot);
+            let keep = (d - day).abs() <= days;
+            if keep {
+                e.slot = pack(new, d, b);
+            }
+            keep
+        });
+        self.base_day = new;
+    }
+
+    /// Events remembered.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.events.len()
     }
 
     /// Bytes held on the heap.
@@ -161,9 +211,21 @@ mod tests {
 
     const HOUR: i64 = 3600;
 
-    fn memory() -> Recurrence {
+    /// The default rule and one series' memory.
+    struct Tested {
+        rule: Recurrence,
+        memory: Memory,
+    }
+
+    impl Tested {
+        fn discount(&mut self, t: i64, surprise: f64) -> f64 {
+            self.memory.discount(&self.rule, t, surprise)
+        }
+    }
+
+    fn memory() -> Tested {
         // Scores span 10 decades, as the calibrator's do.
-        Recurrence::new(&RecurrenceConfig::default(), 10.0).unwrap()
+        Tested { rule: Recurrence::new(&RecurrenceConfig::default(), 10.0).unwrap(), memory: Memory::default() }
     }
 
     #[test]
@@ -210,13 +272,36 @@ mod tests {
     }
 
     #[test]
+    fn days_far_from_the_base_day_move_it() {
+        // Before 1970 (negative days), and either side of the 89 years a slot reaches.
+        for first_day in [-1000, SLOT_DAYS - 2, 3 * SLOT_DAYS + 5] {
+            let mut m = memory();
+            let t0 = first_day * DAY + 2 * HOUR;
+            assert_eq!(m.discount(t0, 50.0), 50.0);
+            // The next days recall the first (50 less a decade a day) as near the epoch, across
+            // the move of the base day (at the third day for the second start).
+            assert_eq!(m.discount(t0 + DAY, 12.0), 0.0, "from day {first_day}");
+            assert_eq!(m.discount(t0 + 2 * DAY, 12.0), 0.0, "from day {first_day}");
+            assert!((m.discount(t0 + 3 * DAY, 100.0) - 53.0).abs() < 1e-6, "from day {first_day}");
+            assert_eq!(m.discount(t0 + 3 * DAY + HOUR, 30.0), 30.0, "another time of day, from day {first_day}");
+        }
+        // A jump of centuries forgets everything, then remembers afresh.
+        let mut m = memory();
+        m.discount(100 * DAY, 30.0);
+        let later = (100 + 200 * 365) * DAY;
+        assert_eq!(m.discount(later, 30.0), 30.0);
+        assert_eq!(m.memory.events.len(), 1);
+        assert!((m.discount(later + DAY, 30.0) - 1.0).abs() < 1e-6);
+    }
+
+    #[test]
     fn memory_is_bounded() {
         let mut m = memory();
         for i in 0..1000 {
             m.discount(100 * DAY + i * 600, 20.0);
         }
-        assert!(m.events.len() <= CAPACITY);
-        assert!(m.heap_bytes() <= 2 * CAPACITY * 16);
+        assert!(m.memory.events.len() <= CAPACITY);
+        assert_eq!(m.memory.heap_bytes(), CAPACITY * 8);
     }
 
     #[test]
