@@ -17,8 +17,9 @@
 //! rolling window; when both take part with the same window (as by default), the ensemble keeps
 //! that window once and hands its z to both: the same numbers, half the work and state.
 //!
-//! The batch path ([`Detector::score_batch`]) runs member by member over the whole series, then
-//! combines: the streaming state's numbers to the bit, about 15% faster (docs/performance.md).
+//! The batch path ([`Detector::score_batch`]) runs member by member over stretches of the series,
+//! then combines: the streaming state's numbers to the bit, about 15% faster
+//! (docs/performance.md).
 
 use std::sync::Arc;
 
@@ -257,9 +258,9 @@ impl Detector for Ensemble {
     }
 
     /// The streaming state's numbers, computed member by member: the members do not depend on
-    /// each other until they are combined, so over each stretch of [`BATCH_STRETCH`] points every
-    /// member's detector and calibrator run as one loop, then the stretch's tallies are combined
-    /// point by point (the recurrence memory in time order). The same updates of the same state
+    /// each other until they are combined, so over each stretch of 2,048 points each member's
+    /// detector runs as one loop, then its calibrator as another, and the stretch's tallies are
+    /// then combined point by point (the recurrence memory in time order). The same updates of the same state
     /// as [`Detector::start`]'s, in another order, so the same numbers to the bit; the stretches
     /// bound the extra memory (72 bytes a point of a stretch) however long the series.
     fn score_batch(&self, timestamps: &[DateTime<Utc>], values: &[f64]) -> Vec<Option<f64>> {
