@@ -260,9 +260,10 @@ impl Detector for Ensemble {
     /// The streaming state's numbers, computed member by member: the members do not depend on
     /// each other until they are combined, so over each stretch of 2,048 points each member's
     /// detector runs as one loop, then its calibrator as another, and the stretch's tallies are
-    /// then combined point by point (the recurrence memory in time order). The same updates of the same state
-    /// as [`Detector::start`]'s, in another order, so the same numbers to the bit; the stretches
-    /// bound the extra memory (72 bytes a point of a stretch) however long the series.
+    /// then combined point by point (the recurrence memory in time order). The same updates of
+    /// the same state as [`Detector::start`]'s, in another order, so the same numbers to the
+    /// bit; the stretches bound the extra memory (72 bytes a point of a stretch) however long
+    /// the series.
     fn score_batch(&self, timestamps: &[DateTime<Utc>], values: &[f64]) -> Vec<Option<f64>> {
         let mut state = self.new_state();
         let mut scores = Vec::with_capacity(values.len());
@@ -303,6 +304,18 @@ enum MemberState {
     SharedDensity(Box<Averages>),
 }
 
+impl MemberState {
+    /// The member's raw score of `x` at `t`, given the shared window's z of it (None while the
+    /// member, or the window, warms up).
+    fn raw(&mut self, t: DateTime<Utc>, x: f64, z: Option<f64>) -> Option<f64> {
+        match self {
+            MemberState::Own(s) => s.update(t, x),
+            MemberState::SharedZ => z.map(f64::abs),
+            MemberState::SharedDensity(averages) => averages.update(z),
+        }
+    }
+}
+
 #[derive(Debug)]
 struct EnsembleState {
     /// Each member's state and calibration history.
@@ -336,6 +349,8 @@ impl EnsembleState {
         for (state, history) in &mut self.members {
             // The member's raw scores, then its calibration: two loops, each kept tight.
             raws.clear();
+            // `MemberState::raw` over the stretch, its match taken out of the loop (inside, the
+            // batch measured 5.42 -> 5.01 M points per second).
             match state {
                 MemberState::Own(s) => raws.extend(timestamps.iter().zip(values).map(|(&t, &x)| s.update(t, x))),
                 MemberState::SharedZ => raws.extend(zs.iter().map(|z| z.map(f64::abs))),
@@ -357,11 +372,7 @@ impl DetectorState for EnsembleState {
         // warms up).
         let z = self.shared.as_mut().and_then(|w| w.z(x));
         for (state, history) in &mut self.members {
-            let raw = match state {
-                MemberState::Own(s) => s.update(t, x),
-                MemberState::SharedZ => z.map(f64::abs),
-                MemberState::SharedDensity(averages) => averages.update(z),
-            };
+            let raw = state.raw(t, x, z);
             // Surprise: -log10 of the member's tail probability on this series.
             tally.add(raw, history.update_surprise(&self.common.scale, raw.unwrap_or(0.0), raw.is_none()));
         }

@@ -86,7 +86,6 @@ impl Detector for Novelty {
             levels: self.cfg.levels,
             // At most 4, as checked.
             order: self.cfg.order as u8,
-            learn: self.cfg.learn,
             learning: Some(Box::new(Extremes::new(self.cfg.learn, [LOW_QUANTILE, HIGH_QUANTILE]))),
             range: None,
             context: 0,
@@ -102,7 +101,6 @@ impl Detector for Novelty {
 struct NoveltyState {
     levels: u8,
     order: u8,
-    learn: usize,
     /// While the range is learnt: the values that its quantiles are read from (boxed, and
     /// dropped once the range is learnt).
     learning: Option<Box<Extremes>>,
@@ -140,7 +138,7 @@ impl DetectorState for NoveltyState {
     fn update(&mut self, _t: DateTime<Utc>, x: f64) -> Option<f64> {
         if let Some(learning) = &mut self.learning {
             learning.push(x);
-            if learning.seen >= self.learn {
+            if learning.seen == learning.n {
                 let (lo, hi) = (learning.quantile(LOW_QUANTILE), learning.quantile(HIGH_QUANTILE));
                 let pad = 0.1 * (hi - lo).max(1e-9 * lo.abs().max(1.0));
                 self.range = Some((lo - pad, hi + pad));
