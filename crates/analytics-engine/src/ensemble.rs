@@ -11,7 +11,8 @@
 //!
 //! With `bonferroni` and `max`, the combined surprise then passes through the recurrence memory
 //! ([`RecurrenceConfig`]): what the same time of day showed at the top of the scale on the
-//! previous days is taken off, so a daily job is news once.
+//! previous days is taken off, so a daily job is news once, and so is what continues a rhythm
+//! of top-scale events (a job every few hours is news twice).
 //!
 //! The robust z-score and spike density both read the robust z of each point against the same
 //! rolling window; when both take part with the same window (as by default), the ensemble keeps
