@@ -211,8 +211,8 @@ fn nab_the_default_ensemble_beats_its_members() {
             assert!(e > s, "profile {p}: ensemble {e:.2} <= {member} {s:.2}");
         }
     }
-    // Measured: 77.57, 73.40, 80.79. A drop below these floors is a regression to look into.
-    assert!(ensemble[0] > 76.5 && ensemble[1] > 72.0 && ensemble[2] > 79.5, "{ensemble:?}");
+    // Measured: 79.54, 75.38, 82.82. A drop below these floors is a regression to look into.
+    assert!(ensemble[0] > 78.5 && ensemble[1] > 74.5 && ensemble[2] > 81.5, "{ensemble:?}");
     let file = out.join("default/realTraffic/default_speed_6005.csv");
     let text = std::fs::read_to_string(&file).unwrap();
     assert!(text.starts_with("timestamp,value,anomaly_score,label\n2015-08-31 18:22:00,90,"), "{}", &text[..80]);

@@ -9,7 +9,9 @@
 //! member tail probability times the number of members (Bonferroni's correction for asking
 //! several members), as a score the engine does not calibrate again.
 //!
-//! With `bonferroni` and `max`, the combined surprise then passes through the recurrence memory
+//! With `bonferroni` and `max`, the record rule ([`RecordConfig`]) is asked too, as one more
+//! member: a point beyond the whole range the series has shown (after its first day) is news,
+//! by how far beyond. The combined surprise then passes through the recurrence memory
 //! ([`RecurrenceConfig`]): what the same time of day showed at the top of the scale on the
 //! previous days is taken off, so a daily job is news once, and so is what continues a rhythm
 //! of top-scale events (a job every few hours is news twice).
@@ -33,6 +35,7 @@ use crate::density::{Averages, Density, DensityConfig};
 use crate::detector::{Detector, DetectorState};
 use crate::holt_winters::{HoltWinters, HoltWintersConfig};
 use crate::novelty::{Novelty, NoveltyConfig};
+use crate::record::{Range, RecordConfig, Records};
 use crate::recurrence::{Memory, Recurrence, RecurrenceConfig};
 use crate::seasonal::{Seasonal, SeasonalConfig};
 use crate::zscore::{RobustZ, RobustZConfig, RollingMedian};
@@ -66,6 +69,9 @@ pub struct EnsembleConfig {
     /// Memory of top-scale events by time of day: a daily repeat scores only by how much it is
     /// worse (with the `bonferroni` and `max` combinations).
     pub recurrence: RecurrenceConfig,
+    /// A point beyond the whole range the series has shown is news (with the `bonferroni` and
+    /// `max` combinations, where it counts as one more member).
+    pub record: RecordConfig,
 }
 
 /// How the ensemble combines its members' calibrated scores.
@@ -114,6 +120,7 @@ impl Default for EnsembleConfig {
             member_calibration: CalibrationConfig::default(),
             combine: Combine::Bonferroni,
             recurrence: RecurrenceConfig::default(),
+            record: RecordConfig::default(),
         }
     }
 }
@@ -140,6 +147,8 @@ struct Common {
     members_decades: f64,
     /// The recurrence rule (with the `bonferroni` and `max` combinations, unless turned off).
     recurrence: Option<Recurrence>,
+    /// The record rule (with the `bonferroni` and `max` combinations, unless turned off).
+    records: Option<Records>,
 }
 
 /// What the members said about one point, gathered for the combination.
@@ -164,6 +173,11 @@ impl Tally {
             self.most = self.most.max(surprise);
             self.ready += 1;
         }
+    }
+
+    /// Adds the record rule's surprise (it needs no warm-up of its own, and no calibration).
+    fn record(&mut self, surprise: f64) {
+        self.most = self.most.max(surprise);
     }
 }
 
@@ -204,6 +218,7 @@ impl Ensemble {
     pub fn new(cfg: EnsembleConfig) -> Result<Self, EngineError> {
         cfg.member_calibration.check()?;
         cfg.recurrence.check()?;
+        cfg.record.check()?;
         if cfg.members.is_empty() {
             return Err(EngineError::bad_param("members", "[]", "at least one member"));
         }
@@ -233,14 +248,20 @@ impl Ensemble {
                 })
             })
             .collect::<Result<_, _>>()?;
+        let (recurrence, records) = match cfg.combine {
+            Combine::Bonferroni | Combine::Max => {
+                (Recurrence::new(&cfg.recurrence, SCORE_DECADES), Records::new(&cfg.record))
+            }
+            Combine::Mean | Combine::MaxRaw => (None, None),
+        };
+        // The record rule is one more question asked of each point.
+        let asked = cfg.members.len() + usize::from(records.is_some());
         let common = Common {
             scale: Scale::new(cfg.member_calibration),
             combine: cfg.combine,
-            members_decades: (cfg.members.len() as f64).log10(),
-            recurrence: match cfg.combine {
-                Combine::Bonferroni | Combine::Max => Recurrence::new(&cfg.recurrence, SCORE_DECADES),
-                Combine::Mean | Combine::MaxRaw => None,
-            },
+            members_decades: (asked as f64).log10(),
+            recurrence,
+            records,
         };
         Ok(Self { members, shared, common: Arc::new(common) })
     }
@@ -293,6 +314,7 @@ impl Ensemble {
             shared: self.shared.as_ref().map(RollingMedian::empty_like),
             common: Arc::clone(&self.common),
             memory: Memory::default(),
+            range: Range::default(),
         }
     }
 }
@@ -326,6 +348,8 @@ struct EnsembleState {
     common: Arc<Common>,
     /// This series' recurrence memory (empty when the rule is off).
     memory: Memory,
+    /// The range this series has shown (for the record rule).
+    range: Range,
 }
 
 impl EnsembleState {
@@ -361,8 +385,13 @@ impl EnsembleState {
                 tally.add(raw, history.update_surprise(scale, raw.unwrap_or(0.0), raw.is_none()));
             }
         }
-        let (common, memory, members) = (&self.common, &mut self.memory, self.members.len());
-        scores.extend(timestamps.iter().zip(tallies).map(|(&t, tally)| common.combine(memory, members, t, tally)));
+        let (common, memory, range, members) = (&self.common, &mut self.memory, &mut self.range, self.members.len());
+        scores.extend(timestamps.iter().zip(values).zip(tallies).map(|((&t, &x), mut tally)| {
+            if let Some(rule) = &common.records {
+                tally.record(range.surprise(rule, t, x));
+            }
+            common.combine(memory, members, t, tally)
+        }));
     }
 }
 
@@ -379,6 +408,9 @@ impl DetectorState for EnsembleState {
         }
         if let Some(w) = &mut self.shared {
             w.push(x);
+        }
+        if let Some(rule) = &self.common.records {
+            tally.record(self.range.surprise(rule, t, x));
         }
         self.common.combine(&mut self.memory, self.members.len(), t, tally)
     }
@@ -470,9 +502,48 @@ mod tests {
     }
 
     #[test]
+    fn a_burst_beyond_everything_seen_is_news_on_a_bursty_series() {
+        // Four days at one minute of request counts with a heavy tail (exponential, mean 40:
+        // bursts of five or six times the usual are routine), then on day four one of 700, far
+        // beyond the largest before.
+        let t0 = DateTime::UNIX_EPOCH + chrono::TimeDelta::days(19_000);
+        let n = 4 * 1440;
+        let big = 3 * 1440 + 700;
+        let ts: Vec<_> = (0..n).map(|i| t0 + chrono::TimeDelta::minutes(i)).collect();
+        let mut state = 5u64;
+        let xs: Vec<f64> = (0..n)
+            .map(|i| {
+                state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                let u = ((state >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
+                if i == big {
+                    700.0
+                } else {
+                    -40.0 * u.ln()
+                }
+            })
+            .collect();
+        let highest = xs[..big as usize].iter().fold(0.0f64, |a, &b| a.max(b));
+        let score = |cfg: EnsembleConfig| Ensemble::new(cfg).unwrap().score_batch(&ts, &xs)[big as usize].unwrap();
+        let with = score(EnsembleConfig::default());
+        let off = RecordConfig { decades_per_range: 0.0, ..RecordConfig::default() };
+        let without = score(EnsembleConfig { record: off, ..EnsembleConfig::default() });
+        // 700 lies 1.4 widths of the range beyond the highest value before (293): 21 decades
+        // by the rule, a score of 1; the members alone say 0.66 (their calibrators have seen
+        // many large values).
+        assert!(highest < 300.0, "{highest}");
+        assert!(with >= 1.0, "with the record rule: {with}");
+        assert!(without < 0.9, "without it: {without}");
+        // The streaming path keeps the range as the batch does.
+        let e = Ensemble::new(EnsembleConfig::default()).unwrap();
+        let mut stream = e.start();
+        let streamed: Vec<Option<f64>> = ts.iter().zip(&xs).map(|(&t, &x)| stream.update(t, x)).collect();
+        assert!(e.score_batch(&ts, &xs).iter().zip(&streamed).all(|(a, b)| a.map(f64::to_bits) == b.map(f64::to_bits)));
+    }
+
+    #[test]
     fn the_member_by_member_batch_gives_the_streaming_numbers_to_the_bit() {
         // Five days at one minute: noise, a daily cycle, a spike at the same time every day (the
-        // recurrence memory recalls it) and a burst on day four.
+        // recurrence memory recalls it), a record on day three and a burst on day four.
         let t0 = DateTime::UNIX_EPOCH + chrono::TimeDelta::days(19_000);
         let n = 5 * 1440;
         let ts: Vec<_> = (0..n).map(|i| t0 + chrono::TimeDelta::minutes(i)).collect();
@@ -483,7 +554,9 @@ mod tests {
                 let noise = (state >> 11) as f64 / (1u64 << 53) as f64;
                 let daily = if i % 1440 == 600 { 40.0 } else { 0.0 };
                 let burst = if (4 * 1440 + 100..4 * 1440 + 160).contains(&i) && i % 4 == 0 { 15.0 } else { 0.0 };
-                20.0 + 5.0 * (i as f64 * std::f64::consts::TAU / 1440.0).sin() + noise + daily + burst
+                // And on day three, a record: far above the daily spike, the highest so far.
+                let record = if i == 3 * 1440 + 900 { 120.0 } else { 0.0 };
+                20.0 + 5.0 * (i as f64 * std::f64::consts::TAU / 1440.0).sin() + noise + daily + burst + record
             })
             .collect();
         let base = EnsembleConfig::default();

@@ -85,7 +85,7 @@ impl EngineRegistry {
         let mut r = Self::new();
         r.register(
             "default",
-            "The ensemble: robust z-score, seasonal baseline, spike density and context novelty, each calibrated on its own history; the most surprising member counts, corrected for the number of members (Bonferroni), less any surprise that recurs at the same time of day or keeps the beat of earlier ones.",
+            "The ensemble: robust z-score, seasonal baseline, spike density and context novelty, each calibrated on its own history, and the record rule (a value beyond the whole range seen); the most surprising counts, corrected for the number asked (Bonferroni), less any surprise that recurs at the same time of day or keeps the beat of earlier ones.",
             defaults::<EnsembleConfig>(),
             Arc::new(|v| build("default", v, Ensemble::new)),
         );
