@@ -143,7 +143,8 @@ struct Common {
     /// The members' calibration.
     scale: Scale,
     combine: Combine,
-    /// log10 of the number of members (Bonferroni's factor, in decades).
+    /// log10 of the number asked: the members, and the record rule when it is on (Bonferroni's
+    /// factor, in decades).
     members_decades: f64,
     /// The recurrence rule (with the `bonferroni` and `max` combinations, unless turned off).
     recurrence: Option<Recurrence>,

@@ -8,15 +8,16 @@
 //! gives a point beyond them a surprise of `decades_per_range` decades per width of that range
 //! it lies beyond: by default 15, so a value a quarter of the range above the highest ever seen
 //! counts as a tail of 10^-3.75, half the range as 10^-7.5. The rate is a prior, not learnt (a
-//! series shows too few records to learn their tail from); it is what light tails give for a
-//! thousand points seen: beyond the largest of a thousand Gaussian values (3.2 standard
-//! deviations, a range of about 6.5) by a quarter of the range lies a tail of 10^-6.2, by half
-//! of it 10^-10.3; for exponential values (largest 7.5 scales) 10^-4.1 and 10^-4.9. Records count
+//! series shows too few records to learn their tail from); it lies between what light tails
+//! give for a thousand points seen: beyond the largest of a thousand Gaussian values (3.2
+//! standard deviations, a range of about 6.5) by a quarter of the range lies a tail of 10^-6.2,
+//! by half of it 10^-10.3; for exponential values (largest 7.5 scales) 10^-4.1 and 10^-4.9. Records count
 //! only once the series has been watched for `learn_seconds` (a day by default, so that a new
 //! series' daily cycle does not set records while it is first seen), and the range only grows:
 //! a series that once jumped far keeps that jump as its yardstick.
 //!
-//! The state is the range and the time the series started: 24 bytes per series.
+//! The state is the range, the time from which records count and a count of points: 32 bytes
+//! per series.
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};

@@ -57,8 +57,8 @@ pub struct RecurrenceConfig {
     /// How far off its beat (as a share of the beat) a point may fall and still continue a
     /// rhythm: two consecutive remembered events at least half an hour apart are expected to
     /// be followed by a third after the same interval (a job every few hours); 0 turns this
-    /// off. The default, 0.2, lies in the middle of the range that scored alike on NAB and ASD
-    /// (0.1 to 0.3; docs/results.md).
+    /// off. The default, 0.3, lies in the middle of the range where NAB and ASD both gained (0.1
+    /// to 0.5; at 0.6 real anomalies are taken for repeats; docs/results.md).
     pub rhythm_tolerance: f64,
 }
 
@@ -154,9 +154,7 @@ impl Recurrence {
             min_beat: (MIN_BEAT_SECONDS + cfg.bin_seconds - 1) / cfg.bin_seconds,
         })
     }
-}
 
-impl Recurrence {
     /// What a rhythm leads a point at `now` to expect, from two consecutive events at `first`
     /// and `second` (all in bins since the epoch) whose smaller surprise is `size`: a third
     /// event a beat after the second (give or take the tolerance) is expected as large, less
