@@ -183,9 +183,22 @@ impl Tally {
 }
 
 impl Common {
-    /// The ensemble's score of a point at `t` from its members' tally: None until every member
-    /// is past its warm-up, so that the combination means the same thing from point to point.
-    fn combine(&self, memory: &mut Memory, members: usize, t: DateTime<Utc>, tally: Tally) -> Option<f64> {
+    /// The ensemble's score of the point `x` at `t` from its members' tally and this series'
+    /// range and recurrence memory (both updated here, for every point, in time order): None
+    /// until every member is past its warm-up, so that the combination means the same thing
+    /// from point to point.
+    fn combine(
+        &self,
+        memory: &mut Memory,
+        range: &mut Range,
+        members: usize,
+        t: DateTime<Utc>,
+        x: f64,
+        mut tally: Tally,
+    ) -> Option<f64> {
+        if let Some(rule) = &self.records {
+            tally.record(range.surprise(rule, t, x));
+        }
         if tally.ready < members {
             return None;
         }
@@ -387,12 +400,13 @@ impl EnsembleState {
             }
         }
         let (common, memory, range, members) = (&self.common, &mut self.memory, &mut self.range, self.members.len());
-        scores.extend(timestamps.iter().zip(values).zip(tallies).map(|((&t, &x), mut tally)| {
-            if let Some(rule) = &common.records {
-                tally.record(range.surprise(rule, t, x));
-            }
-            common.combine(memory, members, t, tally)
-        }));
+        scores.extend(
+            timestamps
+                .iter()
+                .zip(values)
+                .zip(tallies)
+                .map(|((&t, &x), tally)| common.combine(memory, range, members, t, x, tally)),
+        );
     }
 }
 
@@ -410,10 +424,7 @@ impl DetectorState for EnsembleState {
         if let Some(w) = &mut self.shared {
             w.push(x);
         }
-        if let Some(rule) = &self.common.records {
-            tally.record(self.range.surprise(rule, t, x));
-        }
-        self.common.combine(&mut self.memory, self.members.len(), t, tally)
+        self.common.combine(&mut self.memory, &mut self.range, self.members.len(), t, x, tally)
     }
 
     fn state_bytes(&self) -> usize {

@@ -123,12 +123,12 @@ impl Range {
         if self.counting && !(x > self.high || x < self.low) {
             return 0.0;
         }
-        self.learn(rule, t, x)
+        self.surprise_and_widen(rule, t, x)
     }
 
     /// [`Range::surprise`] for a point beyond the range, or while the series is new.
     #[inline]
-    fn learn(&mut self, rule: &Records, t: DateTime<Utc>, x: f64) -> f64 {
+    fn surprise_and_widen(&mut self, rule: &Records, t: DateTime<Utc>, x: f64) -> f64 {
         // Before the first point the range is empty (an infinite low, and the high below it).
         let empty = self.high < self.low;
         if !self.counting {
