@@ -3,8 +3,9 @@
 //!
 //! The median and the MAD of the window are kept exactly: the window is held sorted, each value
 //! with its arrival number (one byte for windows up to 256 values, two beyond). Per point: a
-//! binary search for the newest's place, a scan of the numbers for the oldest's (eight one-byte
-//! numbers at a time), and one shift of the values between the two places. The MAD is the k-th
+//! count of the values below the newest (two levels of independent comparisons, not a binary
+//! search), a scan of the numbers for the oldest's place (eight one-byte numbers at a time),
+//! and one shift of the values between the two places. The MAD is the k-th
 //! smallest of two sorted sequences (distances below the median, read leftwards, and above it,
 //! read rightwards), found by walking from the previous point's answer: a step or two per point
 //! on ordinary data, at most w / 2 after a jump.
@@ -221,13 +222,36 @@ impl RollingMedian {
     }
 
     pub(crate) fn push(&mut self, x: f64) {
-        let at = self.sorted.partition_point(|v| v.total_cmp(&x).is_lt());
+        let at = self.rank(x);
         let count = self.next;
         self.next = self.next.wrapping_add(1);
         match &mut self.arrivals {
             Arrivals::Narrow(a) => place(&mut self.sorted, a, usize::from(self.capacity), at, x, count),
             Arrivals::Wide(a) => place(&mut self.sorted, a, usize::from(self.capacity), at, x, count),
         }
+    }
+
+    /// Where `x` belongs in the window: how many values are below it. NaN goes after every
+    /// value (so NaNs stay last, where `v < x` is false as it must be for them).
+    ///
+    /// Up to [`NARROW_WINDOW`] values, in two levels of counting rather than a binary search:
+    /// the blocks of eight whose last value is below `x` (a prefix, as the window is sorted),
+    /// then the values below `x` in the block after them. The comparisons are independent of
+    /// one another, where each step of a binary search waits for the load the previous one
+    /// chose: 15 + 8 comparisons for the default 120 values, against seven dependent steps.
+    fn rank(&self, x: f64) -> usize {
+        const BLOCK: usize = 8;
+        let s = &self.sorted;
+        if x.is_nan() {
+            return s.len();
+        }
+        if s.len() > NARROW_WINDOW {
+            return s.partition_point(|&v| v < x);
+        }
+        let blocks = s.chunks_exact(BLOCK).filter(|b| b[BLOCK - 1] < x).count();
+        let start = blocks * BLOCK;
+        let block = &s[start..(start + BLOCK).min(s.len())];
+        start + block.iter().filter(|&&v| v < x).count()
     }
 
     /// Whether two windows hold the same points and warm up alike (they would give equal z).
@@ -439,6 +463,28 @@ mod tests {
                     assert_eq!(<u16 as ArrivalNumber>::find(&wide, u16::from(target)), want);
                 }
             }
+        }
+    }
+
+    #[test]
+    fn nan_and_signed_zeros_leave_the_window_consistent() {
+        // NaN is kept last and signed zeros compare equal; once they have left the window, z is
+        // exact again (and nothing panics while they are in it).
+        let window = 12;
+        let mut rm = RollingMedian::new(window, 3);
+        let mut xs = vec![3.0, f64::NAN, -0.0, 0.0, 2.0, -f64::NAN, 5.0, 0.0, -0.0, 1.0];
+        xs.extend((0..40).map(|i| f64::from(i * 7 % 13) - 6.0));
+        for (i, &x) in xs.iter().enumerate() {
+            let got = rm.z(x);
+            if i >= 10 + window {
+                let want = reference_z(&xs[..i], x, window, 3);
+                let (g, w) = (got.unwrap_or(f64::NAN), want.unwrap_or(f64::NAN));
+                assert!((g - w).abs() <= 1e-12, "at {i}: {g} vs {w}");
+            }
+            rm.push(x);
+            let finite = rm.sorted.iter().take_while(|v| !v.is_nan()).count();
+            assert!(rm.sorted[finite..].iter().all(|v| v.is_nan()), "NaN not last after {i}: {:?}", rm.sorted);
+            assert!(rm.sorted[..finite].windows(2).all(|p| p[0] <= p[1]), "unsorted after {i}: {:?}", rm.sorted);
         }
     }
 
