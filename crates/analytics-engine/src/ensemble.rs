@@ -415,14 +415,17 @@ impl DetectorState for EnsembleState {
         let mut tally = Tally::default();
         // The shared window's z of this point, against the points before it (None while it
         // warms up).
-        let z = self.shared.as_mut().and_then(|w| w.z(x));
+        // The window takes the point as soon as its z is read: the members need only the z, so
+        // the window's stores overlap their arithmetic instead of waiting for it.
+        let z = self.shared.as_mut().and_then(|w| {
+            let z = w.z(x);
+            w.push(x);
+            z
+        });
         for (state, history) in &mut self.members {
             let raw = state.raw(t, x, z);
             // Surprise: -log10 of the member's tail probability on this series.
             tally.add(raw, history.update_surprise(&self.common.scale, raw.unwrap_or(0.0), raw.is_none()));
-        }
-        if let Some(w) = &mut self.shared {
-            w.push(x);
         }
         self.common.combine(&mut self.memory, &mut self.range, self.members.len(), t, x, tally)
     }
