@@ -252,6 +252,7 @@ impl Default for History {
 impl History {
     /// The surprise of `raw` under the history so far (see [`Calibrator::update_surprise`]),
     /// then learns from it unless `warming_up`.
+    #[inline]
     pub(crate) fn update_surprise(&mut self, scale: &Scale, raw: f64, warming_up: bool) -> f64 {
         let surprise = self.fit.as_ref().map_or(0.0, |f| f.surprise(&scale.decades, raw));
         if !warming_up && self.total < u32::MAX {
@@ -259,12 +260,7 @@ impl History {
             let (i, shift) = (3 * b / 2, (b & 1) * 4);
             let word = u16::from_le_bytes([self.counts[i], self.counts[i + 1]]);
             if (word >> shift) & MAX_COUNT == MAX_COUNT {
-                // Halve the history (rounding up, so no bin that was seen becomes empty).
-                for b in 0..NBINS {
-                    let c = self.count(b);
-                    self.set_count(b, c - c / 2);
-                }
-                self.total = (0..NBINS).map(|b| u32::from(self.count(b))).sum();
+                self.halve();
             }
             // One more in bin b: below 4,095 now, so no carry into the neighbouring count.
             let word = u16::from_le_bytes([self.counts[i], self.counts[i + 1]]) + (1 << shift);
@@ -279,6 +275,18 @@ impl History {
             }
         }
         surprise
+    }
+
+    /// Halves the history (rounding up, so no bin that was seen becomes empty). Rare (once per
+    /// few thousand points at most), so kept out of the per-point path.
+    #[cold]
+    #[inline(never)]
+    fn halve(&mut self) {
+        for b in 0..NBINS {
+            let c = self.count(b);
+            self.set_count(b, c - c / 2);
+        }
+        self.total = (0..NBINS).map(|b| u32::from(self.count(b))).sum();
     }
 
     /// The count of bin `b`: 12 bits from byte `3 b / 2`, the low ones for an even bin, shifted
@@ -325,6 +333,9 @@ impl History {
         out
     }
 
+    /// Rare (at 32, 64, ... 1024 samples, then every 256), so kept out of the per-point path.
+    #[cold]
+    #[inline(never)]
     fn refit(&self, scale: &Scale) -> Fit {
         let p = scale.cfg.tail_quantile;
         // Unpacked once for the two passes.
