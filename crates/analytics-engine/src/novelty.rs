@@ -118,6 +118,18 @@ struct NoveltyState {
 /// Where a context's counter stops.
 const MAX_COUNT: u8 = 15;
 
+/// The raw score of a context seen `n` times before, `1 / (1 + n)`, for every count a counter
+/// holds: read, not divided, per point (the same numbers).
+const SURPRISE_OF_SEEN: [f64; MAX_COUNT as usize + 1] = {
+    let mut table = [0.0; MAX_COUNT as usize + 1];
+    let mut n = 0;
+    while n <= MAX_COUNT as usize {
+        table[n] = 1.0 / (1.0 + n as f64);
+        n += 1;
+    }
+    table
+};
+
 impl NoveltyState {
     fn bin(&self, x: f64) -> usize {
         let (lo, hi) = self.range.unwrap_or((0.0, 1.0));
@@ -157,7 +169,7 @@ impl DetectorState for NoveltyState {
         if seen < MAX_COUNT {
             *byte += 1 << shift;
         }
-        Some(1.0 / (1.0 + f64::from(seen)))
+        Some(SURPRISE_OF_SEEN[usize::from(seen)])
     }
 
     fn state_bytes(&self) -> usize {
