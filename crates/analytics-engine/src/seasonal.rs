@@ -315,39 +315,43 @@ mod tests {
 
     #[test]
     fn one_running_sum_and_offsets_give_the_profile_of_a_sum_per_bin() {
-        let (period, bin, weight) = (86_400, 900, 0.5);
-        let mut runs = Cycle::new(period, bin);
-        let n = (period / bin) as usize;
-        let mut reference = PerBin {
-            period,
-            bin,
-            expected: vec![f64::NAN; n],
-            sum: vec![0.0; n],
-            count: vec![0; n],
-            current: i64::MIN,
-        };
-        // Irregular steps from 1 s to 3 h, with a few gaps of two days, and repeated
-        // timestamps: well over a year of time.
-        let mut state = 7u64;
-        let mut t = 1_700_000_123i64;
-        for i in 0..20_000 {
-            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-            let r = state >> 33;
-            t += match r % 100 {
-                0 => 2 * 86_400,
-                1..=4 => 0,
-                5..=9 => 3 * 3_600,
-                _ => 1 + (r % 120) as i64,
+        // Bins that divide the day, and bins that do not (the last bin then runs to the end of
+        // the cycle, longer than the others).
+        for (period, bin) in [(86_400, 900), (86_400, 7_000), (3_600, 1_000)] {
+            let weight = 0.5;
+            let mut runs = Cycle::new(period, bin);
+            let n = (period / bin) as usize;
+            let mut reference = PerBin {
+                period,
+                bin,
+                expected: vec![f64::NAN; n],
+                sum: vec![0.0; n],
+                count: vec![0; n],
+                current: i64::MIN,
             };
-            let x = (r % 1000) as f64 / 7.0 + (t % 86_400) as f64 / 1e3;
-            let b = runs.roll(t, weight);
-            let (got, want) = (runs.expected(b), reference.update(t, x, weight));
-            // Equal but for the single-precision offsets (values up to about 230).
-            let equal = (got.is_nan() && want.is_nan()) || (got - want).abs() <= 1e-4;
-            assert!(equal, "point {i}: {got} vs {want}");
-            runs.learn(x);
+            // Irregular steps from 1 s to 3 h, with a few gaps of two days, and repeated
+            // timestamps: well over a year of time.
+            let mut state = 7u64;
+            let mut t = 1_700_000_123i64;
+            for i in 0..20_000 {
+                state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                let r = state >> 33;
+                t += match r % 100 {
+                    0 => 2 * 86_400,
+                    1..=4 => 0,
+                    5..=9 => 3 * 3_600,
+                    _ => 1 + (r % 120) as i64,
+                };
+                let x = (r % 1000) as f64 / 7.0 + (t % 86_400) as f64 / 1e3;
+                let b = runs.roll(t, weight);
+                let (got, want) = (runs.expected(b), reference.update(t, x, weight));
+                // Equal but for the single-precision offsets (values up to about 230).
+                let equal = (got.is_nan() && want.is_nan()) || (got - want).abs() <= 1e-4;
+                assert!(equal, "period {period}, bin {bin}, point {i}: {got} vs {want}");
+                runs.learn(x);
+            }
+            assert!(reference.expected.iter().all(|e| !e.is_nan()), "every bin was learnt");
         }
-        assert!(reference.expected.iter().all(|e| !e.is_nan()), "every bin was learnt");
     }
 
     #[test]
