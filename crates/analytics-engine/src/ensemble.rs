@@ -414,9 +414,8 @@ impl DetectorState for EnsembleState {
     fn update(&mut self, t: DateTime<Utc>, x: f64) -> Option<f64> {
         let mut tally = Tally::default();
         // The shared window's z of this point, against the points before it (None while it
-        // warms up).
-        // The window takes the point as soon as its z is read: the members need only the z, so
-        // the window's stores overlap their arithmetic instead of waiting for it.
+        // warms up). The window takes the point as soon as its z is read: the members need only
+        // the z, so the window's stores overlap their arithmetic instead of waiting for it.
         let z = self.shared.as_mut().and_then(|w| {
             let z = w.z(x);
             w.push(x);

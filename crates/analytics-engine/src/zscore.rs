@@ -5,10 +5,10 @@
 //! with its arrival number (one byte for windows up to 256 values, two beyond). Per point: a
 //! count of the values below the newest (two levels of independent comparisons, not a binary
 //! search), a scan of the numbers for the oldest's place (eight one-byte numbers at a time),
-//! and one shift of the values between the two places. The MAD is the k-th
-//! smallest of two sorted sequences (distances below the median, read leftwards, and above it,
-//! read rightwards), found by walking from the previous point's answer: a step or two per point
-//! on ordinary data, at most w / 2 after a jump.
+//! and one shift of the values between the two places. The MAD is the k-th smallest of two
+//! sorted sequences (distances below the median, read leftwards, and above it, read
+//! rightwards), found by walking from the previous point's answer: a step or two per point on
+//! ordinary data, at most w / 2 after a jump.
 
 use std::mem::size_of;
 
