@@ -7,8 +7,9 @@
 //! search), a scan of the numbers for the oldest's place (eight one-byte numbers at a time),
 //! and one shift of the values between the two places. The MAD is the k-th smallest of two
 //! sorted sequences (distances below the median, read leftwards, and above it, read
-//! rightwards), found by walking from the previous point's answer: a step or two per point on
-//! ordinary data, at most w / 2 after a jump.
+//! rightwards), found next to the previous point's answer: within a step of it (nearly always,
+//! on ordinary data) by a count with no branch on the data, further away by a walk (at most
+//! w / 2 steps, after a jump).
 
 use std::mem::size_of;
 
