@@ -4,13 +4,15 @@
 //!
 //! Data shapes: one simulated `cpu_usage` series (daily cycle, noise, one injected anomaly) of
 //! 1,000, 10,000 and 100,000 one-minute points. Criterion runs on one thread; the figures are
-//! per core. The `detector/100000` group times three raw detectors alone (no calibration, rest
-//! period or alarm rule). Run with `cargo bench -p analytics-engine --bench detectors`.
+//! per core. The `detector/100000` group times four detectors alone (no calibration, rest
+//! period or alarm rule; the default ensemble calibrates its members itself, so its figure
+//! includes that). Run with `cargo bench -p analytics-engine --bench detectors`.
 
 use std::hint::black_box;
 
 use analytics_engine::{
-    Density, DensityConfig, Detector, EngineRegistry, RobustZ, RobustZConfig, Seasonal, SeasonalConfig,
+    Density, DensityConfig, Detector, EngineRegistry, Ensemble, EnsembleConfig, RobustZ, RobustZConfig, Seasonal,
+    SeasonalConfig,
 };
 use analytics_sim::{simulate_fleet, FleetConfig};
 use analytics_types::MetricSeries;
@@ -64,6 +66,7 @@ fn engines(c: &mut Criterion) {
         Box::new(RobustZ::new(RobustZConfig::default()).unwrap_or_else(|e| panic!("{e}"))),
         Box::new(Density::new(DensityConfig::default()).unwrap_or_else(|e| panic!("{e}"))),
         Box::new(Seasonal::new(SeasonalConfig::default()).unwrap_or_else(|e| panic!("{e}"))),
+        Box::new(Ensemble::new(EnsembleConfig::default()).unwrap_or_else(|e| panic!("{e}"))),
     ];
     for d in &detectors {
         group.bench_with_input(BenchmarkId::from_parameter(d.name()), &s, |b, s| {
