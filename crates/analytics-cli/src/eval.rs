@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use analytics_engine::{AnomalyDetectionEngine, EngineRegistry};
 use analytics_eval::{
-    best_point_adjusted_f1, hit_rate, probation_len, results_path, Accumulator, AsdServer, NabCorpus, NabFile,
-    NabScorer, PROFILES,
+    best_point_adjusted_f1, hit_rate, probation_len, rank_metrics, results_path, Accumulator, AsdServer, NabCorpus,
+    NabFile, NabScorer, PROFILES,
 };
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
@@ -218,10 +218,14 @@ struct AsdRow {
     f1: f64,
     point_adjusted_f1: f64,
     best_point_adjusted_f1: f64,
-    hit_rate_100: f64,
-    hit_rate_150: f64,
+    /// Absent for servers without root-cause labels.
+    hit_rate_100: Option<f64>,
+    hit_rate_150: Option<f64>,
     segments: usize,
 }
+
+/// One server's row, its alarm counts, its hit rates at 100% and 150%, and its metrics' runs.
+type ServerRun = (AsdRow, Accumulator, Vec<f64>, Vec<f64>, Vec<Run>);
 
 /// Node-level detection on one server: each metric's calibrated score per timestamp (the stream
 /// runs over train then test, so train is the learning period), the node's score is the max over
@@ -232,7 +236,7 @@ pub(crate) fn asd(args: &AsdArgs) -> Result<()> {
         .with_context(|| format!("cannot load ASD from {}", args.eval.data.display()))?;
     anyhow::ensure!(!servers.is_empty(), "no server directories (with test.csv) under {}", args.eval.data.display());
     let started = Instant::now();
-    let rows: Vec<(AsdRow, Accumulator, Vec<f64>, Vec<f64>)> = servers
+    let rows: Vec<ServerRun> = servers
         .par_iter()
         .map(|srv| {
             let n_train = srv.train_timestamps.len();
@@ -252,14 +256,8 @@ pub(crate) fn asd(args: &AsdArgs) -> Result<()> {
             let (best_pa, _) = best_point_adjusted_f1(&srv.labels, &node_score, 0);
             // Attribution: rank metrics by their highest score inside the segment.
             let (mut h100, mut h150) = (vec![], vec![]);
-            for seg in &srv.interpretations {
-                let mut ranking: Vec<(usize, f64)> = per_metric
-                    .iter()
-                    .enumerate()
-                    .map(|(m, r)| (m, r.scores[seg.start..=seg.end].iter().copied().fold(0.0, f64::max)))
-                    .collect();
-                ranking.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-                let order: Vec<usize> = ranking.into_iter().map(|(m, _)| m).collect();
+            for seg in srv.interpretations.iter().flatten() {
+                let order = rank_metrics(per_metric.iter().map(|r| r.scores.as_slice()), seg.start, seg.end);
                 h100.push(hit_rate(&order, &seg.metrics, 100.0));
                 h150.push(hit_rate(&order, &seg.metrics, 150.0));
             }
@@ -268,26 +266,34 @@ pub(crate) fn asd(args: &AsdArgs) -> Result<()> {
                 f1: acc.pointwise().f1,
                 point_adjusted_f1: acc.point_adjusted().f1,
                 best_point_adjusted_f1: best_pa,
-                hit_rate_100: mean(&h100),
-                hit_rate_150: mean(&h150),
-                segments: srv.interpretations.len(),
+                hit_rate_100: srv.interpretations.as_ref().map(|_| mean(&h100)),
+                hit_rate_150: srv.interpretations.as_ref().map(|_| mean(&h150)),
+                segments: srv.interpretations.as_ref().map_or(0, Vec::len),
             };
-            (row, acc, h100, h150)
+            (row, acc, h100, h150, per_metric)
         })
         .collect();
+    if let Some(out) = &args.out {
+        for (srv, r) in servers.iter().zip(&rows) {
+            let scores: Vec<&[f64]> = r.4.iter().map(|m| m.scores.as_slice()).collect();
+            let path = out.join(engine.name()).join(format!("{}.csv", srv.name));
+            crate::suite::write_node_scores(&path, srv, &scores)?;
+        }
+    }
     let elapsed = started.elapsed().as_secs_f64();
     let points: usize =
         servers.iter().map(|s| (s.train_timestamps.len() + s.test_timestamps.len()) * s.metrics.len()).sum();
     let total: Accumulator = rows.iter().map(|r| r.1).sum();
     let all100: Vec<f64> = rows.iter().flat_map(|r| r.2.clone()).collect();
     let all150: Vec<f64> = rows.iter().flat_map(|r| r.3.clone()).collect();
+    let any_labels = servers.iter().any(|s| s.interpretations.is_some());
     let overall = AsdRow {
         server: "overall".into(),
         f1: total.pointwise().f1,
         point_adjusted_f1: total.point_adjusted().f1,
         best_point_adjusted_f1: mean(&rows.iter().map(|r| r.0.best_point_adjusted_f1).collect::<Vec<_>>()),
-        hit_rate_100: mean(&all100),
-        hit_rate_150: mean(&all150),
+        hit_rate_100: any_labels.then(|| mean(&all100)),
+        hit_rate_150: any_labels.then(|| mean(&all150)),
         segments: all100.len(),
     };
     let mut list: Vec<AsdRow> = rows.into_iter().map(|r| r.0).collect();
@@ -299,7 +305,7 @@ pub(crate) fn asd(args: &AsdArgs) -> Result<()> {
                 "ASD: engine {}, {} servers, {} points, {:.0} points/s\n\
                  F1 and point-adjusted F1 at the engine's own alarms (node alarm = any metric alarms);\n\
                  best PA-F1 at the best node-score threshold (the figure papers report; overall = mean of servers);\n\
-                 HitRate@P%: root-cause metrics found among the top P% of metrics ranked by score in the segment.\n\n",
+                 HitRate@P%: root-cause metrics found among the top P% of metrics ranked by score in the segment (\"-\" where a server has no interpretation_label.txt).\n\n",
                 engine.name(),
                 servers.len(),
                 points,
@@ -315,8 +321,8 @@ pub(crate) fn asd(args: &AsdArgs) -> Result<()> {
                     format!("{:.3}", r.f1),
                     format!("{:.3}", r.point_adjusted_f1),
                     format!("{:.3}", r.best_point_adjusted_f1),
-                    format!("{:.3}", r.hit_rate_100),
-                    format!("{:.3}", r.hit_rate_150),
+                    r.hit_rate_100.map_or_else(|| "-".into(), |h| format!("{h:.3}")),
+                    r.hit_rate_150.map_or_else(|| "-".into(), |h| format!("{h:.3}")),
                     r.segments.to_string(),
                 ]);
             }

@@ -16,6 +16,7 @@ mod eval;
 mod prom;
 mod report;
 mod sim_source;
+mod suite;
 mod table;
 
 /// Anomaly detection for fleets of cloud metrics: which series, nodes, clusters and tenants
@@ -61,7 +62,8 @@ enum Command {
     Bench(BenchArgs),
     /// List the engines, with their parameters and defaults.
     Engines(EnginesArgs),
-    /// Score an engine on a public benchmark (NAB or ASD), online, as published detectors are.
+    /// Score an engine on public benchmarks (NAB, ASD, or every corpus at once), online, as
+    /// published detectors are.
     #[command(subcommand)]
     Eval(EvalCommand),
     /// Write a simulated fleet as long CSV (tenant,cluster,node,metric,timestamp,value), and
@@ -78,8 +80,46 @@ enum EvalCommand {
     /// probationary period: the engine learns there and it is not scored.
     Nab(NabArgs),
     /// The Application Server Dataset: node-level detection over each server's 19 metrics,
-    /// F1 and point-adjusted F1, and root-cause HitRate@100% and @150%.
+    /// F1 and point-adjusted F1, and root-cause HitRate@100% and @150%. Also takes any corpus in
+    /// that layout (JumpStarter's); without root-cause labels the hit rates are absent.
     Asd(AsdArgs),
+    /// Every corpus under a directory, one table: NAB scores for NAB-like corpora; best PA-F1
+    /// beside composite F1 and VUS-PR (metrics a random score cannot inflate) for multi-metric
+    /// ones; false alarms per 1,000 series-days on labelled-normal data and on the simulator's
+    /// clean fleet. Random scores and the plain robust z-score are always rows, for scale.
+    ///
+    /// With `--candidates FILE`, also the leave-one-corpus-out choice: for each corpus, the
+    /// candidate ranked best on the other corpora, and its figures on the one it never saw
+    /// (docs/evaluation.md).
+    ///
+    /// Examples:
+    ///   analytics eval suite --data ../shared
+    ///   analytics eval suite --data ../shared --candidates eval/candidates.toml
+    ///   analytics eval suite --engine default --engine holt_winters --format json --out /tmp/suite
+    #[command(verbatim_doc_comment)]
+    Suite(SuiteArgs),
+}
+
+#[derive(Debug, Args)]
+struct SuiteArgs {
+    /// The directory holding the corpora, one per subdirectory [default: $ANALYTICS_DATA, else
+    /// ../shared].
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Engines to score beside the random and robust z-score rows (repeatable).
+    #[arg(long, default_value = "default")]
+    engine: Vec<String>,
+    /// A TOML list of `[[candidate]]` tables (name, engine, config) to score and choose between
+    /// by leave-one-corpus-out; replaces `--engine`.
+    #[arg(long)]
+    candidates: Option<PathBuf>,
+    /// Write every row's per-point scores under `DIR/<corpus>/<row>/`: NAB's layout for
+    /// NAB-like corpora, one CSV per node (node score and each metric's) for multi-metric ones.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
 }
 
 /// The options every benchmark evaluation shares.
@@ -113,6 +153,10 @@ struct NabArgs {
 struct AsdArgs {
     #[command(flatten)]
     eval: EvalArgs,
+    /// Write each server's test rows with its scores under `DIR/<engine>/<server>.csv`
+    /// (`timestamp,label,node_score,m1,...`: the node's score and each metric's).
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 /// Output format.
@@ -371,6 +415,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Simulate(args) => demo::simulate(&args),
         Command::Eval(EvalCommand::Nab(args)) => eval::nab(&args),
         Command::Eval(EvalCommand::Asd(args)) => eval::asd(&args),
+        Command::Eval(EvalCommand::Suite(args)) => suite::run(&args),
     }
 }
 

@@ -3,6 +3,8 @@
 use std::collections::BTreeSet;
 use std::process::{Command, Output};
 
+use serde_json::json;
+
 fn analytics(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_analytics")).args(args).output().expect("run analytics")
 }
@@ -94,7 +96,7 @@ fn errors_have_messages_and_exit_codes() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         String::from_utf8_lossy(&out.stderr).trim(),
-        r#"error: unknown engine "nope"; known engines: context_novelty, cusum, default, holt_winters, isolation_forest, robust_zscore, seasonal_baseline, spectral_residual, spike_density"#
+        r#"error: unknown engine "nope"; known engines: context_novelty, cusum, default, holt_winters, isolation_forest, lag_change, robust_zscore, seasonal_baseline, spectral_residual, spike_density"#
     );
     let out = analytics(&["demo", "--no-such-flag"]);
     assert_eq!(out.status.code(), Some(2));
@@ -205,14 +207,16 @@ fn nab_scores(engine: &str, out: Option<&std::path::Path>) -> Vec<f64> {
 fn nab_the_default_ensemble_beats_its_members() {
     let out = std::env::temp_dir().join(format!("analytics-nab-test-{}", std::process::id()));
     let ensemble = nab_scores("default", Some(&out));
-    for member in ["robust_zscore", "seasonal_baseline", "spike_density", "context_novelty"] {
+    for member in ["robust_zscore", "seasonal_baseline", "spike_density"] {
         let m = nab_scores(member, None);
         for (p, (e, s)) in ensemble.iter().zip(&m).enumerate() {
             assert!(e > s, "profile {p}: ensemble {e:.2} <= {member} {s:.2}");
         }
     }
-    // Measured: 79.54, 75.38, 82.82. A drop below these floors is a regression to look into.
-    assert!(ensemble[0] > 78.5 && ensemble[1] > 74.5 && ensemble[2] > 81.5, "{ensemble:?}");
+    // Measured: 70.21, 60.73, 75.18 (the default chosen by leave-one-corpus-out, which gave up
+    // NAB's 79.54 for the other corpora; docs/results.md). A drop below these floors is a
+    // regression to look into.
+    assert!(ensemble[0] > 69.5 && ensemble[1] > 60.0 && ensemble[2] > 74.5, "{ensemble:?}");
     let file = out.join("default/realTraffic/default_speed_6005.csv");
     let text = std::fs::read_to_string(&file).unwrap();
     assert!(text.starts_with("timestamp,value,anomaly_score,label\n2015-08-31 18:22:00,90,"), "{}", &text[..80]);
@@ -222,6 +226,36 @@ fn nab_the_default_ensemble_beats_its_members() {
         .count();
     assert_eq!(files, 33);
     std::fs::remove_dir_all(&out).ok();
+}
+
+/// On every corpus in ../shared, the default engine is above the plain robust z-score on the
+/// figure the choice is made by (NAB's standard score, VUS-PR), and on the multi-metric corpora
+/// above random scores on every metric, including those random scores cannot inflate.
+#[test]
+fn suite_the_default_is_above_its_yardsticks_on_every_corpus() {
+    let data = shared("");
+    let run = analytics(&["eval", "suite", "--data", data.as_str(), "--format", "json"]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(v["corpora"], json!(["asd", "jumpstarter", "msft", "nab"]));
+    let rows = v["rows"].as_array().unwrap();
+    let (random, zscore, default) = (&rows[0]["corpora"], &rows[1]["corpora"], &rows[2]["corpora"]);
+    let headline =
+        |c: &serde_json::Value| c["nab"][0]["score"].as_f64().or_else(|| c["nodes"]["vus_pr"].as_f64()).unwrap();
+    for k in 0..4 {
+        let name = &default[k]["corpus"];
+        assert!(headline(&default[k]) > headline(&zscore[k]), "{name}: default below the robust z-score");
+        if let Some(n) = default[k]["nodes"].as_object() {
+            for metric in ["best_point_adjusted_f1", "best_composite_f1", "vus_pr"] {
+                let (d, r) = (n[metric].as_f64().unwrap(), random[k]["nodes"][metric].as_f64().unwrap());
+                assert!(d > 1.15 * r, "{name} {metric}: default {d:.3}, random {r:.3}");
+            }
+        }
+    }
+    // shared/msft, scored as NAB's scorer does (windows inside probation included).
+    let msft = &default[2]["nab"];
+    assert_eq!(msft[0]["windows"], 270);
+    assert!(msft[0]["score"].as_f64().unwrap() > 33.0, "{}", msft[0]);
 }
 
 /// On ASD (../shared/asd), node-level evaluation runs over every server and reports numbers in range.
@@ -428,5 +462,99 @@ fn detect_streaming_agrees_with_the_whole_read() {
     for (s, w) in streamed_nodes.iter().zip(whole_nodes) {
         assert_eq!(s.aggregate_score(), w["aggregate_score"].as_f64().unwrap());
     }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+fn fixture(path: &str) -> String {
+    format!("{}/tests/fixtures/{path}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn suite_json(args: &[&str]) -> serde_json::Value {
+    let data = fixture("suite");
+    let mut all = vec!["eval", "suite", "--data", data.as_str(), "--format", "json"];
+    all.extend(args);
+    let run = analytics(&all);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    serde_json::from_slice(&run.stdout).unwrap()
+}
+
+/// `eval suite` finds both layouts under a directory, scores random scores and the robust
+/// z-score beside the engine asked for, and writes every row's per-point scores.
+#[test]
+fn suite_scores_every_corpus_beside_its_yardsticks() {
+    let out = scratch("suite-out");
+    let out_s = out.to_string_lossy().into_owned();
+    let v = suite_json(&["--out", out_s.as_str()]);
+    assert_eq!(v["corpora"], json!(["tiny_nab", "tiny_nodes"]));
+    let rows = v["rows"].as_array().unwrap();
+    let names: Vec<&str> = rows.iter().map(|r| r["candidate"]["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["random", "robust_zscore", "default"]);
+    let (random, default) = (&rows[0]["corpora"], &rows[2]["corpora"]);
+    // NAB-like: three profiles; the default finds the spike and the shift with no false point.
+    let nab = &default[0]["nab"];
+    assert_eq!(nab.as_array().unwrap().len(), 3);
+    assert_eq!((nab[0]["windows_detected"].as_u64(), nab[0]["false_positive_points"].as_u64()), (Some(2), Some(0)));
+    assert!(nab[0]["score"].as_f64().unwrap() > 90.0, "{}", nab[0]);
+    // Random scores have no alarm rule: no false-alarm rate, rather than a made-up 0.
+    assert!(random[0]["false_alarms_per_1000_series_days"].is_null());
+    assert!(default[0]["false_alarms_per_1000_series_days"].as_f64().is_some());
+    // Multi-metric: the default separates both lifts (composite F1 1) where random does not;
+    // node-2 has no root-cause file, so its hit rate is absent.
+    let nodes = &default[1]["nodes"];
+    assert_eq!(nodes["best_composite_f1"].as_f64(), Some(1.0));
+    assert!(nodes["vus_pr"].as_f64().unwrap() > random[1]["nodes"]["vus_pr"].as_f64().unwrap());
+    assert!(random[1]["nodes"]["best_composite_f1"].as_f64().unwrap() < 0.5);
+    assert_eq!(nodes["per_node"][0]["hit_rate_150"].as_f64(), Some(1.0));
+    assert!(nodes["per_node"][1]["hit_rate_150"].is_null());
+    // The clean fleet's false-alarm rate is measured for engines, absent for random.
+    assert!(rows[2]["clean_fleet_false_alarms_per_1000_series_days"].as_f64().is_some());
+    assert!(rows[0]["clean_fleet_false_alarms_per_1000_series_days"].is_null());
+    // Per-point scores: NAB's layout, and one CSV per node with the node's and each metric's score.
+    let nab_file = std::fs::read_to_string(out.join("tiny_nab/default/cat/default_spike.csv")).unwrap();
+    assert!(nab_file.starts_with("timestamp,value,anomaly_score,label\n2024-01-01 00:00:00,"), "{}", &nab_file[..60]);
+    assert_eq!(nab_file.lines().count(), 601);
+    let node_file = std::fs::read_to_string(out.join("tiny_nodes/robust_zscore/node-2.csv")).unwrap();
+    assert!(node_file.starts_with("timestamp,label,node_score,m1,m2,m3\n"));
+    assert_eq!(node_file.lines().count(), 289);
+    std::fs::remove_dir_all(&out).ok();
+}
+
+/// With a candidate list, each corpus is scored by the candidate chosen on the other corpora.
+#[test]
+fn suite_chooses_each_corpus_candidate_on_the_others() {
+    let dir = scratch("suite-candidates");
+    let list = dir.join("candidates.toml");
+    std::fs::write(
+        &list,
+        "[[candidate]]\nname = \"short-window\"\nengine = \"robust_zscore\"\nconfig = { detector = { window = 30 } }\n\n\
+         [[candidate]]\nname = \"ensemble\"\nengine = \"default\"\n",
+    )
+    .unwrap();
+    let list_s = list.to_string_lossy().into_owned();
+    let v = suite_json(&["--candidates", list_s.as_str()]);
+    let held = v["leave_one_corpus_out"].as_array().unwrap();
+    assert_eq!(held.len(), 2);
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 4, "random, robust_zscore and the two candidates");
+    for (k, h) in held.iter().enumerate() {
+        let chosen = h["chosen"].as_str().unwrap();
+        // The held-out figures are the chosen candidate's own on that corpus.
+        let row = rows.iter().find(|r| r["candidate"]["name"] == chosen).unwrap();
+        assert_eq!(h["report"], row["corpora"][k]);
+    }
+    // Chosen on tiny_nab, where the ensemble finds both windows and the short z-score one.
+    assert_eq!(held[1]["chosen"], "ensemble");
+    assert!(held[1]["worst_gain_elsewhere"].as_f64().unwrap() > 0.0);
+    assert!(v["chosen_on_all"].is_string());
+    // A broken list is refused, naming the file.
+    std::fs::write(&list, "[[candidate]]\nname = \"x\"\n").unwrap();
+    let data = fixture("suite");
+    let run = analytics(&["eval", "suite", "--data", data.as_str(), "--candidates", list_s.as_str()]);
+    assert_eq!(run.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&run.stderr).contains("candidates.toml"),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     std::fs::remove_dir_all(&dir).ok();
 }

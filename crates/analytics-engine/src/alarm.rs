@@ -7,6 +7,7 @@
 
 use std::ops::Range;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::EngineError;
@@ -28,6 +29,11 @@ pub struct AlarmConfig {
     /// alarm (which then reports its score and restarts the rest): an ongoing incident pages
     /// again only if it gets clearly worse.
     pub rest_points: usize,
+    /// When positive, the rest period is a span of time instead: the points of the next
+    /// `rest_seconds` seconds after the alarm rest, whatever the sampling (`rest_points` is then
+    /// unused). A rest counted in points lasts 2.5 hours on five-minute data and 30 hours on
+    /// hourly data; one counted in time means the same on both.
+    pub rest_seconds: i64,
     /// How much higher a score must be to break through a rest period (0.2: a hundred times
     /// rarer). The default rest (30 points, 0.2) was chosen on NAB, where it sits on a plateau
     /// (docs/results.md), and checked on ASD, where every figure of the default engine rose.
@@ -36,7 +42,7 @@ pub struct AlarmConfig {
 
 impl Default for AlarmConfig {
     fn default() -> Self {
-        Self { threshold: 0.4, min_points: 1, merge_gap: 10, rest_points: 30, escalation: 0.2 }
+        Self { threshold: 0.4, min_points: 1, merge_gap: 10, rest_points: 30, rest_seconds: 0, escalation: 0.2 }
     }
 }
 
@@ -51,6 +57,9 @@ impl AlarmConfig {
         if self.min_points == 0 {
             return Err(EngineError::bad_param("min_points", self.min_points, "at least 1"));
         }
+        if self.rest_seconds < 0 {
+            return Err(EngineError::bad_param("rest_seconds", self.rest_seconds, "0 or more"));
+        }
         Ok(())
     }
 }
@@ -62,6 +71,9 @@ pub struct Rest {
     threshold: f64,
     rest_points: usize,
     remaining: usize,
+    rest_seconds: i64,
+    /// With a rest in time: the first second after it (Unix seconds).
+    until: i64,
     raised_by: f64,
     escalation: f64,
 }
@@ -73,13 +85,28 @@ impl Rest {
             threshold: cfg.threshold,
             rest_points: cfg.rest_points,
             remaining: 0,
+            rest_seconds: cfg.rest_seconds,
+            until: i64::MIN,
             raised_by: 0.0,
             escalation: cfg.escalation,
         }
     }
 
-    /// The score to report for a point whose calibrated score is `score`.
-    pub fn apply(&mut self, score: f64) -> f64 {
+    /// The score to report for a point at `t` whose calibrated score is `score`.
+    #[inline]
+    pub fn apply(&mut self, t: DateTime<Utc>, score: f64) -> f64 {
+        if self.rest_seconds > 0 {
+            // Read the time only for a rest in time: counting points needs none.
+            let t = t.timestamp();
+            if t < self.until && score < self.raised_by + self.escalation {
+                return 0.0;
+            }
+            if score >= self.threshold {
+                self.until = t.saturating_add(self.rest_seconds);
+                self.raised_by = score;
+            }
+            return score;
+        }
         if self.remaining > 0 && score < self.raised_by + self.escalation {
             self.remaining -= 1;
             return 0.0;
@@ -148,6 +175,10 @@ pub fn alarm_events(scores: &[f64], cfg: &AlarmConfig) -> Vec<Range<usize>> {
 mod tests {
     use super::*;
 
+    fn at(seconds: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(seconds, 0).unwrap()
+    }
+
     fn check(scores: &[f64], cfg: AlarmConfig, expected: &[(usize, usize)]) {
         let got: Vec<(usize, usize)> = alarm_events(scores, &cfg).into_iter().map(|r| (r.start, r.end)).collect();
         assert_eq!(got, expected, "{scores:?}");
@@ -160,6 +191,7 @@ mod tests {
             min_points,
             merge_gap,
             rest_points: 0,
+            rest_seconds: 0,
             escalation: 0.1,
         };
         let s = [0.0, 0.95, 0.0, 0.0, 0.95, 0.95, 0.0, 0.0, 0.0, 0.0, 0.95];
@@ -177,8 +209,29 @@ mod tests {
             Rest::new(&AlarmConfig { threshold: 0.5, rest_points: 2, escalation: 0.1, ..Default::default() });
         // 0.6 raises the alarm; 0.65 is not 0.1 worse, so it rests; 0.9 is, so it reports and
         // restarts the rest; 0.7 and 0.95 rest; after two points the rest is over.
-        let out: Vec<f64> = [0.1, 0.6, 0.65, 0.9, 0.7, 0.95, 0.2].iter().map(|&s| rest.apply(s)).collect();
+        let out: Vec<f64> = [0.1, 0.6, 0.65, 0.9, 0.7, 0.95, 0.2].iter().map(|&s| rest.apply(at(0), s)).collect();
         assert_eq!(out, [0.1, 0.6, 0.0, 0.9, 0.0, 0.0, 0.2]);
+    }
+
+    #[test]
+    fn a_rest_in_time_lasts_as_long_whatever_the_sampling() {
+        let cfg = AlarmConfig { threshold: 0.5, rest_seconds: 3600, escalation: 0.1, ..Default::default() };
+        // Five-minute points: an alarm at 0 rests the points of the next hour (12 of them).
+        let mut rest = Rest::new(&cfg);
+        let out: Vec<f64> = (0..15).map(|k| rest.apply(at(300 * k), 0.6)).collect();
+        assert_eq!(out.iter().filter(|&&s| s > 0.0).count(), 2, "{out:?}");
+        assert_eq!((out[0], out[12]), (0.6, 0.6));
+        // Hourly points: the next point is already past the hour.
+        let mut rest = Rest::new(&cfg);
+        let out: Vec<f64> = (0..3).map(|k| rest.apply(at(3600 * k), 0.6)).collect();
+        assert_eq!(out, [0.6, 0.6, 0.6]);
+        // A clearly worse score breaks through, and a time that steps back stays in the rest.
+        let mut rest = Rest::new(&cfg);
+        assert_eq!(rest.apply(at(1000), 0.6), 0.6);
+        assert_eq!(rest.apply(at(1300), 0.65), 0.0);
+        assert_eq!(rest.apply(at(700), 0.65), 0.0);
+        assert_eq!(rest.apply(at(1600), 0.75), 0.75);
+        assert!(AlarmConfig { rest_seconds: -1, ..Default::default() }.check().is_err());
     }
 
     #[test]

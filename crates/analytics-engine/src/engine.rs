@@ -72,10 +72,19 @@ impl Default for WindowingConfig {
     }
 }
 
+/// What a detector's configuration says about the engine around it: the alarm rule it is
+/// scored with by default (the rest period suits some detectors better than others).
+pub trait DetectorConfig {
+    /// The alarm rule of an engine built on this detector, unless configured.
+    fn default_alarm() -> AlarmConfig {
+        AlarmConfig::default()
+    }
+}
+
 /// The parts of an engine's configuration that every detector-based engine shares.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct EngineConfig<D> {
+pub struct EngineConfig<D: DetectorConfig + Default> {
     /// The detector's own parameters.
     pub detector: D,
     /// Raw score to [0, 1].
@@ -86,6 +95,18 @@ pub struct EngineConfig<D> {
     pub windows: WindowingConfig,
     /// Labelling thresholds.
     pub shape: ShapeConfig,
+}
+
+impl<D: DetectorConfig + Default> Default for EngineConfig<D> {
+    fn default() -> Self {
+        Self {
+            detector: D::default(),
+            calibration: CalibrationConfig::default(),
+            alarm: D::default_alarm(),
+            windows: WindowingConfig::default(),
+            shape: ShapeConfig::default(),
+        }
+    }
 }
 
 /// An engine made of any [`Detector`] with calibration, an alarm rule, windows and labels.
@@ -102,7 +123,11 @@ pub struct DetectorEngine<D: Detector> {
 
 impl<D: Detector + 'static> DetectorEngine<D> {
     /// Builds the engine after checking every part of its configuration.
-    pub fn new<C: Serialize>(name: &str, detector: D, cfg: EngineConfig<C>) -> Result<Self, EngineError> {
+    pub fn new<C: Serialize + DetectorConfig + Default>(
+        name: &str,
+        detector: D,
+        cfg: EngineConfig<C>,
+    ) -> Result<Self, EngineError> {
         cfg.calibration.check()?;
         cfg.alarm.check()?;
         if cfg.windows.width_seconds <= 0 {
@@ -151,6 +176,7 @@ impl Calibrate for Given {
 fn calibrate_all<C: Calibrate>(
     mut calibrator: C,
     alarm_cfg: &AlarmConfig,
+    timestamps: &[DateTime<Utc>],
     raw: &[Option<f64>],
 ) -> (Vec<f64>, Vec<Range<usize>>) {
     let mut rest = Rest::new(alarm_cfg);
@@ -158,8 +184,9 @@ fn calibrate_all<C: Calibrate>(
     let mut events = Vec::new();
     let calibrated = raw
         .iter()
-        .map(|&r| {
-            let score = rest.apply(calibrator.calibrate(r));
+        .zip(timestamps)
+        .map(|(&r, t)| {
+            let score = rest.apply(*t, calibrator.calibrate(r));
             events.extend(alarm.update(score));
             score
         })
@@ -181,7 +208,7 @@ struct Stream<C> {
 impl<C: Calibrate> EngineStream for Stream<C> {
     fn update(&mut self, t: DateTime<Utc>, x: f64) -> (f64, Option<Range<usize>>) {
         let raw = self.detector.update(t, x);
-        let score = self.rest.apply(self.calibrator.calibrate(raw));
+        let score = self.rest.apply(t, self.calibrator.calibrate(raw));
         (score, self.alarm.update(score))
     }
 
@@ -218,9 +245,9 @@ impl<D: Detector + 'static> AnomalyDetectionEngine for DetectorEngine<D> {
     fn score(&self, series: &MetricSeries) -> Scores {
         let raw = self.detector.score_batch(series.timestamps(), series.values());
         let (calibrated, events) = if self.detector.is_calibrated() {
-            calibrate_all(Given, &self.alarm, &raw)
+            calibrate_all(Given, &self.alarm, series.timestamps(), &raw)
         } else {
-            calibrate_all(Calibrator::new(self.calibration.clone()), &self.alarm, &raw)
+            calibrate_all(Calibrator::new(self.calibration.clone()), &self.alarm, series.timestamps(), &raw)
         };
         Scores { raw, calibrated, events }
     }
@@ -291,8 +318,9 @@ mod tests {
     use crate::ensemble::{fullest_state, Ensemble, EnsembleConfig};
 
     /// The default engine's state per series stays under 4 KiB at every point of a series'
-    /// first three days (warm-up buffers included), and with a full recurrence memory (32
-    /// events, the most it keeps), counting the stream's own struct.
+    /// first three days (warm-up buffers included), counting the stream's own struct; so does
+    /// the former default (context novelty and the recurrence memory on) with a full memory
+    /// (32 events, the most it keeps).
     #[test]
     fn the_default_state_per_series_stays_under_4_kib() {
         let ensemble = Ensemble::new(EnsembleConfig::default()).unwrap();
@@ -307,7 +335,10 @@ mod tests {
         }
         assert!(largest < 4096, "{largest} bytes at the largest");
 
-        let ensemble = Ensemble::new(EnsembleConfig::default()).unwrap();
+        let mut former = EnsembleConfig::default();
+        former.members.push("context_novelty".into());
+        former.recurrence.bin_seconds = 480;
+        let ensemble = Ensemble::new(former).unwrap();
         let alarm = AlarmConfig::default();
         let full = Stream {
             detector: fullest_state(&ensemble, 3 * 1440),

@@ -10,6 +10,7 @@ mod ensemble;
 mod error;
 mod holt_winters;
 mod iforest;
+mod lag_change;
 mod novelty;
 mod record;
 mod recurrence;
@@ -23,11 +24,14 @@ pub use calibrate::{score_to_tail, surprise_to_score, tail_to_score, Calibration
 pub use cusum::{Cusum, CusumConfig};
 pub use density::{Density, DensityConfig};
 pub use detector::{Detector, DetectorState};
-pub use engine::{AnomalyDetectionEngine, DetectorEngine, EngineConfig, EngineStream, Scores, WindowingConfig};
+pub use engine::{
+    AnomalyDetectionEngine, DetectorConfig, DetectorEngine, EngineConfig, EngineStream, Scores, WindowingConfig,
+};
 pub use ensemble::{Combine, Ensemble, EnsembleConfig};
 pub use error::EngineError;
 pub use holt_winters::{HoltWinters, HoltWintersConfig};
 pub use iforest::{IForest, IForestConfig};
+pub use lag_change::{LagChange, LagChangeConfig};
 pub use novelty::{Novelty, NoveltyConfig};
 pub use record::RecordConfig;
 pub use recurrence::RecurrenceConfig;

@@ -10,10 +10,11 @@ use serde::Serialize;
 use crate::cusum::{Cusum, CusumConfig};
 use crate::density::{Density, DensityConfig};
 use crate::detector::Detector;
-use crate::engine::{AnomalyDetectionEngine, DetectorEngine, EngineConfig};
+use crate::engine::{AnomalyDetectionEngine, DetectorConfig, DetectorEngine, EngineConfig};
 use crate::ensemble::{Ensemble, EnsembleConfig};
 use crate::holt_winters::{HoltWinters, HoltWintersConfig};
 use crate::iforest::{IForest, IForestConfig};
+use crate::lag_change::{LagChange, LagChangeConfig};
 use crate::novelty::{Novelty, NoveltyConfig};
 use crate::seasonal::{Seasonal, SeasonalConfig};
 use crate::spectral::{SpectralConfig, SpectralResidual};
@@ -62,7 +63,7 @@ fn build<C, D>(
     make: fn(C) -> Result<D, EngineError>,
 ) -> Result<Box<dyn AnomalyDetectionEngine>, EngineError>
 where
-    C: DeserializeOwned + Serialize + Clone + Default,
+    C: DeserializeOwned + Serialize + Clone + Default + DetectorConfig,
     D: Detector + 'static,
 {
     let cfg: EngineConfig<C> = parse_config(name, value)?;
@@ -70,7 +71,7 @@ where
     Ok(Box::new(DetectorEngine::new(name, detector, cfg)?))
 }
 
-fn defaults<C: Serialize + Default>() -> serde_json::Value {
+fn defaults<C: Serialize + Default + DetectorConfig>() -> serde_json::Value {
     serde_json::to_value(EngineConfig::<C>::default()).unwrap_or_default()
 }
 
@@ -106,6 +107,12 @@ impl EngineRegistry {
             "CUSUM change points: accumulated deviations from a slowly learnt level; finds sustained shifts of level or slope, even small ones.",
             defaults::<CusumConfig>(),
             Arc::new(|v| build("cusum", v, Cusum::new)),
+        );
+        r.register(
+            "lag_change",
+            "Multi-scale change: the change over the last 1, 2, 4, 8 and 16 steps against each lag's typical change, learnt online (the idea of Merlion's ZMS); finds jumps, and ramps too fast for the series.",
+            defaults::<LagChangeConfig>(),
+            Arc::new(|v| build("lag_change", v, LagChange::new)),
         );
         r.register(
             "spike_density",
@@ -170,3 +177,13 @@ impl EngineRegistry {
         self.entries.values().map(|(info, _)| info.clone()).collect()
     }
 }
+
+impl DetectorConfig for RobustZConfig {}
+impl DetectorConfig for SeasonalConfig {}
+impl DetectorConfig for CusumConfig {}
+impl DetectorConfig for LagChangeConfig {}
+impl DetectorConfig for DensityConfig {}
+impl DetectorConfig for SpectralConfig {}
+impl DetectorConfig for IForestConfig {}
+impl DetectorConfig for NoveltyConfig {}
+impl DetectorConfig for HoltWintersConfig {}

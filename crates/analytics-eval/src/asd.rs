@@ -37,8 +37,9 @@ pub struct AsdServer {
     pub test: Vec<Vec<f64>>,
     /// Test labels, true where the server is anomalous.
     pub labels: Vec<bool>,
-    /// Interpretation labels.
-    pub interpretations: Vec<Interpretation>,
+    /// Interpretation labels; `None` when the server has no `interpretation_label.txt` (as
+    /// JumpStarter's services have none), so root-cause hit rates are absent, not 0.
+    pub interpretations: Option<Vec<Interpretation>>,
 }
 
 fn parse_rfc3339(path: &Path, line: usize, text: &str) -> Result<DateTime<Utc>, EvalError> {
@@ -95,7 +96,8 @@ fn read_interpretations(path: &Path, num_metrics: usize) -> Result<Vec<Interpret
 }
 
 impl AsdServer {
-    /// Loads one server directory (`train.csv`, `test.csv`, `test_label.csv`, `interpretation_label.txt`).
+    /// Loads one server directory: `train.csv`, `test.csv`, `test_label.csv`, and
+    /// `interpretation_label.txt` where there is one.
     pub fn load(dir: &Path) -> Result<Self, EvalError> {
         let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let (metrics, train_timestamps, train) = read_wide(&dir.join("train.csv"))?;
@@ -125,19 +127,24 @@ impl AsdServer {
             ));
         }
         let interp_path = dir.join("interpretation_label.txt");
-        let interpretations = read_interpretations(&interp_path, metrics.len())?;
-        if let Some(bad) = interpretations.iter().find(|s| s.end >= labels.len() || s.start > s.end) {
-            return Err(EvalError::parse(
-                &interp_path,
-                0,
-                "segment",
-                format!("{}-{} is outside the {} test rows", bad.start, bad.end, labels.len()),
-            ));
-        }
+        let interpretations = if interp_path.exists() {
+            let list = read_interpretations(&interp_path, metrics.len())?;
+            if let Some(bad) = list.iter().find(|s| s.end >= labels.len() || s.start > s.end) {
+                return Err(EvalError::parse(
+                    &interp_path,
+                    0,
+                    "segment",
+                    format!("{}-{} is outside the {} test rows", bad.start, bad.end, labels.len()),
+                ));
+            }
+            Some(list)
+        } else {
+            None
+        };
         Ok(Self { name, metrics, train_timestamps, train, test_timestamps, test, labels, interpretations })
     }
 
-    /// Loads every `omi-*` server under `dir`, in name order.
+    /// Loads every server directory under `dir` (each one holding a `test.csv`), in name order.
     pub fn load_all(dir: &Path) -> Result<Vec<Self>, EvalError> {
         let mut dirs: Vec<_> = std::fs::read_dir(dir)
             .map_err(|e| EvalError::io(dir, e))?
@@ -148,6 +155,15 @@ impl AsdServer {
         dirs.sort();
         dirs.iter().map(|d| Self::load(d)).collect()
     }
+}
+
+/// The metrics ranked for one root-cause segment, most responsible first: by each metric's
+/// highest score inside the segment's rows `start..=end`, ties by metric order.
+pub fn rank_metrics<'a>(scores: impl IntoIterator<Item = &'a [f64]>, start: usize, end: usize) -> Vec<usize> {
+    let mut ranking: Vec<(usize, f64)> =
+        scores.into_iter().enumerate().map(|(m, s)| (m, s[start..=end].iter().copied().fold(0.0, f64::max))).collect();
+    ranking.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    ranking.into_iter().map(|(m, _)| m).collect()
 }
 
 /// HitRate@P%: for a segment whose cause is `truth` (k metrics), the share of `truth` found among
@@ -172,5 +188,12 @@ mod tests {
         assert_eq!(hit_rate(&ranking, &[2, 5], 100.0), 0.5);
         assert_eq!(hit_rate(&ranking, &[2, 5], 150.0), 1.0);
         assert_eq!(hit_rate(&ranking, &[], 100.0), 0.0);
+    }
+
+    #[test]
+    fn metrics_rank_by_their_top_score_in_the_segment() {
+        let (a, b, c) = ([0.9, 0.1, 0.1, 0.0], [0.0, 0.5, 0.2, 0.0], [0.0, 0.5, 0.0, 1.0]);
+        // Rows 1..=2: a peaks at 0.1, b and c at 0.5 (tie: metric order).
+        assert_eq!(rank_metrics([&a[..], &b[..], &c[..]], 1, 2), vec![1, 2, 0]);
     }
 }

@@ -5,11 +5,18 @@ mod csv;
 mod error;
 mod metrics;
 mod nab;
+mod range;
+mod suite;
 
-pub use asd::{hit_rate, AsdServer, Interpretation};
+pub use asd::{hit_rate, rank_metrics, AsdServer, Interpretation};
 pub use error::EvalError;
 pub use metrics::{best_point_adjusted_f1, segments, Accumulator, Prf};
 pub use nab::{
     normalise, probation_len, results_path, NabCorpus, NabFile, NabScorer, Profile, ProfileScore, ThresholdScore,
     PROBATION_FRACTION, PROFILES,
+};
+pub use range::{best_composite_f1, range_auc_pr, vus_pr};
+pub use suite::{
+    choose, discover, gain, leave_one_corpus_out, Corpus, CorpusReport, CorpusRuns, HeldOut, NabFigure, NodeFigures,
+    NodeSummary, RandomScores, SeriesDetector, SeriesRun, VUS_MAX_BUFFER, VUS_STEP,
 };

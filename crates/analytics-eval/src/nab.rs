@@ -13,8 +13,10 @@
 //!   for detections just after a window;
 //! - one threshold for the whole corpus (score >= threshold is a detection), chosen to maximise
 //!   the sum over files;
-//! - normalised so a detector that never fires scores 0 and one that fires exactly at every
-//!   window's start scores 100.
+//! - normalised so that the null detector (it never fires) scores 0 and a detector firing
+//!   exactly at every window's start scores 100; as in NAB's runner, the null score is the null
+//!   detector's real one (windows wholly inside the probationary period cost it nothing) while
+//!   the perfect score counts every window, so such windows keep 100 out of reach.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -58,8 +60,9 @@ pub fn probation_len(n: usize) -> usize {
 pub struct NabFile {
     /// Path relative to `data/`, e.g. `realTraffic/speed_6005.csv`.
     pub name: String,
-    /// Timestamps (naive UTC in the files). Non-decreasing: NAB's own files repeat some (around
-    /// a daylight-saving change, for example), and NAB scores by row, so every row is kept.
+    /// Timestamps (naive UTC in the files), in file order. Not always increasing: NAB's own files
+    /// repeat some and one steps back an hour (a daylight-saving change), and NAB scores by
+    /// row, so every row is kept where it stands.
     pub timestamps: Vec<DateTime<Utc>>,
     /// Values.
     pub values: Vec<f64>,
@@ -71,6 +74,12 @@ impl NabFile {
     /// The category: the directory part of the name.
     pub fn category(&self) -> &str {
         self.name.split_once('/').map_or("", |(c, _)| c)
+    }
+
+    /// Windows with at least one row after the probationary period.
+    pub fn scorable_windows(&self) -> usize {
+        let prob = probation_len(self.values.len());
+        self.windows.iter().filter(|&&(_, r)| r >= prob).count()
     }
 
     /// Per-point labels: true inside a window.
@@ -122,38 +131,28 @@ impl NabCorpus {
             let (ti, vi) = (table.column(&path, "timestamp")?, table.column(&path, "value")?);
             let mut timestamps = Vec::with_capacity(table.rows.len());
             let mut values = Vec::with_capacity(table.rows.len());
+            // Rows stay in file order, even where a timestamp steps back (an hour repeated at a
+            // daylight-saving change): NAB scores by row.
             for (line, row) in &table.rows {
-                let t = naive_utc(&path, *line, "timestamp", &row[ti])?;
-                if timestamps.last().is_some_and(|&p| t < p) {
-                    return Err(EvalError::parse(&path, *line, "timestamp", "timestamps must not go backwards"));
-                }
-                timestamps.push(t);
+                timestamps.push(naive_utc(&path, *line, "timestamp", &row[ti])?);
                 values.push(number(&path, *line, "value", &row[vi])?);
             }
             let mut idx = Vec::with_capacity(limits.len());
             for (a, b) in &limits {
-                let find = |s: &str| -> Result<usize, EvalError> {
-                    let t = naive_utc(&windows_path, 0, &name, s)?;
-                    timestamps.binary_search(&t).map_err(|_| {
-                        EvalError::parse(
-                            &windows_path,
-                            0,
-                            &name,
-                            format!("window limit {s} is not a timestamp of the file"),
-                        )
-                    })
+                // As NAB's sweep does: a window opens at the first row carrying its start time
+                // and closes at the first row from there on carrying its end time.
+                let (ta, tb) = (naive_utc(&windows_path, 0, &name, a)?, naive_utc(&windows_path, 0, &name, b)?);
+                let bad = |msg: String| EvalError::parse(&windows_path, 0, &name, msg);
+                let first = |t: DateTime<Utc>, from: usize| timestamps.iter().skip(from).position(|&x| x == t);
+                let l = first(ta, 0).ok_or_else(|| bad(format!("window limit {a} is not a timestamp of the file")))?;
+                let r = match (first(tb, l), first(tb, 0)) {
+                    (Some(k), _) => l + k,
+                    (None, Some(_)) => return Err(bad(format!("window [{a}, {b}] ends before it starts"))),
+                    (None, None) => return Err(bad(format!("window limit {b} is not a timestamp of the file"))),
                 };
-                let (l, r) = (find(a)?, find(b)?);
-                if r < l {
-                    return Err(EvalError::parse(
-                        &windows_path,
-                        0,
-                        &name,
-                        format!("window [{a}, {b}] ends before it starts"),
-                    ));
-                }
                 idx.push((l, r));
             }
+            idx.sort_unstable();
             files.push(NabFile { name, timestamps, values, windows: idx });
         }
         Ok(Self { files })
@@ -385,14 +384,20 @@ pub struct ProfileScore {
     pub windows_detected: usize,
     /// Windows in the corpus.
     pub windows: usize,
+    /// Windows with at least one point after the probationary period (the others can be
+    /// neither found nor missed).
+    pub scorable_windows: usize,
     /// Detected points outside windows (after probation).
     pub false_positive_points: usize,
 }
 
-/// Normalises a raw score: `100 (raw - null) / (perfect - null)` with `null = -windows x fn_weight`
-/// and `perfect = windows x tp_weight`.
-pub fn normalise(raw: f64, windows: usize, p: &Profile) -> f64 {
-    let null = -(windows as f64) * p.fn_weight;
+/// Normalises a raw score as NAB's runner does: `100 (raw - null) / (perfect - null)`, where
+/// `null` is the null detector's own raw score (a miss for each window that has a scorable
+/// point: `-scorable x fn_weight`) and `perfect` counts every labelled window, scorable or not
+/// (`windows x tp_weight`). A window that lies wholly inside the probationary period costs the
+/// null detector nothing and cannot be earned, so on such a corpus 100 is out of reach.
+pub fn normalise(raw: f64, scorable: usize, windows: usize, p: &Profile) -> f64 {
+    let null = -(scorable as f64) * p.fn_weight;
     let perfect = windows as f64 * p.tp_weight;
     if perfect == null {
         return 0.0;
@@ -431,6 +436,7 @@ impl<'a> NabScorer<'a> {
 
     fn result(&self, files: &[usize], p: &Profile, row: ThresholdScore) -> ProfileScore {
         let windows: usize = files.iter().map(|&i| self.corpus.files[i].windows.len()).sum();
+        let scorable: usize = files.iter().map(|&i| self.corpus.files[i].scorable_windows()).sum();
         let detected = files
             .iter()
             .map(|&i| {
@@ -446,9 +452,10 @@ impl<'a> NabScorer<'a> {
             profile: *p,
             threshold: row.threshold,
             raw: row.raw,
-            score: normalise(row.raw, windows, p),
+            score: normalise(row.raw, scorable, windows, p),
             windows_detected: detected,
             windows,
+            scorable_windows: scorable,
             false_positive_points: row.fp,
         }
     }
@@ -560,6 +567,66 @@ mod tests {
         s[110] = 1.0;
         let expected = -1.0 + 0.11 * (2.0 / (1.0 + (5.0f64 / 9.0).exp()) - 1.0);
         assert!((score(f(), s, 0.5).raw - expected).abs() < 1e-12);
+    }
+
+    /// A corpus written to a scratch directory: `files` as (name, rows of "timestamp,value"),
+    /// `windows` as NAB's combined_windows.json text.
+    fn corpus_on_disk(tag: &str, files: &[(&str, Vec<String>)], windows: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("analytics-eval-nab-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        for (name, rows) in files {
+            let path = dir.join("data").join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, format!("timestamp,value\n{}\n", rows.join("\n"))).unwrap();
+        }
+        std::fs::write(dir.join("combined_windows.json"), windows).unwrap();
+        dir
+    }
+
+    #[test]
+    fn rows_that_step_back_in_time_are_kept_in_file_order() {
+        // 01:00 to 01:55 comes twice (a daylight-saving change), as in one of NAB's own files.
+        let mut stamps: Vec<String> = (0..12).map(|k| format!("2024-11-03 00:{:02}:00", k * 5)).collect();
+        stamps.extend((0..12).map(|k| format!("2024-11-03 01:{:02}:00", k * 5)));
+        stamps.extend((0..12).map(|k| format!("2024-11-03 01:{:02}:00", k * 5)));
+        stamps.extend((0..12).map(|k| format!("2024-11-03 02:{:02}:00", k * 5)));
+        let rows: Vec<String> = stamps.iter().enumerate().map(|(i, t)| format!("{t},{i}")).collect();
+        let windows = r#"{"cat/f.csv": [["2024-11-03 01:50:00.000000", "2024-11-03 02:10:00.000000"]]}"#;
+        let dir = corpus_on_disk("dst", &[("cat/f.csv", rows)], windows);
+        let corpus = NabCorpus::load(&dir).unwrap();
+        let f = &corpus.files[0];
+        assert_eq!(f.values.len(), 48);
+        assert_eq!(f.values[30], 30.0, "rows keep their file order");
+        assert!(f.timestamps[24] < f.timestamps[23], "the step back is kept");
+        // The window opens at the first 01:50 (row 22) and closes at 02:10 (row 38).
+        assert_eq!(f.windows, vec![(22, 38)]);
+        // Every row is scored: a detection on a repeated row counts like any other.
+        let mut s = vec![0.0; 48];
+        s[22] = 1.0;
+        let scores = vec![s];
+        let r = NabScorer::new(&corpus, &scores).unwrap().at_threshold(&PROFILES[0], 0.5);
+        assert!((r.score - 100.0).abs() < 1e-9, "{}", r.score);
+        // A window whose end comes before its start is refused, naming both.
+        let windows = r#"{"cat/f.csv": [["2024-11-03 02:10:00", "2024-11-03 00:30:00"]]}"#;
+        let rows: Vec<String> = stamps.iter().map(|t| format!("{t},1")).collect();
+        let dir = corpus_on_disk("backwards-window", &[("cat/f.csv", rows)], windows);
+        let err = NabCorpus::load(&dir).unwrap_err().to_string();
+        assert!(err.ends_with("window [2024-11-03 02:10:00, 2024-11-03 00:30:00] ends before it starts"), "{err}");
+    }
+
+    #[test]
+    fn a_window_inside_probation_counts_for_the_perfect_score_only() {
+        // 200 points, probation 30: window (10, 12) cannot be scored, (100, 109) can.
+        let f = file(200, vec![(10, 12), (100, 109)]);
+        assert_eq!(f.scorable_windows(), 1);
+        // The null detector's raw score is one miss (-1), the perfect score 2 windows:
+        // nothing detected normalises to 0, the best possible detection to 100 x 2 / 3.
+        assert_eq!(score(f.clone(), vec![0.0; 200], 0.5).score, 0.0);
+        let mut s = vec![0.0; 200];
+        s[100] = 1.0;
+        let r = score(f, s, 0.5);
+        assert!((r.score - 200.0 / 3.0).abs() < 1e-9, "{}", r.score);
+        assert_eq!((r.windows, r.scorable_windows, r.windows_detected), (2, 1, 1));
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Parity with NAB's own scorer: the published results of three NAB detectors on this split,
-//! re-scored here, match the scores NAB's scorer gives them (`reference/scores.json`) to 0.01 at
-//! NAB's threshold, and our optimised score is never lower. Reads `../shared/nab` from the
-//! repository root.
+//! re-scored here, match the scores NAB's scorer gives them (`reference/scores.json`, four
+//! decimals) to the fourth decimal, at NAB's threshold and optimised. On shared/msft, whose
+//! windows partly lie inside the probationary period, the oracle scores what NAB's scorer gives
+//! it (the corpus README's 89.97 / 89.97 / 93.10) and the null detector 0. Reads `../shared`
+//! from the repository root.
 
 use std::path::PathBuf;
 
@@ -9,6 +11,11 @@ use analytics_eval::{NabCorpus, NabScorer, PROFILES};
 
 fn nab_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/nab")
+}
+
+/// Equal once both are rounded to the four decimals NAB prints.
+fn same_to_four_decimals(ours: f64, nab: f64) -> bool {
+    (ours * 1e4).round() == (nab * 1e4).round()
 }
 
 #[test]
@@ -27,10 +34,15 @@ fn matches_nab_on_its_published_results() {
             let r = &reference[detector][p.name];
             let (want, threshold) = (r["score"].as_f64().unwrap(), r["threshold"].as_f64().unwrap());
             let at = scorer.at_threshold(p, threshold);
-            assert!((at.score - want).abs() < 0.01, "{detector} {}: {} vs NAB {want}", p.name, at.score);
+            assert!(same_to_four_decimals(at.score, want), "{detector} {}: {} vs NAB {want}", p.name, at.score);
             let best = scorer.optimise(p);
             assert!(best.score >= at.score - 1e-9, "{detector} {}: optimised {} < {}", p.name, best.score, at.score);
-            assert!((best.score - want).abs() < 0.01, "{detector} {}: optimised {} vs NAB {want}", p.name, best.score);
+            assert!(
+                same_to_four_decimals(best.score, want),
+                "{detector} {}: optimised {} vs NAB {want}",
+                p.name,
+                best.score
+            );
             checked += 1;
         }
     }
@@ -41,4 +53,39 @@ fn matches_nab_on_its_published_results() {
 fn loader_errors_name_the_file() {
     let err = NabCorpus::load(&PathBuf::from("no/such/dir")).unwrap_err().to_string();
     assert!(err.starts_with("cannot read no/such/dir/combined_windows.json"), "{err}");
+}
+
+/// shared/msft has 47 windows inside the probationary period: NAB's null baseline is the null
+/// detector's real score (those windows cost it nothing) and its perfect score counts every
+/// window. An oracle alarming once at each window's first scorable row scores 89.97 / 89.97 /
+/// 93.10 with NAB's own scorer (the corpus README).
+#[test]
+fn matches_nab_on_a_corpus_with_windows_in_probation() {
+    let dir = nab_dir().join("../msft");
+    let corpus = NabCorpus::load(&dir).unwrap_or_else(|e| panic!("the msft data must be at {}: {e}", dir.display()));
+    assert_eq!((corpus.files.len(), corpus.num_windows()), (60, 270));
+    let scorable: usize = corpus.files.iter().map(|f| f.scorable_windows()).sum();
+    assert_eq!(scorable, 270 - 47);
+    let oracle: Vec<Vec<f64>> = corpus
+        .files
+        .iter()
+        .map(|f| {
+            let prob = analytics_eval::probation_len(f.values.len());
+            let mut s = vec![0.0; f.values.len()];
+            for &(a, b) in &f.windows {
+                if b >= prob {
+                    s[a.max(prob)] = 1.0;
+                }
+            }
+            s
+        })
+        .collect();
+    let scorer = NabScorer::new(&corpus, &oracle).unwrap();
+    let got: Vec<f64> = PROFILES.iter().map(|p| (scorer.optimise(p).score * 100.0).round() / 100.0).collect();
+    assert_eq!(got, vec![89.97, 89.97, 93.10]);
+    let null: Vec<Vec<f64>> = corpus.files.iter().map(|f| vec![0.0; f.values.len()]).collect();
+    let scorer = NabScorer::new(&corpus, &null).unwrap();
+    for p in &PROFILES {
+        assert_eq!(scorer.optimise(p).score, 0.0, "{}", p.name);
+    }
 }

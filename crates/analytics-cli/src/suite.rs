@@ -1,0 +1,422 @@
+//! `analytics eval suite`: every benchmark corpus under a directory, one table, and the
+//! leave-one-corpus-out choice between candidate configurations (docs/evaluation.md).
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use analytics_engine::{AnomalyDetectionEngine, EngineRegistry};
+use analytics_eval::{
+    discover, gain, leave_one_corpus_out, results_path, AsdServer, Corpus, CorpusReport, CorpusRuns, HeldOut,
+    RandomScores, SeriesDetector, SeriesRun,
+};
+use analytics_sim::{simulate_fleet, FleetConfig};
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::demo::{emit, progress_bar};
+use crate::table::Table;
+use crate::{Format, SuiteArgs};
+
+/// An engine as the suite runs it: each series through a fresh stream, point by point.
+struct EngineDetector(Box<dyn AnomalyDetectionEngine>);
+
+impl SeriesDetector for EngineDetector {
+    fn run(&self, timestamps: &[DateTime<Utc>], values: &[f64]) -> SeriesRun {
+        let mut stream = self.0.stream();
+        let mut scores = Vec::with_capacity(values.len());
+        let mut events = Vec::new();
+        for (&t, &x) in timestamps.iter().zip(values) {
+            let (score, closed) = stream.update(t, x);
+            scores.push(score);
+            events.extend(closed);
+        }
+        events.extend(stream.finish());
+        SeriesRun { scores, events: Some(events) }
+    }
+}
+
+/// A configuration to score: a name for the tables, an engine and its parameters.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Candidate {
+    /// Row name.
+    pub(crate) name: String,
+    /// Registry name of the engine (`random` for uniform random scores).
+    pub(crate) engine: String,
+    /// Engine parameters (any subset; the rest are the engine's defaults).
+    #[serde(default)]
+    pub(crate) config: serde_json::Value,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CandidateFile {
+    candidate: Vec<Candidate>,
+}
+
+fn read_candidates(path: &Path) -> Result<Vec<Candidate>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let file: CandidateFile =
+        toml::from_str(&text).with_context(|| format!("{} is not a candidate list", path.display()))?;
+    anyhow::ensure!(!file.candidate.is_empty(), "{} lists no [[candidate]]", path.display());
+    let mut seen = std::collections::BTreeSet::new();
+    for c in &file.candidate {
+        anyhow::ensure!(seen.insert(&c.name), "{}: candidate name {:?} is used twice", path.display(), c.name);
+    }
+    Ok(file.candidate)
+}
+
+fn build(c: &Candidate) -> Result<Box<dyn SeriesDetector + Send>> {
+    if c.engine == "random" {
+        return Ok(Box::new(RandomScores));
+    }
+    let engine = EngineRegistry::with_builtins()
+        .build(&c.engine, &c.config)
+        .with_context(|| format!("candidate {:?}", c.name))?;
+    Ok(Box::new(EngineDetector(engine)))
+}
+
+/// The rows every suite table has: random scores and the plain robust z-score for scale.
+fn yardsticks() -> Vec<Candidate> {
+    vec![
+        Candidate { name: "random".into(), engine: "random".into(), config: serde_json::Value::Null },
+        Candidate { name: "robust_zscore".into(), engine: "robust_zscore".into(), config: serde_json::Value::Null },
+    ]
+}
+
+/// The simulator's clean fleet: no injected anomaly, no incident; three days at one minute.
+fn clean_fleet() -> Result<(analytics_sim::Fleet, usize)> {
+    let cfg = FleetConfig {
+        seed: 7,
+        tenants: 1,
+        clusters_per_tenant: 2,
+        nodes_per_cluster: 10,
+        metrics: 6,
+        points: 3 * 1440,
+        anomaly_probability: 0.0,
+        incident_probability: 0.0,
+        ..FleetConfig::default()
+    };
+    Ok((simulate_fleet(&cfg)?, cfg.points_per_day()))
+}
+
+/// Alarm events per 1,000 series-days on the clean fleet, after each series' first day (its
+/// learning period, as train is on the multi-metric corpora).
+fn clean_fleet_alarms((fleet, learn): &(analytics_sim::Fleet, usize), d: &dyn SeriesDetector) -> Option<f64> {
+    let learn = *learn;
+    let counts: Vec<Option<usize>> = fleet
+        .series
+        .par_iter()
+        .map(|s| d.run(s.timestamps(), s.values()).events.map(|ev| ev.iter().filter(|e| e.start >= learn).count()))
+        .collect();
+    let total: Option<usize> = counts.into_iter().sum();
+    let days: f64 = fleet.series.iter().map(|s| (s.len().saturating_sub(learn)) as f64 / learn as f64).sum();
+    total.map(|a| 1000.0 * a as f64 / days)
+}
+
+/// One candidate's figures over every corpus.
+#[derive(Debug, Serialize)]
+struct Row {
+    candidate: Candidate,
+    corpora: Vec<CorpusReport>,
+    clean_fleet_false_alarms_per_1000_series_days: Option<f64>,
+    seconds: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct SuiteJson<'a> {
+    data: String,
+    corpora: Vec<&'a str>,
+    skipped: &'a [String],
+    rows: &'a [Row],
+    leave_one_corpus_out: Option<Vec<HeldOutJson>>,
+    chosen_on_all: Option<String>,
+    chosen_on_all_worst_gain: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+struct HeldOutJson {
+    corpus: String,
+    chosen: String,
+    worst_gain_elsewhere: f64,
+    held_out_gain: f64,
+    report: CorpusReport,
+}
+
+fn create(path: &Path) -> Result<BufWriter<File>> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    Ok(BufWriter::new(File::create(path).with_context(|| format!("cannot create {}", path.display()))?))
+}
+
+/// One node's test rows as CSV: `timestamp,label,node_score,<metric>...`, the node score being
+/// the highest of its metrics' (what the suite scores).
+pub(crate) fn write_node_scores(path: &Path, node: &AsdServer, scores: &[&[f64]]) -> Result<()> {
+    let mut w = create(path)?;
+    writeln!(w, "timestamp,label,node_score,{}", node.metrics.join(","))?;
+    for (i, t) in node.test_timestamps.iter().enumerate() {
+        let top = scores.iter().map(|s| s[i]).fold(0.0, f64::max);
+        let cells: Vec<String> = scores.iter().map(|s| s[i].to_string()).collect();
+        writeln!(w, "{},{},{top},{}", t.to_rfc3339(), u8::from(node.labels[i]), cells.join(","))?;
+    }
+    w.flush().with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn write_runs(out: &Path, corpus: &Corpus, name: &str, runs: &CorpusRuns) -> Result<()> {
+    let root = out.join(corpus.name()).join(name);
+    match (corpus, runs) {
+        (Corpus::Nab { corpus: c, .. }, CorpusRuns::Nab(runs)) => {
+            for (f, r) in c.files.iter().zip(runs) {
+                let path = results_path(&root, name, &f.name);
+                let mut w = create(&path)?;
+                writeln!(w, "timestamp,value,anomaly_score,label")?;
+                for (i, ((t, v), s)) in f.timestamps.iter().zip(&f.values).zip(&r.scores).enumerate() {
+                    let label = f.windows.iter().any(|&(a, b)| (a..=b).contains(&i));
+                    writeln!(w, "{},{v},{s},{}", t.format("%Y-%m-%d %H:%M:%S"), u8::from(label))?;
+                }
+                w.flush().with_context(|| format!("cannot write {}", path.display()))?;
+            }
+        }
+        (Corpus::Nodes { nodes, .. }, CorpusRuns::Nodes(runs)) => {
+            for (n, metric_runs) in nodes.iter().zip(runs) {
+                let scores: Vec<&[f64]> = metric_runs.iter().map(|r| r.scores.as_slice()).collect();
+                write_node_scores(&root.join(format!("{}.csv", n.name)), n, &scores)?;
+            }
+        }
+        _ => anyhow::bail!("internal: runs of another corpus"),
+    }
+    Ok(())
+}
+
+pub(crate) fn run(args: &SuiteArgs) -> Result<()> {
+    let started = Instant::now();
+    let data = args.data.clone().unwrap_or_else(default_data_dir);
+    let (corpora, skipped) =
+        discover(&data).with_context(|| format!("cannot read the corpora under {}", data.display()))?;
+    anyhow::ensure!(
+        !corpora.is_empty(),
+        "no corpus under {} (a corpus is a directory holding combined_windows.json, or node directories with test.csv and test_label.csv)",
+        data.display()
+    );
+    let loaded = started.elapsed().as_secs_f64();
+    let mut candidates = yardsticks();
+    match &args.candidates {
+        Some(path) => candidates.extend(read_candidates(path)?),
+        None => {
+            for e in &args.engine {
+                candidates.push(Candidate { name: e.clone(), engine: e.clone(), config: serde_json::Value::Null });
+            }
+        }
+    }
+    let detectors: Vec<Box<dyn SeriesDetector + Send>> = candidates.iter().map(build).collect::<Result<_>>()?;
+    let fleet = clean_fleet()?;
+    let bar = progress_bar((candidates.len() * corpora.len()) as u64, "scoring", "candidate x corpus runs");
+    let mut rows = Vec::with_capacity(candidates.len());
+    for (c, d) in candidates.iter().zip(&detectors) {
+        let t0 = Instant::now();
+        let mut reports = Vec::with_capacity(corpora.len());
+        for corpus in &corpora {
+            let runs = corpus.evaluate(d.as_ref())?;
+            if let Some(out) = &args.out {
+                write_runs(out, corpus, &c.name, &runs)?;
+            }
+            reports.push(corpus.score(&runs)?);
+            bar.inc(1);
+        }
+        let clean = clean_fleet_alarms(&fleet, d.as_ref());
+        rows.push(Row {
+            candidate: c.clone(),
+            corpora: reports,
+            clean_fleet_false_alarms_per_1000_series_days: clean,
+            seconds: t0.elapsed().as_secs_f64(),
+        });
+    }
+    bar.finish_and_clear();
+    let names: Vec<String> = corpora.iter().map(|c| c.name().to_owned()).collect();
+    // The choice is among the candidates of the file, not the yardsticks; each candidate's
+    // headline figure on a corpus becomes a gain over the robust z-score row, in units of that
+    // row's gain over the random row.
+    let (loco, all) = if args.candidates.is_some() {
+        let head = |r: &Row, k: usize| r.corpora[k].headline();
+        let (random, zscore) = (&rows[0], &rows[1]);
+        let pool = &rows[yardsticks().len()..];
+        let gains: Vec<Vec<f64>> = pool
+            .iter()
+            .map(|r| (0..names.len()).map(|k| gain(head(r, k), head(zscore, k), head(random, k))).collect())
+            .collect();
+        let held = leave_one_corpus_out(&names, &gains);
+        let (all, worst) = analytics_eval::choose(&gains, None);
+        (Some((held, pool)), Some((pool[all].candidate.name.clone(), worst)))
+    } else {
+        (None, None)
+    };
+    let held_json: Option<Vec<HeldOutJson>> = loco.as_ref().map(|(held, pool)| {
+        held.iter()
+            .enumerate()
+            .map(|(k, h)| HeldOutJson {
+                corpus: h.corpus.clone(),
+                chosen: pool[h.chosen].candidate.name.clone(),
+                worst_gain_elsewhere: h.worst_gain_elsewhere,
+                held_out_gain: h.held_out_gain,
+                report: pool[h.chosen].corpora[k].clone(),
+            })
+            .collect()
+    });
+    match args.format {
+        Format::Json => {
+            let json = SuiteJson {
+                data: data.display().to_string(),
+                corpora: names.iter().map(String::as_str).collect(),
+                skipped: &skipped,
+                rows: &rows,
+                leave_one_corpus_out: held_json,
+                chosen_on_all: all.as_ref().map(|a| a.0.clone()),
+                chosen_on_all_worst_gain: all.as_ref().map(|a| a.1),
+            };
+            emit(&(serde_json::to_string_pretty(&json)? + "\n"))
+        }
+        Format::Table => {
+            let mut s = format!(
+                "suite: {} corpora under {} ({}), {} rows, loaded in {:.1} s, scored in {:.1} s ({} threads)\n",
+                corpora.len(),
+                data.display(),
+                names.join(", "),
+                rows.len(),
+                loaded,
+                started.elapsed().as_secs_f64() - loaded,
+                rayon::current_num_threads()
+            );
+            if !skipped.is_empty() {
+                s += &format!("not a corpus, skipped: {}\n", skipped.join(", "));
+            }
+            s += &render(&corpora, &rows);
+            if let (Some((held, pool)), Some((all, worst))) = (&loco, &all) {
+                s += &render_held_out(held, pool, all, *worst);
+            }
+            if let Some(out) = &args.out {
+                s += &format!("\nper-row scores written under {}/<corpus>/<row>/\n", out.display());
+            }
+            emit(&s)
+        }
+    }
+}
+
+fn fmt_opt(v: Option<f64>, digits: usize) -> String {
+    v.map_or_else(|| "-".into(), |x| format!("{x:.digits$}"))
+}
+
+fn render(corpora: &[Corpus], rows: &[Row]) -> String {
+    let mut s = String::new();
+    let nab_like: Vec<usize> = (0..corpora.len()).filter(|&k| matches!(corpora[k], Corpus::Nab { .. })).collect();
+    let nodes: Vec<usize> = (0..corpora.len()).filter(|&k| matches!(corpora[k], Corpus::Nodes { .. })).collect();
+    if !nab_like.is_empty() {
+        s += "\nNAB-like corpora: NAB score standard / low FP / low FN (threshold optimised per corpus and profile, as NAB does),\n\
+              windows found and FP points at the standard threshold, false alarms per 1,000 series-days at the engine's own alarm rule\n";
+        let mut t = Table::new(
+            &["corpus", "row", "standard", "low FP", "low FN", "windows", "FP points", "false alarms"],
+            &["standard", "low FP", "low FN", "windows", "FP points", "false alarms"],
+        );
+        for &k in &nab_like {
+            for r in rows {
+                let c = &r.corpora[k];
+                let n = c.nab.as_deref().unwrap_or_default();
+                let Some(std) = n.first() else { continue };
+                t.row(vec![
+                    c.corpus.clone(),
+                    r.candidate.name.clone(),
+                    format!("{:.2}", std.score),
+                    format!("{:.2}", n[1].score),
+                    format!("{:.2}", n[2].score),
+                    format!("{}/{}", std.windows_detected, std.windows),
+                    std.false_positive_points.to_string(),
+                    fmt_opt(c.false_alarms_per_1000_series_days, 1),
+                ]);
+            }
+        }
+        s += &t.render();
+    }
+    if !nodes.is_empty() {
+        s += "\nMulti-metric corpora: node score = highest metric score; means over nodes of best PA-F1 (a random score inflates it),\n\
+              best composite F1 and VUS-PR (it cannot); HitRate@150% where root causes are labelled; false alarms per 1,000 series-days\n";
+        let mut t = Table::new(
+            &["corpus", "row", "best PA-F1", "composite F1", "VUS-PR", "HitRate@150%", "false alarms"],
+            &["best PA-F1", "composite F1", "VUS-PR", "HitRate@150%", "false alarms"],
+        );
+        for &k in &nodes {
+            for r in rows {
+                let c = &r.corpora[k];
+                let Some(n) = &c.nodes else { continue };
+                t.row(vec![
+                    c.corpus.clone(),
+                    r.candidate.name.clone(),
+                    format!("{:.3}", n.best_point_adjusted_f1),
+                    format!("{:.3}", n.best_composite_f1),
+                    format!("{:.3}", n.vus_pr),
+                    fmt_opt(n.hit_rate_150, 3),
+                    fmt_opt(c.false_alarms_per_1000_series_days, 1),
+                ]);
+            }
+        }
+        s += &t.render();
+    }
+    s += "\nSimulator's clean fleet (120 series x 3 days at one minute, no anomaly; after each series' first day):\n";
+    let mut t = Table::new(
+        &["row", "false alarms per 1,000 series-days", "seconds"],
+        &["false alarms per 1,000 series-days", "seconds"],
+    );
+    for r in rows {
+        t.row(vec![
+            r.candidate.name.clone(),
+            fmt_opt(r.clean_fleet_false_alarms_per_1000_series_days, 1),
+            format!("{:.1}", r.seconds),
+        ]);
+    }
+    s += &t.render();
+    s
+}
+
+fn render_held_out(held: &[HeldOut], pool: &[Row], all: &str, worst: f64) -> String {
+    let mut s = String::from(
+        "\nLeave-one-corpus-out: for each corpus, the candidate whose smallest gain over the robust z-score on the\n\
+         other corpora is largest (gain: (figure - z-score's) / (z-score's - random's), on NAB's standard score or\n\
+         VUS-PR), and its figures on the corpus it never saw:\n",
+    );
+    let mut t = Table::new(
+        &["held out", "chosen elsewhere", "worst gain elsewhere", "held-out gain", "held-out figures"],
+        &["worst gain elsewhere", "held-out gain"],
+    );
+    for (k, h) in held.iter().enumerate() {
+        let c = &pool[h.chosen].corpora[k];
+        let figures = match (&c.nab, &c.nodes) {
+            (Some(n), _) => format!("NAB {:.2} / {:.2} / {:.2}", n[0].score, n[1].score, n[2].score),
+            (None, Some(n)) => format!(
+                "best PA-F1 {:.3}, composite F1 {:.3}, VUS-PR {:.3}{}",
+                n.best_point_adjusted_f1,
+                n.best_composite_f1,
+                n.vus_pr,
+                n.hit_rate_150.map_or(String::new(), |h| format!(", HitRate@150% {h:.3}"))
+            ),
+            _ => String::new(),
+        };
+        t.row(vec![
+            h.corpus.clone(),
+            pool[h.chosen].candidate.name.clone(),
+            format!("{:+.3}", h.worst_gain_elsewhere),
+            format!("{:+.3}", h.held_out_gain),
+            figures,
+        ]);
+    }
+    s += &t.render();
+    s += &format!("chosen on all corpora: {all} (smallest gain {worst:+.3})\n");
+    s
+}
+
+/// Where `eval suite` finds the corpora by default: `ANALYTICS_DATA`, else `../shared`.
+pub(crate) fn default_data_dir() -> PathBuf {
+    std::env::var_os("ANALYTICS_DATA").map_or_else(|| PathBuf::from("../shared"), PathBuf::from)
+}
