@@ -123,6 +123,9 @@ fn clean_fleet_alarms((fleet, learn): &(analytics_sim::Fleet, usize), d: &dyn Se
 struct Row {
     candidate: Candidate,
     corpora: Vec<CorpusReport>,
+    /// With `--candidates`: per corpus, the figures of each of its two folds.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    folds: Vec<[CorpusReport; 2]>,
     clean_fleet_false_alarms_per_1000_series_days: Option<f64>,
     seconds: f64,
 }
@@ -134,8 +137,19 @@ struct SuiteJson<'a> {
     skipped: &'a [String],
     rows: &'a [Row],
     leave_one_corpus_out: Option<Vec<HeldOutJson>>,
+    within_corpus_folds: Option<Vec<WithinJson>>,
     chosen_on_all: Option<String>,
     chosen_on_all_worst_gain: Option<f64>,
+}
+
+/// Inside one corpus: the candidate chosen on the other fold, scored on this one.
+#[derive(Debug, Serialize)]
+struct WithinJson {
+    corpus: String,
+    fold: usize,
+    chosen: String,
+    held_out_gain: f64,
+    report: CorpusReport,
 }
 
 #[derive(Debug, Serialize)]
@@ -214,24 +228,32 @@ pub(crate) fn run(args: &SuiteArgs) -> Result<()> {
         }
     }
     let detectors: Vec<Box<dyn SeriesDetector + Send>> = candidates.iter().map(build).collect::<Result<_>>()?;
+    // For the choice inside each corpus: its two folds of files (or nodes).
+    let halves: Vec<Option<[Corpus; 2]>> =
+        corpora.iter().map(|c| args.candidates.as_ref().map(|_| [c.fold(0, 2), c.fold(1, 2)])).collect();
     let fleet = clean_fleet()?;
     let bar = progress_bar((candidates.len() * corpora.len()) as u64, "scoring", "candidate x corpus runs");
     let mut rows = Vec::with_capacity(candidates.len());
     for (c, d) in candidates.iter().zip(&detectors) {
         let t0 = Instant::now();
         let mut reports = Vec::with_capacity(corpora.len());
-        for corpus in &corpora {
+        let mut folds = Vec::new();
+        for (corpus, halves) in corpora.iter().zip(&halves) {
             let runs = corpus.evaluate(d.as_ref())?;
             if let Some(out) = &args.out {
                 write_runs(out, corpus, &c.name, &runs)?;
             }
             reports.push(corpus.score(&runs)?);
+            if let Some([a, b]) = halves {
+                folds.push([a.score(&runs.fold(0, 2))?, b.score(&runs.fold(1, 2))?]);
+            }
             bar.inc(1);
         }
         let clean = clean_fleet_alarms(&fleet, d.as_ref());
         rows.push(Row {
             candidate: c.clone(),
             corpora: reports,
+            folds,
             clean_fleet_false_alarms_per_1000_series_days: clean,
             seconds: t0.elapsed().as_secs_f64(),
         });
@@ -255,6 +277,29 @@ pub(crate) fn run(args: &SuiteArgs) -> Result<()> {
     } else {
         (None, None)
     };
+    // Inside each corpus: chosen on one fold (by the gain there), scored on the other.
+    let within: Option<Vec<WithinJson>> = args.candidates.as_ref().map(|_| {
+        let pool = &rows[yardsticks().len()..];
+        let fold_gain = |r: &Row, k: usize, f: usize| {
+            let h = |r: &Row| r.folds[k][f].headline();
+            gain(h(r), h(&rows[1]), h(&rows[0]))
+        };
+        let mut out = Vec::new();
+        for (k, name) in names.iter().enumerate() {
+            for f in 0..2 {
+                let gains: Vec<Vec<f64>> = pool.iter().map(|r| vec![fold_gain(r, k, 1 - f)]).collect();
+                let (chosen, _) = analytics_eval::choose(&gains, None);
+                out.push(WithinJson {
+                    corpus: name.clone(),
+                    fold: f + 1,
+                    chosen: pool[chosen].candidate.name.clone(),
+                    held_out_gain: fold_gain(&pool[chosen], k, f),
+                    report: pool[chosen].folds[k][f].clone(),
+                });
+            }
+        }
+        out
+    });
     let held_json: Option<Vec<HeldOutJson>> = loco.as_ref().map(|(held, pool)| {
         held.iter()
             .enumerate()
@@ -275,6 +320,7 @@ pub(crate) fn run(args: &SuiteArgs) -> Result<()> {
                 skipped: &skipped,
                 rows: &rows,
                 leave_one_corpus_out: held_json,
+                within_corpus_folds: within,
                 chosen_on_all: all.as_ref().map(|a| a.0.clone()),
                 chosen_on_all_worst_gain: all.as_ref().map(|a| a.1),
             };
@@ -297,6 +343,9 @@ pub(crate) fn run(args: &SuiteArgs) -> Result<()> {
             s += &render(&corpora, &rows);
             if let (Some((held, pool)), Some((all, worst))) = (&loco, &all) {
                 s += &render_held_out(held, pool, all, *worst);
+            }
+            if let Some(within) = &within {
+                s += &render_within(within);
             }
             if let Some(out) = &args.out {
                 s += &format!("\nper-row scores written under {}/<corpus>/<row>/\n", out.display());
@@ -380,6 +429,41 @@ fn render(corpora: &[Corpus], rows: &[Row]) -> String {
     s
 }
 
+/// A report's figures in one cell: NAB's three profiles, or the multi-metric figures.
+fn figures(c: &CorpusReport) -> String {
+    match (&c.nab, &c.nodes) {
+        (Some(n), _) => format!("NAB {:.2} / {:.2} / {:.2}", n[0].score, n[1].score, n[2].score),
+        (None, Some(n)) => format!(
+            "best PA-F1 {:.3}, composite F1 {:.3}, VUS-PR {:.3}{}",
+            n.best_point_adjusted_f1,
+            n.best_composite_f1,
+            n.vus_pr,
+            n.hit_rate_150.map_or(String::new(), |h| format!(", HitRate@150% {h:.3}"))
+        ),
+        _ => String::new(),
+    }
+}
+
+fn render_within(within: &[WithinJson]) -> String {
+    let mut s = String::from(
+        "\nInside each corpus, two folds of its files (or nodes, alternating in name order): the candidate with the\n\
+         largest gain on one fold, scored on the other (a choice that sees part of the corpus; the held-out figures\n\
+         above see none of it):\n",
+    );
+    let mut t = Table::new(&["corpus", "scored on", "chosen on the other fold", "gain", "figures"], &["gain"]);
+    for w in within {
+        t.row(vec![
+            w.corpus.clone(),
+            format!("fold {}", w.fold),
+            w.chosen.clone(),
+            format!("{:+.3}", w.held_out_gain),
+            figures(&w.report),
+        ]);
+    }
+    s += &t.render();
+    s
+}
+
 fn render_held_out(held: &[HeldOut], pool: &[Row], all: &str, worst: f64) -> String {
     let mut s = String::from(
         "\nLeave-one-corpus-out: for each corpus, the candidate whose smallest gain over the robust z-score on the\n\
@@ -391,18 +475,7 @@ fn render_held_out(held: &[HeldOut], pool: &[Row], all: &str, worst: f64) -> Str
         &["worst gain elsewhere", "held-out gain"],
     );
     for (k, h) in held.iter().enumerate() {
-        let c = &pool[h.chosen].corpora[k];
-        let figures = match (&c.nab, &c.nodes) {
-            (Some(n), _) => format!("NAB {:.2} / {:.2} / {:.2}", n[0].score, n[1].score, n[2].score),
-            (None, Some(n)) => format!(
-                "best PA-F1 {:.3}, composite F1 {:.3}, VUS-PR {:.3}{}",
-                n.best_point_adjusted_f1,
-                n.best_composite_f1,
-                n.vus_pr,
-                n.hit_rate_150.map_or(String::new(), |h| format!(", HitRate@150% {h:.3}"))
-            ),
-            _ => String::new(),
-        };
+        let figures = figures(&pool[h.chosen].corpora[k]);
         t.row(vec![
             h.corpus.clone(),
             pool[h.chosen].candidate.name.clone(),

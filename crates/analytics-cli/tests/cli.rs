@@ -546,6 +546,14 @@ fn suite_chooses_each_corpus_candidate_on_the_others() {
     assert_eq!(held[1]["chosen"], "ensemble");
     assert!(held[1]["worst_gain_elsewhere"].as_f64().unwrap() > 0.0);
     assert!(v["chosen_on_all"].is_string());
+    // Inside each corpus: two folds, each scored by the candidate chosen on the other.
+    let within = v["within_corpus_folds"].as_array().unwrap();
+    assert_eq!(within.len(), 4);
+    assert_eq!(within[1]["report"]["corpus"], "tiny_nab[2/2]");
+    assert_eq!(within[1]["report"]["series"], 1, "the second of three files");
+    for w in within {
+        assert!(["short-window", "ensemble"].contains(&w["chosen"].as_str().unwrap()), "{w}");
+    }
     // A broken list is refused, naming the file.
     std::fs::write(&list, "[[candidate]]\nname = \"x\"\n").unwrap();
     let data = fixture("suite");

@@ -179,6 +179,40 @@ impl Corpus {
     }
 }
 
+impl Corpus {
+    /// Fold `k` of `n` (`k < n`): every `n`-th file or node from the `k`-th, in the corpus'
+    /// order, as a corpus of its own named `NAME[k+1/n]`. For choosing inside a corpus.
+    pub fn fold(&self, k: usize, n: usize) -> Corpus {
+        let keep = |i: usize| n > 0 && i % n == k;
+        let name = format!("{}[{}/{}]", self.name(), k + 1, n);
+        match self {
+            Corpus::Nab { corpus, .. } => Corpus::Nab {
+                name,
+                corpus: NabCorpus {
+                    files: corpus.files.iter().enumerate().filter(|(i, _)| keep(*i)).map(|(_, f)| f.clone()).collect(),
+                },
+            },
+            Corpus::Nodes { nodes, .. } => Corpus::Nodes {
+                name,
+                nodes: nodes.iter().enumerate().filter(|(i, _)| keep(*i)).map(|(_, x)| x.clone()).collect(),
+            },
+        }
+    }
+}
+
+impl CorpusRuns {
+    /// The runs of [`Corpus::fold`]`(k, n)`.
+    pub fn fold(&self, k: usize, n: usize) -> CorpusRuns {
+        fn pick<T: Clone>(v: &[T], k: usize, n: usize) -> Vec<T> {
+            v.iter().enumerate().filter(|(i, _)| n > 0 && i % n == k).map(|(_, x)| x.clone()).collect()
+        }
+        match self {
+            CorpusRuns::Nab(r) => CorpusRuns::Nab(pick(r, k, n)),
+            CorpusRuns::Nodes(r) => CorpusRuns::Nodes(pick(r, k, n)),
+        }
+    }
+}
+
 /// Every corpus in the directories directly under `dir`, in name order; directories with
 /// neither layout are skipped and named in the second list.
 pub fn discover(dir: &Path) -> Result<(Vec<Corpus>, Vec<String>), EvalError> {
@@ -514,6 +548,26 @@ mod tests {
         // Equal worst gains go to the larger mean.
         let g = vec![vec![0.1, 0.2], vec![0.1, 0.4]];
         assert_eq!(choose(&g, None).0, 1);
+    }
+
+    #[test]
+    fn folds_split_a_corpus_and_its_runs_alike() {
+        let file = |name: &str| crate::NabFile {
+            name: name.into(),
+            timestamps: Vec::new(),
+            values: Vec::new(),
+            windows: Vec::new(),
+        };
+        let corpus = Corpus::Nab {
+            name: "c".into(),
+            corpus: NabCorpus { files: vec![file("a/1.csv"), file("a/2.csv"), file("a/3.csv")] },
+        };
+        let Corpus::Nab { name, corpus: half } = corpus.fold(0, 2) else { panic!("a NAB fold") };
+        assert_eq!(name, "c[1/2]");
+        assert_eq!(half.files.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(), ["a/1.csv", "a/3.csv"]);
+        let runs = CorpusRuns::Nab((0..3).map(|i| SeriesRun { scores: vec![i as f64], events: None }).collect());
+        let CorpusRuns::Nab(r) = runs.fold(1, 2) else { panic!("NAB runs") };
+        assert_eq!(r, vec![SeriesRun { scores: vec![1.0], events: None }]);
     }
 
     #[test]
