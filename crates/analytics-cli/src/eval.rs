@@ -25,26 +25,36 @@ pub(crate) struct Run {
     pub(crate) alarmed: Vec<bool>,
 }
 
-/// Feeds a series point by point through a fresh stream of the engine (the online protocol).
-pub(crate) fn run_online(engine: &dyn AnomalyDetectionEngine, timestamps: &[DateTime<Utc>], values: &[f64]) -> Run {
+/// Feeds a series point by point through a fresh stream of the engine (the online protocol):
+/// its scores and alarm events.
+pub(crate) fn stream_series(
+    engine: &dyn AnomalyDetectionEngine,
+    timestamps: &[DateTime<Utc>],
+    values: &[f64],
+) -> (Vec<f64>, Vec<std::ops::Range<usize>>) {
     let mut stream = engine.stream();
     let mut scores = Vec::with_capacity(values.len());
-    let mut alarmed = vec![false; values.len()];
-    let mut mark = |e: std::ops::Range<usize>| alarmed[e].iter_mut().for_each(|x| *x = true);
+    let mut events = Vec::new();
     for (&t, &x) in timestamps.iter().zip(values) {
         let (score, closed) = stream.update(t, x);
         scores.push(score);
-        if let Some(e) = closed {
-            mark(e);
-        }
+        events.extend(closed);
     }
-    if let Some(e) = stream.finish() {
-        mark(e);
+    events.extend(stream.finish());
+    (scores, events)
+}
+
+/// [`stream_series`] with the alarm events as a flag per point.
+pub(crate) fn run_online(engine: &dyn AnomalyDetectionEngine, timestamps: &[DateTime<Utc>], values: &[f64]) -> Run {
+    let (scores, events) = stream_series(engine, timestamps, values);
+    let mut alarmed = vec![false; values.len()];
+    for e in events {
+        alarmed[e].iter_mut().for_each(|x| *x = true);
     }
     Run { scores, alarmed }
 }
 
-fn write_nab_result(out: &Path, engine: &str, file: &NabFile, scores: &[f64]) -> Result<()> {
+pub(crate) fn write_nab_result(out: &Path, engine: &str, file: &NabFile, scores: &[f64]) -> Result<()> {
     let path = results_path(&out.join(engine), engine, &file.name);
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;

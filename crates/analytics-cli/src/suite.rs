@@ -8,8 +8,8 @@ use std::time::Instant;
 
 use analytics_engine::{AnomalyDetectionEngine, EngineRegistry};
 use analytics_eval::{
-    discover, gain, leave_one_corpus_out, results_path, AsdServer, Corpus, CorpusReport, CorpusRuns, HeldOut,
-    RandomScores, SeriesDetector, SeriesRun,
+    discover, gain, leave_one_corpus_out, AsdServer, Corpus, CorpusReport, CorpusRuns, HeldOut, RandomScores,
+    SeriesDetector, SeriesRun,
 };
 use analytics_sim::{simulate_fleet, FleetConfig};
 use anyhow::{Context, Result};
@@ -26,15 +26,7 @@ struct EngineDetector(Box<dyn AnomalyDetectionEngine>);
 
 impl SeriesDetector for EngineDetector {
     fn run(&self, timestamps: &[DateTime<Utc>], values: &[f64]) -> SeriesRun {
-        let mut stream = self.0.stream();
-        let mut scores = Vec::with_capacity(values.len());
-        let mut events = Vec::new();
-        for (&t, &x) in timestamps.iter().zip(values) {
-            let (score, closed) = stream.update(t, x);
-            scores.push(score);
-            events.extend(closed);
-        }
-        events.extend(stream.finish());
+        let (scores, events) = crate::eval::stream_series(self.0.as_ref(), timestamps, values);
         SeriesRun { scores, events: Some(events) }
     }
 }
@@ -186,14 +178,7 @@ fn write_runs(out: &Path, corpus: &Corpus, name: &str, runs: &CorpusRuns) -> Res
     match (corpus, runs) {
         (Corpus::Nab { corpus: c, .. }, CorpusRuns::Nab(runs)) => {
             for (f, r) in c.files.iter().zip(runs) {
-                let path = results_path(&root, name, &f.name);
-                let mut w = create(&path)?;
-                writeln!(w, "timestamp,value,anomaly_score,label")?;
-                for (i, ((t, v), s)) in f.timestamps.iter().zip(&f.values).zip(&r.scores).enumerate() {
-                    let label = f.windows.iter().any(|&(a, b)| (a..=b).contains(&i));
-                    writeln!(w, "{},{v},{s},{}", t.format("%Y-%m-%d %H:%M:%S"), u8::from(label))?;
-                }
-                w.flush().with_context(|| format!("cannot write {}", path.display()))?;
+                crate::eval::write_nab_result(&out.join(corpus.name()), name, f, &r.scores)?;
             }
         }
         (Corpus::Nodes { nodes, .. }, CorpusRuns::Nodes(runs)) => {
