@@ -5,6 +5,11 @@
 //! libraries), `cargo fmt --check`, `cargo clippy -D warnings` on every target, the tests with
 //! snapshots locked (`INSTA_UPDATE=no`, `CI=true`), no pending snapshot files, and the doc
 //! build with warnings denied. It prints each check and stops at the first failure.
+//!
+//! The tests named `corpora_*` read the public benchmark corpora (`ANALYTICS_DATA`, else
+//! `../shared` beside the repository). Where those are absent, verify skips them, names them in
+//! one line and passes what it can; with `ANALYTICS_REQUIRE_DATA=1` (as `.ci/run` sets) their
+//! absence is a failure.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -53,6 +58,32 @@ fn step(name: &str, f: impl FnOnce() -> Result<String>) -> Result<()> {
             Err(e.context(format!("check failed: {name}")))
         }
     }
+}
+
+/// The benchmark corpora the `corpora_*` tests read.
+const CORPORA: [&str; 4] = ["nab", "msft", "asd", "jumpstarter"];
+
+/// Where the corpora are: `ANALYTICS_DATA` (relative to the workspace root), else `../shared`.
+fn corpora_dir() -> PathBuf {
+    let root = workspace_root();
+    match std::env::var_os("ANALYTICS_DATA") {
+        Some(d) => root.join(d),
+        None => root.join("../shared"),
+    }
+}
+
+/// The names of the `corpora_*` tests, from the built test binaries' `--list`.
+fn corpus_tests(c: &mut Command) -> Result<Vec<String>> {
+    let out = c.output().context("cannot list the tests")?;
+    if !out.status.success() {
+        bail!("listing the tests failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.strip_suffix(": test"))
+        .filter(|name| name.rsplit("::").next().is_some_and(|n| n.starts_with("corpora_")))
+        .map(str::to_owned)
+        .collect())
 }
 
 fn run(c: &mut Command, what: &str) -> Result<String> {
@@ -111,10 +142,40 @@ fn verify() -> Result<()> {
             c.args(args).env("INSTA_UPDATE", "no").env("CI", "true");
             c
         };
-        run(&mut locked(&["test", "--workspace", "--all-targets"]), "cargo test")?;
+        let data = corpora_dir();
+        let missing: Vec<&str> = CORPORA.iter().copied().filter(|c| !data.join(c).is_dir()).collect();
+        let required = std::env::var("ANALYTICS_REQUIRE_DATA").is_ok_and(|v| v == "1");
+        if required && !missing.is_empty() {
+            bail!(
+                "ANALYTICS_REQUIRE_DATA=1, but the benchmark corpora {} are not in {} (set ANALYTICS_DATA)",
+                missing.join(", "),
+                data.display()
+            );
+        }
+        // Every target but the benchmarks, whose criterion harness takes no `--skip`; then the
+        // benchmarks, each run once as a test.
+        let mut test = locked(&["test", "--workspace", "--lib", "--bins", "--tests", "--examples"]);
+        test.env("ANALYTICS_DATA", &data);
+        if !missing.is_empty() {
+            test.args(["--", "--skip", "corpora_"]);
+        }
+        run(&mut test, "cargo test")?;
+        run(&mut locked(&["test", "--workspace", "--benches"]), "cargo test --benches")?;
         run(&mut locked(&["test", "--workspace", "--doc"]), "cargo test --doc")?;
         run(cargo().arg("test").args(xtask), "cargo test (xtask)")?;
-        Ok("unit, integration and doc tests of the workspace, and xtask's tidy and layering tests".into())
+        let done = "unit, integration and doc tests of the workspace, and xtask's tidy and layering tests";
+        if missing.is_empty() {
+            return Ok(format!("{done}, with the benchmark corpora in {}", data.display()));
+        }
+        let skipped =
+            corpus_tests(&mut locked(&["test", "--workspace", "--lib", "--bins", "--tests", "--", "--list"]))?;
+        Ok(format!(
+            "{done}; SKIPPED {} tests that need the benchmark corpora ({} not in {}; set ANALYTICS_DATA, see the README): {}",
+            skipped.len(),
+            missing.join(", "),
+            data.display(),
+            skipped.join(", ")
+        ))
     })?;
     step("snapshots", || {
         let pending: Vec<String> = walk(&root.join("crates"))
