@@ -172,7 +172,9 @@ pub(crate) fn run(args: &DetectArgs) -> Result<()> {
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
     let started_at = Utc::now();
+    let t = Instant::now();
     let (series, source, repairs) = runtime.block_on(fetch(args))?;
+    let read_seconds = t.elapsed().as_secs_f64();
     if series.is_empty() {
         bail!("{source}: no series matched the selection");
     }
@@ -194,12 +196,14 @@ pub(crate) fn run(args: &DetectArgs) -> Result<()> {
     bar.finish_and_clear();
     let detect_seconds = t.elapsed().as_secs_f64();
 
+    let t = Instant::now();
     let stored = match &args.store {
         Some(path) if !args.no_store => {
             Some((path.clone(), store(path, &report, &series, Totals::of(&series), &source, &engine_cfg, started_at)?))
         }
         _ => None,
     };
+    let store_seconds = t.elapsed().as_secs_f64();
     match args.pipeline.format {
         Format::Json => emit(
             &(serde_json::to_string_pretty(&DetectJson {
@@ -217,8 +221,9 @@ pub(crate) fn run(args: &DetectArgs) -> Result<()> {
         ),
         Format::Table => {
             let points: usize = series.iter().map(MetricSeries::len).sum();
+            let stored_in = if stored.is_some() { format!(", stored in {store_seconds:.2} s") } else { String::new() };
             let mut out = format!(
-                "Source: {source}: {} series on {} nodes, {points} points.\nEngine {}, aggregation {}. Detected and aggregated in {detect_seconds:.2} s.\n",
+                "Source: {source}: {} series on {} nodes, {points} points.\nEngine {}, aggregation {}. Read in {read_seconds:.2} s, detected and aggregated in {detect_seconds:.2} s{stored_in}.\n",
                 series.len(),
                 nodes.len(),
                 report.engine,

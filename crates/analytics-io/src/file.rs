@@ -13,7 +13,7 @@
 //! Nothing is dropped without being counted. Structural problems (no header, a missing or
 //! unknown column, no data rows) are errors in both modes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -22,7 +22,7 @@ use analytics_types::{ClusterId, MetricName, MetricSeries, NodeId, SeriesKey, Te
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::timestamp::{parse_timestamp, TimestampFormat};
+use crate::timestamp::{TimestampFormat, TimestampParser};
 use crate::{IoError, Selector, TimeRange};
 
 /// The layout of a metrics file.
@@ -138,11 +138,35 @@ pub struct FileSource {
     options: FileOptions,
 }
 
-/// One data row before it joins its series.
-struct Row {
-    t: DateTime<Utc>,
-    v: f64,
-    line: usize,
+/// A series' rows as read: timestamps and values in the layout of [`MetricSeries`], so building
+/// the series moves them instead of copying, and the line of the last row (for messages).
+#[derive(Default)]
+struct Rows {
+    ts: Vec<DateTime<Utc>>,
+    vs: Vec<f64>,
+    last_line: usize,
+}
+
+/// One series being read: its key, whether the query selects it (tenant and selector; the time
+/// range is checked per row), its rows and what lenient mode changed. `touched` marks a slot
+/// that holds a row or a counted problem: only those are built and reported, as before slots
+/// existed.
+struct Slot {
+    key: SeriesKey,
+    selected: bool,
+    touched: bool,
+    /// Taken out in a streaming batch.
+    done: bool,
+    rows: Rows,
+    repairs: Repairs,
+}
+
+/// The identifiers of the last row's series as the file wrote them, and its slot: a fleet file
+/// repeats them on every row of a series, so most rows resolve with four string comparisons.
+#[derive(Default)]
+struct LastIds {
+    text: [String; 4],
+    slot: Option<usize>,
 }
 
 /// Parsing state shared by all formats.
@@ -150,7 +174,16 @@ struct Reader<'a> {
     path: &'a Path,
     lenient: bool,
     first_format: Option<(TimestampFormat, usize)>,
-    series: BTreeMap<SeriesKey, (Vec<Row>, Repairs)>,
+    /// Every series seen, in order of first appearance, and each key's slot.
+    slots: Vec<Slot>,
+    index: HashMap<SeriesKey, usize>,
+    /// The slot of each identifier text seen (the four fields joined by a unit separator).
+    interned: HashMap<String, usize>,
+    last: LastIds,
+    scratch: String,
+    timestamps: TimestampParser,
+    /// Rows kept so far, over all series.
+    rows_total: usize,
     report: RepairReport,
     tenant: Option<&'a TenantId>,
     selector: &'a Selector,
@@ -167,12 +200,17 @@ struct Reader<'a> {
 impl Reader<'_> {
     /// Streaming: notes which node a row belongs to; when enough nodes have completed, moves
     /// their series into a ready batch. Rows must be grouped by node.
-    fn track(&mut self, key: &SeriesKey, line: usize) -> Result<(), IoError> {
+    fn track(&mut self, slot: usize, line: usize) -> Result<(), IoError> {
         let Some(limit) = self.batch_nodes else { return Ok(()) };
-        let node = (key.tenant_id.clone(), key.cluster_id.clone(), key.node_id.clone());
-        if self.current.as_ref() == Some(&node) {
+        let key = &self.slots[slot].key;
+        if self
+            .current
+            .as_ref()
+            .is_some_and(|(t, c, n)| t == &key.tenant_id && c == &key.cluster_id && n == &key.node_id)
+        {
             return Ok(());
         }
+        let node = (key.tenant_id.clone(), key.cluster_id.clone(), key.node_id.clone());
         if self.completed.contains(&node) {
             return Err(self.err(
                 line,
@@ -196,20 +234,26 @@ impl Reader<'_> {
 
     /// Moves the series of `nodes` out of the reader into a ready batch.
     fn emit(&mut self, nodes: &[(TenantId, ClusterId, NodeId)]) -> Result<(), IoError> {
-        let keys: Vec<SeriesKey> = self
-            .series
-            .keys()
-            .filter(|k| nodes.iter().any(|(t, c, n)| &k.tenant_id == t && &k.cluster_id == c && &k.node_id == n))
-            .cloned()
-            .collect();
-        let taken: BTreeMap<SeriesKey, (Vec<Row>, Repairs)> =
-            keys.into_iter().filter_map(|k| self.series.remove(&k).map(|v| (k, v))).collect();
+        let mut taken = Vec::new();
+        for slot in self.slots.iter_mut().filter(|s| !s.done) {
+            let k = &slot.key;
+            if nodes.iter().any(|(t, c, n)| &k.tenant_id == t && &k.cluster_id == c && &k.node_id == n) {
+                slot.done = true;
+                taken.push((
+                    k.clone(),
+                    std::mem::take(&mut slot.rows),
+                    std::mem::take(&mut slot.repairs),
+                    slot.touched,
+                ));
+            }
+        }
         let batch = self.build(taken)?;
         if !batch.is_empty() {
             self.ready.push(batch);
         }
         Ok(())
     }
+
     fn err(&self, line: usize, field: &str, message: impl Into<String>) -> IoError {
         IoError::input(self.path, line, field, message)
     }
@@ -217,7 +261,7 @@ impl Reader<'_> {
     /// A problem that lenient mode counts against a series (or the file) and strict mode reports.
     fn problem(
         &mut self,
-        key: Option<&SeriesKey>,
+        slot: Option<usize>,
         line: usize,
         field: &str,
         message: String,
@@ -226,25 +270,103 @@ impl Reader<'_> {
         if !self.lenient {
             return Err(self.err(line, field, message));
         }
-        match key {
+        match slot {
             Some(k) => {
-                *count(&mut self.series.entry(k.clone()).or_insert_with(|| (Vec::new(), Repairs::default())).1) += 1
+                let s = &mut self.slots[k];
+                s.touched = true;
+                *count(&mut s.repairs) += 1;
             }
             None => self.report.unattributed_dropped += 1,
         }
         Ok(())
     }
 
-    /// The comma-separated fields of data line `line`, or `None` when lenient mode drops the line
-    /// for having another number of fields than the header's `columns`.
-    fn fields<'l>(&mut self, line: usize, text: &'l str, columns: usize) -> Result<Option<Vec<&'l str>>, IoError> {
-        let f = split(text);
-        if f.len() != columns {
-            let message = format!("{} fields where the header has {columns}", f.len());
-            self.problem(None, line, "row", message, |x| &mut x.rows_kept)?;
-            return Ok(None);
+    /// The comma-separated fields of data line `line` into `out` as byte ranges of `text`,
+    /// trimmed (cleared first), or `false` when lenient mode drops the line for having another
+    /// number of fields than the header's `columns`.
+    fn fields(
+        &mut self,
+        line: usize,
+        text: &str,
+        columns: usize,
+        out: &mut Vec<(usize, usize)>,
+    ) -> Result<bool, IoError> {
+        out.clear();
+        // One pass over the bytes (a comma is never part of a multi-byte character); a field is
+        // trimmed only when it starts or ends with white space, as `str::trim` would.
+        let b = text.as_bytes();
+        let mut start = 0;
+        for end in memchr::memchr_iter(b',', b).chain(std::iter::once(b.len())) {
+            let (mut a, mut z) = (start, end);
+            if a < z
+                && (b[a].is_ascii_whitespace() || b[z - 1].is_ascii_whitespace() || b[a] >= 0x80 || b[z - 1] >= 0x80)
+            {
+                let t = text[a..z].trim();
+                if t.is_empty() {
+                    z = a;
+                } else {
+                    a += text[a..z].find(t).unwrap_or(0);
+                    z = a + t.len();
+                }
+            }
+            out.push((a, z));
+            start = end + 1;
         }
-        Ok(Some(f))
+        if out.len() != columns {
+            let message = format!("{} fields where the header has {columns}", out.len());
+            self.problem(None, line, "row", message, |x| &mut x.rows_kept)?;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    /// The slot of the series named by `parts` (tenant, cluster, node, metric as written), or
+    /// `None` when lenient mode drops the row for a bad identifier.
+    fn slot(&mut self, line: usize, parts: [&str; 4]) -> Result<Option<usize>, IoError> {
+        if let Some(slot) = self.last.slot {
+            if self.last.text.iter().zip(parts).all(|(a, b)| a == b) {
+                return Ok(Some(slot));
+            }
+        }
+        self.scratch.clear();
+        for (i, p) in parts.iter().enumerate() {
+            if i > 0 {
+                self.scratch.push('\u{1f}');
+            }
+            self.scratch.push_str(p);
+        }
+        let slot = match self.interned.get(self.scratch.as_str()) {
+            Some(&slot) => slot,
+            None => {
+                let Some(key) = self.key(line, parts)? else { return Ok(None) };
+                let slot = self.slot_of(key);
+                self.interned.insert(self.scratch.clone(), slot);
+                slot
+            }
+        };
+        for (a, b) in self.last.text.iter_mut().zip(parts) {
+            a.clear();
+            a.push_str(b);
+        }
+        self.last.slot = Some(slot);
+        Ok(Some(slot))
+    }
+
+    /// The slot of a validated key, made on first sight.
+    fn slot_of(&mut self, key: SeriesKey) -> usize {
+        if let Some(&slot) = self.index.get(&key) {
+            return slot;
+        }
+        let selected = self.tenant.is_none_or(|tn| tn == &key.tenant_id) && self.selector.matches(&key);
+        let slot = self.slots.len();
+        self.index.insert(key.clone(), slot);
+        // Series of a fleet file are mostly of one length: room for the mean length so far
+        // saves the growth's copies and its unused capacity (and a long first series among
+        // many short ones reserves little: the mean falls as they come).
+        let room = self.rows_total.checked_div(self.slots.len()).unwrap_or(0);
+        let rows = Rows { ts: Vec::with_capacity(room), vs: Vec::with_capacity(room), last_line: 0 };
+        self.slots.push(Slot { key, selected, touched: false, done: false, rows, repairs: Repairs::default() });
+        slot
     }
 
     fn key(&mut self, line: usize, parts: [&str; 4]) -> Result<Option<SeriesKey>, IoError> {
@@ -266,13 +388,9 @@ impl Reader<'_> {
         }
     }
 
-    fn selected(&self, key: &SeriesKey, t: DateTime<Utc>) -> bool {
-        self.tenant.is_none_or(|tn| tn == &key.tenant_id) && self.selector.matches(key) && self.range.contains(t)
-    }
-
     /// Takes one row: timestamp and value as text, for a series.
-    fn row(&mut self, key: &SeriesKey, line: usize, ts: &str, value: &str) -> Result<(), IoError> {
-        let t = match parse_timestamp(ts) {
+    fn row(&mut self, slot: usize, line: usize, ts: &str, value: &str) -> Result<(), IoError> {
+        let t = match self.timestamps.parse(ts) {
             Ok((t, format)) => {
                 match self.first_format {
                     None => self.first_format = Some((format, line)),
@@ -282,76 +400,86 @@ impl Reader<'_> {
                             format.name(),
                             first.name()
                         );
-                        self.problem(Some(key), line, "timestamp", msg, |r| &mut r.mixed_timestamp_formats)?;
+                        self.problem(Some(slot), line, "timestamp", msg, |r| &mut r.mixed_timestamp_formats)?;
                     }
                     Some(_) => {}
                 }
                 t
             }
-            Err(msg) => return self.problem(Some(key), line, "timestamp", msg, |r| &mut r.bad_timestamp_dropped),
+            Err(msg) => return self.problem(Some(slot), line, "timestamp", msg, |r| &mut r.bad_timestamp_dropped),
         };
-        if !self.selected(key, t) {
+        if !(self.slots[slot].selected && self.range.contains(t)) {
             self.report.not_selected += 1;
             return Ok(());
         }
         let v: f64 = match value.trim().parse() {
             Ok(v) => v,
             Err(_) => {
-                return self.problem(Some(key), line, "value", format!("{value:?} is not a number"), |r| {
+                return self.problem(Some(slot), line, "value", format!("{value:?} is not a number"), |r| {
                     &mut r.non_numeric_dropped
                 });
             }
         };
         if !v.is_finite() {
             return self
-                .problem(Some(key), line, "value", format!("{value} is not finite"), |r| &mut r.non_finite_dropped);
+                .problem(Some(slot), line, "value", format!("{value} is not finite"), |r| &mut r.non_finite_dropped);
         }
-        let lenient = self.lenient;
-        let entry = self.series.entry(key.clone()).or_insert_with(|| (Vec::new(), Repairs::default()));
-        if let Some(last) = entry.0.last() {
-            if t <= last.t && !lenient {
-                let what = if t == last.t { "repeats" } else { "is before" };
+        let s = &mut self.slots[slot];
+        s.touched = true;
+        if let Some(&last) = s.rows.ts.last() {
+            if t <= last && !self.lenient {
+                let what = if t == last { "repeats" } else { "is before" };
                 return Err(IoError::input(
                     self.path,
                     line,
                     "timestamp",
                     format!(
-                        "{} {what} line {} of series {key}; timestamps must be strictly ascending per series",
+                        "{} {what} line {} of series {}; timestamps must be strictly ascending per series",
                         t.to_rfc3339(),
-                        last.line
+                        s.rows.last_line,
+                        s.key
                     ),
                 ));
             }
         }
-        entry.0.push(Row { t, v, line });
+        s.rows.ts.push(t);
+        s.rows.vs.push(v);
+        s.rows.last_line = line;
+        self.rows_total += 1;
         Ok(())
     }
 
-    /// Builds the series: sorts and de-duplicates in lenient mode (counting), validates.
-    /// Builds series from their rows: sorts and de-duplicates in lenient mode (counting), validates.
-    fn build(&mut self, series: BTreeMap<SeriesKey, (Vec<Row>, Repairs)>) -> Result<Vec<MetricSeries>, IoError> {
+    /// Builds series from their rows, in key order: sorts and de-duplicates in lenient mode
+    /// (counting), validates. Slots never touched (every row outside the query) are left out.
+    fn build(&mut self, mut series: Vec<(SeriesKey, Rows, Repairs, bool)>) -> Result<Vec<MetricSeries>, IoError> {
+        series.retain(|s| s.3);
+        series.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let mut out = Vec::with_capacity(series.len());
-        for (key, (mut rows, mut repairs)) in series {
+        for (key, Rows { mut ts, mut vs, .. }, mut repairs, _) in series {
             if self.lenient {
-                repairs.out_of_order = rows.windows(2).filter(|w| w[1].t < w[0].t).count();
-                rows.sort_by_key(|r| r.t); // stable: equal timestamps keep file order
-                let before = rows.len();
-                let mut kept: Vec<Row> = Vec::with_capacity(rows.len());
-                for r in rows {
-                    match kept.last_mut() {
-                        Some(last) if last.t == r.t => *last = r, // the later row wins
-                        _ => kept.push(r),
+                repairs.out_of_order = ts.windows(2).filter(|w| w[1] < w[0]).count();
+                if repairs.out_of_order > 0 || ts.windows(2).any(|w| w[1] == w[0]) {
+                    let mut rows: Vec<(DateTime<Utc>, f64)> = ts.into_iter().zip(vs).collect();
+                    rows.sort_by_key(|r| r.0); // stable: equal timestamps keep file order
+                    let before = rows.len();
+                    let mut kept: Vec<(DateTime<Utc>, f64)> = Vec::with_capacity(rows.len());
+                    for r in rows {
+                        match kept.last_mut() {
+                            Some(last) if last.0 == r.0 => *last = r, // the later row wins
+                            _ => kept.push(r),
+                        }
                     }
+                    repairs.duplicates_dropped = before - kept.len();
+                    (ts, vs) = kept.into_iter().unzip();
                 }
-                repairs.duplicates_dropped = before - kept.len();
-                rows = kept;
             }
-            repairs.rows_kept = rows.len();
+            repairs.rows_kept = ts.len();
             self.report.series.insert(key.to_string(), repairs);
-            if rows.is_empty() {
+            if ts.is_empty() {
                 continue;
             }
-            let (ts, vs) = rows.into_iter().map(|r| (r.t, r.v)).unzip();
+            ts.shrink_to_fit();
+            vs.shrink_to_fit();
             let s = MetricSeries::from_key(key, ts, vs)
                 .map_err(|e| IoError::input(self.path, 0, "series", e.to_string()))?;
             out.push(s);
@@ -361,9 +489,54 @@ impl Reader<'_> {
 
     /// Everything not emitted yet, and the report.
     fn finish(mut self) -> Result<(Vec<MetricSeries>, RepairReport), IoError> {
-        let rest = std::mem::take(&mut self.series);
+        let rest = std::mem::take(&mut self.slots)
+            .into_iter()
+            .filter(|s| !s.done)
+            .map(|s| (s.key, s.rows, s.repairs, s.touched))
+            .collect();
         let out = self.build(rest)?;
         Ok((out, self.report))
+    }
+}
+
+/// Whether a line holds nothing but white space (checked byte by byte: a data line ends the check
+/// at its first byte).
+fn blank(line: &str) -> bool {
+    line.bytes().all(|b| b.is_ascii_whitespace()) && line.trim().is_empty()
+}
+
+/// The lines of a reader, one at a time into one reused buffer (no allocation per line), numbered
+/// from 1. A line ends at `\n`, and a `\r` before it is dropped, as [`BufRead::lines`] does.
+struct Lines<R> {
+    reader: R,
+    buf: String,
+    number: usize,
+}
+
+impl<R: BufRead> Lines<R> {
+    fn new(reader: R) -> Self {
+        Self { reader, buf: String::with_capacity(256), number: 0 }
+    }
+
+    /// Reads the next line; its number, or `None` at the end.
+    fn next_line(&mut self) -> std::io::Result<Option<usize>> {
+        self.buf.clear();
+        if self.reader.read_line(&mut self.buf)? == 0 {
+            return Ok(None);
+        }
+        if self.buf.ends_with('\n') {
+            self.buf.pop();
+            if self.buf.ends_with('\r') {
+                self.buf.pop();
+            }
+        }
+        self.number += 1;
+        Ok(Some(self.number))
+    }
+
+    /// The line last read, without its line ending.
+    fn text(&self) -> &str {
+        &self.buf
     }
 }
 
@@ -486,15 +659,14 @@ impl FileSource {
         batch_nodes: Option<usize>,
         sink: &mut dyn FnMut(Vec<MetricSeries>) -> Result<(), E>,
     ) -> Result<(Vec<MetricSeries>, RepairReport), E> {
-        let mut lines = reader.lines().enumerate().map(|(i, l)| (i + 1, l));
+        let mut lines = Lines::new(reader);
         let read_err = |e: std::io::Error| IoError::Read { path: self.path.clone(), source: e };
         let (header_line, header) = loop {
-            match lines.next() {
+            match lines.next_line().map_err(read_err)? {
                 None => return Err(IoError::input(&self.path, 0, "header", "the file is empty").into()),
-                Some((i, l)) => {
-                    let l = l.map_err(read_err)?;
-                    if !l.trim().is_empty() {
-                        break (i, l);
+                Some(i) => {
+                    if !lines.text().trim().is_empty() {
+                        break (i, lines.text().to_owned());
                     }
                 }
             }
@@ -504,7 +676,13 @@ impl FileSource {
             path: &self.path,
             lenient: self.options.lenient,
             first_format: None,
-            series: BTreeMap::new(),
+            slots: Vec::new(),
+            index: HashMap::new(),
+            interned: HashMap::new(),
+            last: LastIds::default(),
+            scratch: String::new(),
+            timestamps: TimestampParser::default(),
+            rows_total: 0,
             report: RepairReport { path: self.path.clone(), ..Default::default() },
             tenant,
             selector,
@@ -529,9 +707,15 @@ impl FileSource {
         match format {
             FileFormat::Jsonl => {
                 // The first line is data too.
-                let first = std::iter::once((header_line, Ok(header)));
-                for (i, l) in first.chain(lines) {
-                    let l = l.map_err(read_err)?;
+                let mut first = Some((header_line, header));
+                loop {
+                    let (i, l) = match first.take() {
+                        Some((i, l)) => (i, l),
+                        None => match lines.next_line().map_err(read_err)? {
+                            Some(i) => (i, lines.text().to_owned()),
+                            None => break,
+                        },
+                    };
                     if l.trim().is_empty() {
                         continue;
                     }
@@ -543,9 +727,9 @@ impl FileSource {
                             continue;
                         }
                     };
-                    let Some(key) = r.key(i, [&row.tenant, &row.cluster, &row.node, &row.metric])? else { continue };
-                    r.track(&key, i)?;
-                    r.row(&key, i, &json_text(&row.timestamp), &json_text(&row.value))?;
+                    let Some(slot) = r.slot(i, [&row.tenant, &row.cluster, &row.node, &row.metric])? else { continue };
+                    r.track(slot, i)?;
+                    r.row(slot, i, &json_text(&row.timestamp), &json_text(&row.value))?;
                     for b in r.ready.drain(..) {
                         sink(b)?;
                     }
@@ -574,16 +758,20 @@ impl FileSource {
                         format!("missing column {name:?}; the header is {header:?}"),
                     )));
                 }
-                for (i, l) in lines {
-                    let l = l.map_err(read_err)?;
-                    if l.trim().is_empty() {
+                let mut f = Vec::with_capacity(cols.len());
+                while let Some(i) = lines.next_line().map_err(read_err)? {
+                    let l = lines.text();
+                    if blank(l) {
                         continue;
                     }
                     data_rows += 1;
-                    let Some(f) = r.fields(i, &l, cols.len())? else { continue };
-                    let Some(key) = r.key(i, [f[at[0]], f[at[1]], f[at[2]], f[at[3]]])? else { continue };
-                    r.track(&key, i)?;
-                    r.row(&key, i, f[at[4]], f[at[5]])?;
+                    if !r.fields(i, l, cols.len(), &mut f)? {
+                        continue;
+                    }
+                    let field = |k: usize| &l[f[at[k]].0..f[at[k]].1];
+                    let Some(slot) = r.slot(i, [field(0), field(1), field(2), field(3)])? else { continue };
+                    r.track(slot, i)?;
+                    r.row(slot, i, field(4), field(5))?;
                     for b in r.ready.drain(..) {
                         sink(b)?;
                     }
@@ -612,10 +800,10 @@ impl FileSource {
                 } else {
                     cols[1..].iter().map(|c| (*c).to_owned()).collect()
                 };
-                let mut keys = Vec::new();
+                let mut slots = Vec::new();
                 for m in &metrics {
                     match r.key(header_line, [&tenant, &cluster, &node, m])? {
-                        Some(k) => keys.push(k),
+                        Some(k) => slots.push(r.slot_of(k)),
                         None => {
                             return Err(r
                                 .err(header_line, "header", format!("{m:?} is not a usable metric name"))
@@ -623,15 +811,19 @@ impl FileSource {
                         }
                     }
                 }
-                for (i, l) in lines {
-                    let l = l.map_err(read_err)?;
-                    if l.trim().is_empty() {
+                let mut f = Vec::with_capacity(cols.len());
+                while let Some(i) = lines.next_line().map_err(read_err)? {
+                    let l = lines.text();
+                    if blank(l) {
                         continue;
                     }
                     data_rows += 1;
-                    let Some(f) = r.fields(i, &l, cols.len())? else { continue };
-                    for (k, key) in keys.iter().enumerate() {
-                        r.row(key, i, f[0], f[k + 1])?;
+                    if !r.fields(i, l, cols.len(), &mut f)? {
+                        continue;
+                    }
+                    let field = |k: usize| &l[f[k].0..f[k].1];
+                    for (k, &slot) in slots.iter().enumerate() {
+                        r.row(slot, i, field(0), field(k + 1))?;
                     }
                 }
             }
@@ -669,5 +861,83 @@ impl crate::MetricSource for FileSource {
 
     fn describe(&self) -> String {
         format!("file {}", self.path.display())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields_of(text: &str) -> Vec<&str> {
+        let (selector, range) = (Selector::all(), TimeRange::all());
+        let mut r = Reader {
+            path: Path::new("t.csv"),
+            lenient: true,
+            first_format: None,
+            slots: Vec::new(),
+            index: HashMap::new(),
+            interned: HashMap::new(),
+            last: LastIds::default(),
+            scratch: String::new(),
+            timestamps: TimestampParser::default(),
+            rows_total: 0,
+            report: RepairReport::default(),
+            tenant: None,
+            selector: &selector,
+            range: &range,
+            batch_nodes: None,
+            current: None,
+            completed: Default::default(),
+            pending: Vec::new(),
+            ready: Vec::new(),
+        };
+        let mut out = Vec::new();
+        let columns = text.split(',').count();
+        assert!(r.fields(1, text, columns, &mut out).unwrap());
+        out.iter().map(|&(a, z)| &text[a..z]).collect()
+    }
+
+    /// The splitter gives what `split(',')` then `trim` gives, white space, empty fields and
+    /// multi-byte characters included.
+    #[test]
+    fn fields_split_and_trim_as_str_does() {
+        for text in [
+            "a,b,c",
+            " a , b\t,c ",
+            ",,",
+            "",
+            " ",
+            "é, ü ,\u{a0}x\u{a0},ß",
+            "acme,prod,node-001,cpu,2024-03-04T00:00:00Z,1.5",
+        ] {
+            assert_eq!(fields_of(text), split(text), "{text:?}");
+        }
+    }
+
+    /// Series interleaved row by row, CRLF line ends and blank lines read as when grouped.
+    #[test]
+    fn interleaved_series_and_crlf_read_alike() {
+        let mut grouped = String::from("tenant,cluster,node,metric,timestamp,value\n");
+        let mut mixed = String::from("tenant,cluster,node,metric,timestamp,value\r\n");
+        for node in ["a", "b"] {
+            for i in 0..5 {
+                grouped += &format!("t,c,{node},m,2024-03-04T00:0{i}:00Z,{i}\n");
+            }
+        }
+        for i in 0..5 {
+            for node in ["a", "b"] {
+                mixed += &format!("t,c,{node},m,2024-03-04T00:0{i}:00Z,{i}\r\n\r\n");
+            }
+        }
+        let read = |text: &str| {
+            FileSource::new("t.csv", FileOptions::default())
+                .read_from(text.as_bytes(), None, &Selector::all(), &TimeRange::all())
+                .unwrap()
+                .0
+        };
+        let (a, b) = (read(&grouped), read(&mixed));
+        assert_eq!(a, b);
+        assert_eq!(a.len(), 2);
+        assert_eq!(a[1].values(), &[0.0, 1.0, 2.0, 3.0, 4.0]);
     }
 }
