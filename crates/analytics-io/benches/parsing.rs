@@ -6,12 +6,16 @@
 //!   `analytics simulate` writes them);
 //! - `jsonl`: the same rows as JSON lines;
 //! - `wide_csv`: one node, 20 metric columns x 7,200 rows;
-//! - `nab_csv`: one series of 144,000 rows, `YYYY-MM-DD HH:MM:SS` timestamps.
+//! - `nab_csv`: one series of 144,000 rows, `YYYY-MM-DD HH:MM:SS` timestamps;
+//! - `prometheus_decode`: a `query_range` answer of 100 series x 1,440 samples, decoded;
+//! - `long_csv_file`: 500 series x 1,440 rows of the long CSV (52 MB) from a file, read by
+//!   `FileSource::read`, which splits a long CSV of 16 MiB or more by byte ranges over one
+//!   thread per core.
 
 use std::fmt::Write as _;
 use std::hint::black_box;
 
-use analytics_io::{FileFormat, FileOptions, FileSource, Selector, TimeRange};
+use analytics_io::{decode_query_range, FileFormat, FileOptions, FileSource, LabelMapping, Selector, TimeRange};
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
@@ -104,6 +108,51 @@ fn parsing(c: &mut Criterion) {
                 )
             })
         });
+    }
+    let mut body = String::from(r#"{"status":"success","data":{"resultType":"matrix","result":["#);
+    for s in 0..100 {
+        if s > 0 {
+            body.push(',');
+        }
+        let _ = write!(
+            body,
+            r#"{{"metric":{{"__name__":"cpu_usage","tenant":"acme","cluster":"prod","node":"node-{s:03}","job":"node"}},"values":["#
+        );
+        for i in 0..1440i64 {
+            let sep = if i > 0 { "," } else { "" };
+            let _ = write!(body, r#"{sep}[{},"{}"]"#, t0().timestamp() + 60 * i, value(i));
+        }
+        body.push_str("]}");
+    }
+    body.push_str("]}}");
+    let labels = LabelMapping::default();
+    let n: usize =
+        decode_query_range(body.as_bytes(), &labels, false).map(|d| d.series.values().map(Vec::len).sum()).unwrap_or(0);
+    assert_eq!(n, 100 * 1440, "prometheus_decode: samples read");
+    g.throughput(Throughput::Elements(n as u64));
+    g.bench_function("prometheus_decode", |b| {
+        b.iter(|| black_box(decode_query_range(body.as_bytes(), &labels, false).map(|d| d.series.len())))
+    });
+
+    let (text, _) = long_csv();
+    let body = text.split_once('\n').map_or("", |(_, b)| b);
+    let mut big = String::from("tenant,cluster,node,metric,timestamp,value\n");
+    for k in 0..5 {
+        big += &body.replace("node-", &format!("node-{k}"));
+    }
+    let path = std::env::temp_dir().join(format!("analytics-parsing-bench-{}.csv", std::process::id()));
+    if std::fs::write(&path, &big).is_ok() {
+        let source = FileSource::new(&path, FileOptions::default());
+        let n: usize = source
+            .read(None, &Selector::all(), &TimeRange::all())
+            .map(|(s, _)| s.iter().map(|s| s.len()).sum())
+            .unwrap_or(0);
+        assert_eq!(n, 500 * 1440, "long_csv_file: values read");
+        g.throughput(Throughput::Elements(n as u64));
+        g.bench_function("long_csv_file", |b| {
+            b.iter(|| black_box(source.read(None, &Selector::all(), &TimeRange::all()).map(|(s, _)| s.len())))
+        });
+        std::fs::remove_file(&path).ok();
     }
     g.finish();
 }

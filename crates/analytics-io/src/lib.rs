@@ -12,7 +12,8 @@ mod timestamp;
 pub use error::IoError;
 pub use file::{FileFormat, FileOptions, FileSource, RepairReport, Repairs};
 pub use prometheus::{
-    decode_query_range, Decoded, LabelMapping, PrometheusConfig, PrometheusSource, MAX_POINTS_PER_QUERY,
+    decode_query_range, Decoded, LabelMapping, PrometheusConfig, PrometheusSource, CONCURRENT_QUERIES,
+    MAX_POINTS_PER_QUERY, MIN_STEPS_PER_QUERY,
 };
 pub use store::{Counts, ResultStore, RunRecord, SCHEMA_VERSION};
 pub use timestamp::{parse_timestamp, TimestampFormat};
