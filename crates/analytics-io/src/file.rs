@@ -2,18 +2,21 @@
 //! the same fields, NAB's `timestamp,value` (identifiers given as options), and a wide CSV
 //! `timestamp,m1,m2,...` (one node, a column per metric, identifiers given as options).
 //!
-//! Files are read line by line, never whole: only the rows the query selects are kept, so memory
-//! follows the selection, not the file; [`FileSource::read_in_batches`] goes further and hands
+//! Files are read as they stream in, never whole: only the rows the query selects are kept, so
+//! memory follows the selection, not the file; [`FileSource::read_in_batches`] goes further and hands
 //! out batches of whole nodes as it reads (rows grouped by node), so memory holds one batch
-//! whatever the file's size. Lines go through one reused buffer, fields are byte ranges, a row's
-//! series is found by its identifiers' text (validated once per series), and the common
-//! timestamp layouts are read digit by digit. [`FileSource::read`] reads a long CSV of 16 MiB or
-//! more with one thread per core, each over a byte range of the file split at a line end; the
-//! series, the repair report and every message are the sequential reader's. **Strict** mode (the default) stops at the first problem
-//! with the file, line and field. **Lenient** mode repairs what can be repaired and counts every
-//! change per series: rows out of order are sorted, repeated timestamps keep the last row, rows
-//! with a non-finite, non-numeric or unreadable value or timestamp are dropped, a ragged row is
-//! dropped, and a timestamp written in a different format than the file's first is accepted.
+//! whatever the file's size. CSV files are read 64 KiB at a time, checked as UTF-8 once per
+//! block, and split at commas and line ends found eight bytes at a time; fields are byte
+//! ranges; a row's series is found by its identifiers' text (validated once per series); the
+//! common timestamp layouts are read digit by digit. [`FileSource::read`] reads a long CSV of
+//! 16 MiB or more with one thread per core, each over a byte range of the file split at a line
+//! end; the series, the repair report and every message are the sequential reader's.
+//!
+//! **Strict** mode (the default) stops at the first problem with the file, line and field.
+//! **Lenient** mode repairs what can be repaired and counts every change per series: rows out
+//! of order are sorted, repeated timestamps keep the last row, rows with a non-finite,
+//! non-numeric or unreadable value or timestamp are dropped, a ragged row is dropped, and a
+//! timestamp written in a different format than the file's first is accepted.
 //! Nothing is dropped without being counted. Structural problems (no header, a missing or
 //! unknown column, no data rows) are errors in both modes.
 
@@ -246,24 +249,44 @@ impl<'a> Reader<'a> {
         sink: &mut dyn FnMut(Vec<MetricSeries>) -> Result<(), E>,
     ) -> Result<usize, E> {
         let mut data_rows = 0;
-        let mut f = Vec::with_capacity(columns);
-        while let Some(i) = lines.next_line().map_err(|e| IoError::Read { path: self.path.to_path_buf(), source: e })? {
-            let l = lines.text();
+        let path = self.path;
+        // Where the four identifiers are neighbouring columns (as `analytics simulate` and most
+        // exports write them), the text from the first to the last is compared with the last
+        // row's in one comparison.
+        let neighbours = at[1] == at[0] + 1 && at[2] == at[0] + 2 && at[3] == at[0] + 3;
+        let mut last_ids = String::new();
+        let mut last_slot = None;
+        scan_lines(&mut lines.reader, lines.number, path, &mut |i, l, f| {
             if blank(l) {
-                continue;
+                return Ok(());
             }
             data_rows += 1;
-            if !self.fields(i, l, columns, &mut f)? {
-                continue;
+            if f.len() != columns {
+                let message = format!("{} fields where the header has {columns}", f.len());
+                return self.problem(None, i, "row", message, |x| &mut x.rows_kept).map_err(E::from);
             }
             let field = |k: usize| &l[f[at[k]].0..f[at[k]].1];
-            let Some(slot) = self.slot(i, [field(0), field(1), field(2), field(3)])? else { continue };
+            let ids = if neighbours { &l[f[at[0]].0..f[at[3]].1] } else { "" };
+            let slot = match last_slot {
+                Some(slot) if neighbours && ids == last_ids => Some(slot),
+                _ => {
+                    let slot = self.slot(i, [field(0), field(1), field(2), field(3)])?;
+                    if neighbours {
+                        last_ids.clear();
+                        last_ids.push_str(ids);
+                        last_slot = slot;
+                    }
+                    slot
+                }
+            };
+            let Some(slot) = slot else { return Ok(()) };
             self.track(slot, i)?;
             self.row(slot, i, field(4), field(5))?;
             for b in self.ready.drain(..) {
                 sink(b)?;
             }
-        }
+            Ok(())
+        })?;
         Ok(data_rows)
     }
 
@@ -359,45 +382,6 @@ impl<'a> Reader<'a> {
             None => self.report.unattributed_dropped += 1,
         }
         Ok(())
-    }
-
-    /// The comma-separated fields of data line `line` into `out` as byte ranges of `text`,
-    /// trimmed (cleared first), or `false` when lenient mode drops the line for having another
-    /// number of fields than the header's `columns`.
-    fn fields(
-        &mut self,
-        line: usize,
-        text: &str,
-        columns: usize,
-        out: &mut Vec<(usize, usize)>,
-    ) -> Result<bool, IoError> {
-        out.clear();
-        // One pass over the bytes (a comma is never part of a multi-byte character); a field is
-        // trimmed only when it starts or ends with white space, as `str::trim` would.
-        let b = text.as_bytes();
-        let mut start = 0;
-        for end in memchr::memchr_iter(b',', b).chain(std::iter::once(b.len())) {
-            let (mut a, mut z) = (start, end);
-            if a < z
-                && (b[a].is_ascii_whitespace() || b[z - 1].is_ascii_whitespace() || b[a] >= 0x80 || b[z - 1] >= 0x80)
-            {
-                let t = text[a..z].trim();
-                if t.is_empty() {
-                    z = a;
-                } else {
-                    a += text[a..z].find(t).unwrap_or(0);
-                    z = a + t.len();
-                }
-            }
-            out.push((a, z));
-            start = end + 1;
-        }
-        if out.len() != columns {
-            let message = format!("{} fields where the header has {columns}", out.len());
-            self.problem(None, line, "row", message, |x| &mut x.rows_kept)?;
-            return Ok(false);
-        }
-        Ok(true)
     }
 
     /// The slot of the series named by `parts` (tenant, cluster, node, metric as written), or
@@ -592,6 +576,162 @@ const MAX_READ_THREADS: usize = 8;
 /// at its first byte).
 fn blank(line: &str) -> bool {
     line.bytes().all(|b| b.is_ascii_whitespace()) && line.trim().is_empty()
+}
+
+/// What [`scan_lines`] calls for each line: its number, its text, its fields' byte ranges.
+type EachLine<'f, E> = dyn FnMut(usize, &str, &[(usize, usize)]) -> Result<(), E> + 'f;
+
+/// Reads `reader` to its end in blocks of 64 KiB (more for a longer line) and calls `each`
+/// with every line's number (the first is `before + 1`), its text without its line end (`\n`, or
+/// `\r\n`), and the byte ranges of its comma-separated fields, trimmed as `str::trim` trims. One
+/// pass of [`Separators`] over each block finds both commas and line ends; each block is checked
+/// as UTF-8 once. The lines are those [`Lines`] gives, and a block that is not UTF-8 fails as
+/// `read_line` does, after the lines before the bad one.
+fn scan_lines<R: Read, E: From<IoError>>(
+    reader: &mut R,
+    before: usize,
+    path: &Path,
+    each: &mut EachLine<'_, E>,
+) -> Result<(), E> {
+    let read_err = |e: std::io::Error| IoError::Read { path: path.to_path_buf(), source: e };
+    let mut buf = vec![0u8; 1 << 16];
+    let (mut len, mut number) = (0, before);
+    let mut fields: Vec<(usize, usize)> = Vec::with_capacity(16);
+    loop {
+        if len == buf.len() {
+            buf.resize(2 * buf.len(), 0); // a line longer than the block
+        }
+        let n = loop {
+            match reader.read(&mut buf[len..]) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(read_err(e).into()),
+            }
+        };
+        // What is kept from the last block holds no line end: only the new bytes are searched.
+        let fresh = len;
+        len += n;
+        let eof = n == 0;
+        // The complete lines of the block (all of it at the end of the input).
+        let complete = if eof {
+            len
+        } else {
+            match memchr::memrchr(b'\n', &buf[fresh..len]) {
+                Some(p) => fresh + p + 1,
+                None => continue,
+            }
+        };
+        let (text, bad) = match std::str::from_utf8(&buf[..complete]) {
+            Ok(t) => (t, false),
+            Err(e) => {
+                // The lines before the one holding the bad byte, then the error.
+                let good = memchr::memrchr(b'\n', &buf[..e.valid_up_to()]).map_or(0, |p| p + 1);
+                (std::str::from_utf8(&buf[..good]).unwrap_or_default(), true)
+            }
+        };
+        let bytes = text.as_bytes();
+        let (mut line_start, mut field_start) = (0, 0);
+        fields.clear();
+        let ends = Separators::new(bytes)
+            .chain((eof && !bad && !bytes.ends_with(b"\n") && !bytes.is_empty()).then_some(bytes.len()));
+        for p in ends {
+            if p < bytes.len() && bytes[p] == b',' {
+                fields.push(trimmed(text, field_start, p, line_start));
+                field_start = p + 1;
+                continue;
+            }
+            let mut end = p;
+            if end > line_start && bytes[end - 1] == b'\r' && p < bytes.len() {
+                end -= 1;
+            }
+            fields.push(trimmed(text, field_start, end.max(field_start), line_start));
+            number += 1;
+            each(number, &text[line_start..end], &fields)?;
+            fields.clear();
+            line_start = p + 1;
+            field_start = p + 1;
+        }
+        if bad {
+            let e = std::io::Error::new(std::io::ErrorKind::InvalidData, "stream did not contain valid UTF-8");
+            return Err(read_err(e).into());
+        }
+        if eof {
+            return Ok(());
+        }
+        buf.copy_within(complete..len, 0);
+        len -= complete;
+    }
+}
+
+/// The positions of commas and line ends in a block, eight bytes at a time: each word's
+/// separators are found with integer arithmetic (SWAR), then read off bit by bit. Separators lie
+/// about ten bytes apart in a metrics file, too close for a SIMD search restarted at each one.
+struct Separators<'a> {
+    bytes: &'a [u8],
+    /// Start of the next word to look at.
+    next: usize,
+    /// Start of the current word, and its separators not handed out yet (the high bit of each
+    /// separator byte).
+    word: usize,
+    mask: u64,
+}
+
+impl<'a> Separators<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        Self { bytes, next: 0, word: 0, mask: 0 }
+    }
+}
+
+/// The high bit of each byte of `v` that is zero, and no other bit (exact: no carry crosses a
+/// byte).
+fn zero_bytes(v: u64) -> u64 {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    !((((v & LOW7).wrapping_add(LOW7)) | v) | LOW7)
+}
+
+impl Iterator for Separators<'_> {
+    type Item = usize;
+
+    #[inline]
+    fn next(&mut self) -> Option<usize> {
+        const COMMAS: u64 = 0x2c2c_2c2c_2c2c_2c2c;
+        const NEWLINES: u64 = 0x0a0a_0a0a_0a0a_0a0a;
+        while self.mask == 0 {
+            let v = match self.bytes.get(self.next..self.next + 8) {
+                Some(w) => u64::from_le_bytes(w.try_into().unwrap_or_default()),
+                None => {
+                    let rest = self.bytes.get(self.next..).filter(|r| !r.is_empty())?;
+                    let mut word = [0u8; 8]; // zero bytes past the end are not separators
+                    word[..rest.len()].copy_from_slice(rest);
+                    u64::from_le_bytes(word)
+                }
+            };
+            self.mask = zero_bytes(v ^ COMMAS) | zero_bytes(v ^ NEWLINES);
+            self.word = self.next;
+            self.next += 8;
+        }
+        let bit = self.mask.trailing_zeros() as usize;
+        self.mask &= self.mask - 1;
+        Some(self.word + bit / 8)
+    }
+}
+
+/// The field `text[from..to]` as a range relative to `line_start`, trimmed of white space at
+/// either end (looked at only when an end byte is white space or not ASCII).
+#[inline]
+fn trimmed(text: &str, from: usize, to: usize, line_start: usize) -> (usize, usize) {
+    let b = text.as_bytes();
+    let (mut a, mut z) = (from, to);
+    if a < z && (b[a].is_ascii_whitespace() || b[z - 1].is_ascii_whitespace() || b[a] >= 0x80 || b[z - 1] >= 0x80) {
+        let t = text[a..z].trim();
+        if t.is_empty() {
+            z = a;
+        } else {
+            a += text[a..z].find(t).unwrap_or(0);
+            z = a + t.len();
+        }
+    }
+    (a - line_start, z - line_start)
 }
 
 /// The lines of a reader, one at a time into one reused buffer (no allocation per line), numbered
@@ -1064,21 +1204,22 @@ impl FileSource {
                         }
                     }
                 }
-                let mut f = Vec::with_capacity(cols.len());
-                while let Some(i) = lines.next_line().map_err(read_err)? {
-                    let l = lines.text();
+                let columns = cols.len();
+                scan_lines(&mut lines.reader, lines.number, &self.path, &mut |i, l, f| {
                     if blank(l) {
-                        continue;
+                        return Ok(());
                     }
                     data_rows += 1;
-                    if !r.fields(i, l, cols.len(), &mut f)? {
-                        continue;
+                    if f.len() != columns {
+                        let message = format!("{} fields where the header has {columns}", f.len());
+                        return r.problem(None, i, "row", message, |x| &mut x.rows_kept);
                     }
                     let field = |k: usize| &l[f[k].0..f[k].1];
                     for (k, &slot) in slots.iter().enumerate() {
                         r.row(slot, i, field(0), field(k + 1))?;
                     }
-                }
+                    Ok::<(), IoError>(())
+                })?;
             }
         }
         if data_rows == 0 {
@@ -1120,32 +1261,6 @@ impl crate::MetricSource for FileSource {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn fields_of(text: &str) -> Vec<&str> {
-        let (selector, range) = (Selector::all(), TimeRange::all());
-        let mut r = Reader::new(Path::new("t.csv"), true, None, &selector, &range, None);
-        let mut out = Vec::new();
-        let columns = text.split(',').count();
-        assert!(r.fields(1, text, columns, &mut out).unwrap());
-        out.iter().map(|&(a, z)| &text[a..z]).collect()
-    }
-
-    /// The splitter gives what `split(',')` then `trim` gives, white space, empty fields and
-    /// multi-byte characters included.
-    #[test]
-    fn fields_split_and_trim_as_str_does() {
-        for text in [
-            "a,b,c",
-            " a , b\t,c ",
-            ",,",
-            "",
-            " ",
-            "é, ü ,\u{a0}x\u{a0},ß",
-            "acme,prod,node-001,cpu,2024-03-04T00:00:00Z,1.5",
-        ] {
-            assert_eq!(fields_of(text), split(text), "{text:?}");
-        }
-    }
 
     /// Series interleaved row by row, CRLF line ends and blank lines read as when grouped.
     #[test]
@@ -1254,5 +1369,71 @@ mod tests {
         assert_eq!(series[0].node_id().as_str(), "n-1");
         assert_eq!(series[0].values(), &[1.5, 2.0]);
         assert_eq!(series[0].timestamps()[1].timestamp(), 1_709_510_460);
+    }
+
+    /// A reader that hands out at most `step` bytes a call.
+    struct Trickle<'a> {
+        data: &'a [u8],
+        step: usize,
+    }
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.step.min(out.len()).min(self.data.len());
+            out[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    /// The block scanner gives the lines and fields `Lines` and `split` give: line ends with and
+    /// without `\r`, no line end at the end, blank lines, white space, multi-byte text, a line
+    /// longer than a block, reads of any size; and bad UTF-8 fails after the lines before it.
+    #[test]
+    fn scanning_blocks_gives_the_lines_and_fields_of_reading_lines() {
+        let long = "x".repeat(3 << 20);
+        let inputs = [
+            "a,b\nc,d".to_owned(),
+            "a,b\r\n\r\nc , d \r\n".to_owned(),
+            "a,b\r".to_owned(),
+            "\n\n,\n".to_owned(),
+            "é,ü\u{a0},\u{a0}ß\n".to_owned(),
+            " a , b\t,c \n,,\n \n".to_owned(),
+            "é, ü ,\u{a0}x\u{a0},ß\nacme,prod,node-001,cpu,2024-03-04T00:00:00Z,1.5".to_owned(),
+            format!("h\n{long},1\nlast,2\n"),
+            String::new(),
+        ];
+        for text in &inputs {
+            let mut want = Vec::new();
+            let mut lines = Lines::numbered_after(text.as_bytes(), 7);
+            while let Some(i) = lines.next_line().unwrap() {
+                want.push((
+                    i,
+                    lines.text().to_owned(),
+                    split(lines.text()).iter().map(|f| f.to_string()).collect::<Vec<_>>(),
+                ));
+            }
+            let steps: &[usize] = if text.len() > 1000 { &[4096, usize::MAX] } else { &[1, 3, 64, usize::MAX] };
+            for &step in steps {
+                let mut got = Vec::new();
+                let mut reader = Trickle { data: text.as_bytes(), step };
+                scan_lines(&mut reader, 7, Path::new("t.csv"), &mut |i, l, f| {
+                    got.push((i, l.to_owned(), f.iter().map(|&(a, z)| l[a..z].to_owned()).collect::<Vec<_>>()));
+                    Ok::<(), IoError>(())
+                })
+                .unwrap();
+                assert_eq!(got, want, "{:?} in reads of {step}", &text[..text.len().min(20)]);
+            }
+        }
+        let mut bad = b"a,1\nb,2\n".to_vec();
+        bad.extend([0xff, b'\n']);
+        let mut seen = Vec::new();
+        let err = scan_lines(&mut bad.as_slice(), 0, Path::new("t.csv"), &mut |i, _, _| {
+            seen.push(i);
+            Ok::<(), IoError>(())
+        })
+        .unwrap_err();
+        assert_eq!(seen, [1, 2]);
+        assert!(err.to_string().contains("did not contain valid UTF-8"), "{err}");
     }
 }

@@ -3,7 +3,7 @@
 //! milliseconds (a number of 11 or more digits before any decimal point is milliseconds:
 //! seconds of that size would be after the year 5138).
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 
 /// Which way a timestamp was written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,27 +62,27 @@ pub fn parse_timestamp(text: &str) -> Result<(DateTime<Utc>, TimestampFormat), S
 /// as the rows of a series share their date for a day's worth of rows.
 #[derive(Debug, Default)]
 pub(crate) struct TimestampParser {
-    /// The date text (`YYYY-MM-DD`) of the last fast-path timestamp and its midnight.
-    last_date: Option<([u8; 10], i64)>,
+    /// The date text (`YYYY-MM-DD`) of the last fast-path timestamp and its date.
+    last_date: Option<([u8; 10], NaiveDate)>,
 }
 
 impl TimestampParser {
     /// As [`parse_timestamp`].
     pub(crate) fn parse(&mut self, text: &str) -> Result<(DateTime<Utc>, TimestampFormat), String> {
         let b = text.as_bytes();
-        if let (Some(format), Some((date, midnight))) = (layout(b), self.last_date) {
-            if b[..10] == date {
-                if let Some(secs) = time_of_day(b) {
-                    if let Some(t) = DateTime::from_timestamp(midnight + secs, 0) {
-                        return Ok((t, format));
-                    }
+        if let (Some(format), Some((text_date, date))) = (layout(b), self.last_date) {
+            if b[..10] == text_date {
+                let time =
+                    time_of_day(b).and_then(|secs| NaiveTime::from_num_seconds_from_midnight_opt(secs as u32, 0));
+                if let Some(time) = time {
+                    return Ok((date.and_time(time).and_utc(), format));
                 }
             }
         }
         let parsed = parse_timestamp(text)?;
         if layout(b).is_some() && parsed.0.timestamp_subsec_nanos() == 0 {
-            let date: [u8; 10] = b[..10].try_into().unwrap_or_default();
-            self.last_date = Some((date, parsed.0.timestamp().div_euclid(86_400) * 86_400));
+            let text_date: [u8; 10] = b[..10].try_into().unwrap_or_default();
+            self.last_date = Some((text_date, parsed.0.date_naive()));
         }
         Ok(parsed)
     }
