@@ -6,6 +6,9 @@
 //! - **Idempotent writes.** A run is keyed by engine, configuration, source and time range;
 //!   results by series, engine and window start; aggregates by level, identifiers, strategy,
 //!   engine and range. Writing the same run again replaces rows, never adds them.
+//! - **Samples** (the values of the series a report plots) are one row per series, timestamps
+//!   and values packed (schema version 3); runs written before keep one row per point, still
+//!   read.
 //! - **Atomic runs.** A run (its record, results, aggregates and samples) is written in one
 //!   transaction: a writer killed half-way leaves the previous complete state, untouched.
 //! - **Readers during writes.** The database is in WAL mode: readers see the last committed state
@@ -61,7 +64,50 @@ const MIGRATIONS: &[&str] = &[
         ts TEXT NOT NULL, value REAL NOT NULL,
         PRIMARY KEY (run_id, tenant, cluster, node, metric, ts)
     );",
+    // 3: a series' values as one row (timestamps and values packed), not one row per point:
+    // writing a run's samples is one insert per series. Runs written before keep their rows in
+    // `samples`, which is still read.
+    "CREATE TABLE series_samples (
+        run_id INTEGER NOT NULL REFERENCES runs(id),
+        tenant TEXT NOT NULL, cluster TEXT NOT NULL, node TEXT NOT NULL, metric TEXT NOT NULL,
+        points INTEGER NOT NULL,
+        timestamps BLOB NOT NULL,
+        vals BLOB NOT NULL,
+        PRIMARY KEY (run_id, tenant, cluster, node, metric)
+    ) WITHOUT ROWID;",
 ];
+
+/// Bytes per packed timestamp: seconds since the epoch (i64) and nanoseconds (u32), little-endian.
+const TS_BYTES: usize = 12;
+
+/// A series' timestamps and values packed for `series_samples`.
+fn pack(s: &MetricSeries) -> (Vec<u8>, Vec<u8>) {
+    let mut ts = Vec::with_capacity(s.len() * TS_BYTES);
+    for t in s.timestamps() {
+        ts.extend_from_slice(&t.timestamp().to_le_bytes());
+        ts.extend_from_slice(&t.timestamp_subsec_nanos().to_le_bytes());
+    }
+    let vs = s.values().iter().flat_map(|v| v.to_le_bytes()).collect();
+    (ts, vs)
+}
+
+/// The timestamps and values packed by [`pack`]; `None` when the blobs do not hold `points`
+/// points or a timestamp is out of range.
+fn unpack(points: usize, ts: &[u8], vs: &[u8]) -> Option<(Vec<DateTime<Utc>>, Vec<f64>)> {
+    if ts.len() != points * TS_BYTES || vs.len() != points * 8 {
+        return None;
+    }
+    let times = ts
+        .chunks_exact(TS_BYTES)
+        .map(|c| {
+            let secs = i64::from_le_bytes(c[..8].try_into().ok()?);
+            let nanos = u32::from_le_bytes(c[8..].try_into().ok()?);
+            DateTime::from_timestamp(secs, nanos)
+        })
+        .collect::<Option<Vec<_>>>()?;
+    let values = vs.chunks_exact(8).map(|c| c.try_into().ok().map(f64::from_le_bytes)).collect::<Option<Vec<_>>>()?;
+    Some((times, values))
+}
 
 /// The newest schema version this build knows.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -283,22 +329,26 @@ impl ResultStore {
                 .map_err(fail)?;
             }
             tx.execute("DELETE FROM samples WHERE run_id = ?1", [id]).map_err(fail)?;
+            tx.execute("DELETE FROM series_samples WHERE run_id = ?1", [id]).map_err(fail)?;
             let mut put = tx
-                .prepare("INSERT INTO samples (run_id, tenant, cluster, node, metric, ts, value) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
+                .prepare(
+                    "INSERT INTO series_samples (run_id, tenant, cluster, node, metric, points, timestamps, vals)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )
                 .map_err(fail)?;
             for s in samples {
-                for (t, v) in s.timestamps().iter().zip(s.values()) {
-                    put.execute(params![
-                        id,
-                        s.tenant_id().as_str(),
-                        s.cluster_id().as_str(),
-                        s.node_id().as_str(),
-                        s.metric_name().as_str(),
-                        ts(*t),
-                        v
-                    ])
-                    .map_err(fail)?;
-                }
+                let (ts, vs) = pack(s);
+                put.execute(params![
+                    id,
+                    s.tenant_id().as_str(),
+                    s.cluster_id().as_str(),
+                    s.node_id().as_str(),
+                    s.metric_name().as_str(),
+                    s.len() as i64,
+                    ts,
+                    vs
+                ])
+                .map_err(fail)?;
             }
         }
         tx.commit().map_err(fail)?;
@@ -317,7 +367,12 @@ impl ResultStore {
             runs: count("runs")?,
             results: count("results")?,
             aggregates: count("aggregates")?,
-            samples: count("samples")?,
+            samples: count("samples")?
+                + self
+                    .conn
+                    .query_row("SELECT COALESCE(SUM(points), 0) FROM series_samples", [], |r| r.get::<_, i64>(0))
+                    .map(|n| n as usize)
+                    .map_err(|e| self.err(e))?,
         })
     }
 
@@ -446,6 +501,28 @@ impl ResultStore {
 
     /// The stored values of one series in a run (empty when none were kept).
     pub fn samples(&self, run_id: i64, key: &SeriesKey) -> Result<(Vec<DateTime<Utc>>, Vec<f64>), IoError> {
+        let ids = params![
+            run_id,
+            key.tenant_id.as_str(),
+            key.cluster_id.as_str(),
+            key.node_id.as_str(),
+            key.metric_name.as_str()
+        ];
+        let packed: Option<(i64, Vec<u8>, Vec<u8>)> = self
+            .conn
+            .query_row(
+                "SELECT points, timestamps, vals FROM series_samples
+                 WHERE run_id = ?1 AND tenant = ?2 AND cluster = ?3 AND node = ?4 AND metric = ?5",
+                ids,
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        if let Some((points, ts, vs)) = packed {
+            return unpack(usize::try_from(points).unwrap_or(usize::MAX), &ts, &vs)
+                .ok_or_else(|| self.err(format!("the stored values of {key} in run {run_id} are damaged")));
+        }
+        // Runs written before schema version 3: one row per point.
         let mut q = self
             .conn
             .prepare("SELECT ts, value FROM samples WHERE run_id = ?1 AND tenant = ?2 AND cluster = ?3 AND node = ?4 AND metric = ?5 ORDER BY ts")

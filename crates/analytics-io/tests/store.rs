@@ -93,9 +93,15 @@ fn results_aggregates_and_samples_round_trip() {
     let path = db("roundtrip.db");
     let mut s = ResultStore::open(&path).unwrap();
     let t0 = run().range_start;
-    let series =
-        MetricSeries::new("acme", "prod", "node-1", "cpu", vec![t0, t0 + Duration::minutes(1)], vec![1.5, 2.5])
-            .unwrap();
+    let series = MetricSeries::new(
+        "acme",
+        "prod",
+        "node-1",
+        "cpu",
+        vec![t0, t0 + Duration::nanoseconds(60_000_000_123)],
+        vec![1.5, -0.0],
+    )
+    .unwrap();
     let id = s.write_run(&run(), results(), &aggregates(), &[&series]).unwrap();
     assert_eq!(s.results(id).unwrap(), {
         let mut r = results();
@@ -121,7 +127,7 @@ fn an_old_schema_is_migrated_and_a_newer_one_refused() {
     }
     // Roll the file back to schema version 1: no samples table.
     let raw = |p: &PathBuf, sql: &str| rusqlite::Connection::open(p).unwrap().execute_batch(sql).unwrap();
-    raw(&path, "DROP TABLE samples; UPDATE schema_version SET version = 1;");
+    raw(&path, "DROP TABLE samples; DROP TABLE series_samples; UPDATE schema_version SET version = 1;");
     let s = ResultStore::open(&path).unwrap();
     assert_eq!(s.schema_version().unwrap(), SCHEMA_VERSION);
     assert_eq!(s.counts().unwrap().results, 48, "data survives the migration");
@@ -143,4 +149,39 @@ fn an_old_schema_is_migrated_and_a_newer_one_refused() {
 fn an_unwritable_store_names_the_file() {
     let err = ResultStore::open(std::path::Path::new("no/such/dir/results.db")).unwrap_err().to_string();
     assert!(err.starts_with("result store no/such/dir/results.db: "), "{err}");
+}
+
+/// A run written at schema version 2 kept its samples one row per point: after the migration to
+/// packed samples, the report still reads them, and rewriting the run replaces them.
+#[test]
+fn samples_written_one_row_per_point_are_still_read() {
+    let path = db("v2.db");
+    let t0 = run().range_start;
+    let series =
+        MetricSeries::new("acme", "prod", "node-1", "cpu", vec![t0, t0 + Duration::minutes(1)], vec![1.5, 2.5])
+            .unwrap();
+    let id = {
+        let mut s = ResultStore::open(&path).unwrap();
+        s.write_run(&run(), results(), &aggregates(), &[]).unwrap()
+    };
+    // Back to version 2, with the series stored as version 2 stored it.
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    raw.execute_batch("DROP TABLE series_samples; UPDATE schema_version SET version = 2;").unwrap();
+    for (t, v) in series.timestamps().iter().zip(series.values()) {
+        raw.execute(
+            "INSERT INTO samples (run_id, tenant, cluster, node, metric, ts, value) VALUES (?1, 'acme', 'prod', 'node-1', 'cpu', ?2, ?3)",
+            rusqlite::params![id, t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true), v],
+        )
+        .unwrap();
+    }
+    drop(raw);
+    let mut s = ResultStore::open(&path).unwrap();
+    assert_eq!(s.schema_version().unwrap(), SCHEMA_VERSION);
+    assert_eq!(s.samples(id, &series.key()).unwrap(), (series.timestamps().to_vec(), series.values().to_vec()));
+    assert_eq!(s.counts().unwrap().samples, 2);
+    // Written again, the run's samples are packed, and the old rows are gone.
+    let again = MetricSeries::new("acme", "prod", "node-1", "cpu", vec![t0], vec![9.0]).unwrap();
+    assert_eq!(s.write_run(&run(), results(), &aggregates(), &[&again]).unwrap(), id);
+    assert_eq!(s.samples(id, &series.key()).unwrap(), (vec![t0], vec![9.0]));
+    assert_eq!(s.counts().unwrap().samples, 1);
 }
