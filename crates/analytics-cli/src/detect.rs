@@ -163,12 +163,56 @@ fn run_streaming(args: &DetectArgs, path: &std::path::Path, pipeline: &FleetPipe
     Ok((fleet, kept.into_iter().map(|(_, s)| s).collect(), totals, source.describe(), repairs))
 }
 
+/// What `--fail-on` turns into a non-zero exit status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum FailOn {
+    /// Any anomalous window (a result the engine's alarm rule marks anomalous).
+    Anomaly,
+}
+
+/// `--fail-on` was met: `main` prints this and exits with status 3, after the output and the
+/// store were written as usual.
+#[derive(Debug)]
+pub(crate) struct FailOnMet {
+    condition: &'static str,
+    found: String,
+}
+
+impl std::fmt::Display for FailOnMet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "--fail-on {}: {}", self.condition, self.found)
+    }
+}
+
+impl std::error::Error for FailOnMet {}
+
+/// The exit status of a met `--fail-on` condition.
+pub(crate) const FAIL_ON_STATUS: u8 = 3;
+
 pub(crate) fn run(args: &DetectArgs) -> Result<()> {
     let engine_cfg = read_engine_config(args.pipeline.config.as_ref())?;
     let engine = EngineRegistry::with_builtins().build(&args.pipeline.engine, &engine_cfg)?;
-    if args.streaming {
-        return streaming(args, engine.as_ref(), &engine_cfg);
+    let anomalies = if args.streaming {
+        streaming(args, engine.as_ref(), &engine_cfg)?
+    } else {
+        whole(args, engine.as_ref(), &engine_cfg)?
+    };
+    match args.fail_on {
+        Some(FailOn::Anomaly) if anomalies > 0 => Err(FailOnMet {
+            condition: "anomaly",
+            found: format!("{anomalies} anomalous window{} found", if anomalies == 1 { "" } else { "s" }),
+        }
+        .into()),
+        _ => Ok(()),
     }
+}
+
+/// Detect over the whole selection read at once; the number of anomalous windows.
+fn whole(
+    args: &DetectArgs,
+    engine: &dyn analytics_engine::AnomalyDetectionEngine,
+    engine_cfg: &serde_json::Value,
+) -> Result<usize> {
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
     let started_at = Utc::now();
@@ -188,7 +232,7 @@ pub(crate) fn run(args: &DetectArgs) -> Result<()> {
         series.iter().map(|s| (s.tenant_id(), s.cluster_id(), s.node_id())).collect();
     let bar = progress_bar(nodes.len() as u64, "detecting", "nodes");
     let t = Instant::now();
-    let report = FleetPipeline::new(engine.as_ref())
+    let report = FleetPipeline::new(engine)
         .aggregate(AggregateConfig { strategy: args.pipeline.strategy, ..Default::default() })
         .top(args.pipeline.top)
         .threads(args.pipeline.threads)
@@ -199,7 +243,7 @@ pub(crate) fn run(args: &DetectArgs) -> Result<()> {
     let t = Instant::now();
     let stored = match &args.store {
         Some(path) if !args.no_store => {
-            Some((path.clone(), store(path, &report, &series, Totals::of(&series), &source, &engine_cfg, started_at)?))
+            Some((path.clone(), store(path, &report, &series, Totals::of(&series), &source, engine_cfg, started_at)?))
         }
         _ => None,
     };
@@ -218,7 +262,7 @@ pub(crate) fn run(args: &DetectArgs) -> Result<()> {
                 top_nodes: &report.top_nodes,
                 repairs,
             })? + "\n"),
-        ),
+        )?,
         Format::Table => {
             let points: usize = series.iter().map(MetricSeries::len).sum();
             let stored_in = if stored.is_some() { format!(", stored in {store_seconds:.2} s") } else { String::new() };
@@ -237,16 +281,17 @@ pub(crate) fn run(args: &DetectArgs) -> Result<()> {
                     path.display()
                 );
             }
-            emit(&out)
+            emit(&out)?;
         }
     }
+    Ok(report.results.iter().filter(|r| r.is_anomaly()).count())
 }
 
 fn streaming(
     args: &DetectArgs,
     engine: &dyn analytics_engine::AnomalyDetectionEngine,
     engine_cfg: &serde_json::Value,
-) -> Result<()> {
+) -> Result<usize> {
     let SourceSpec::File(path) = &args.source else {
         bail!("--streaming reads files (file:PATH); other sources are read whole");
     };
@@ -279,7 +324,8 @@ fn streaming(
     if let Some((db, id)) = &stored {
         out += &format!("\nStored as run {id} in {} (anomalous windows only).\n", db.display());
     }
-    emit(&out)
+    emit(&out)?;
+    Ok(report.results.iter().filter(|r| r.is_anomaly()).count())
 }
 
 /// Writes the run, its results and aggregates, and the values of the anomalous series of the

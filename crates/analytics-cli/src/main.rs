@@ -291,6 +291,10 @@ struct DetectArgs {
     /// Nodes per batch with --streaming.
     #[arg(long, default_value_t = 1000)]
     batch_nodes: usize,
+    /// Exit with status 3 when this is found (after printing and storing as usual), for cron
+    /// jobs and CI steps: `anomaly`, any anomalous window.
+    #[arg(long, value_enum)]
+    fail_on: Option<detect::FailOn>,
     #[command(flatten)]
     pipeline: PipelineArgs,
     /// Prometheus: label holding the tenant.
@@ -442,6 +446,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is::<detect::FailOnMet>() => {
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("{e}");
+            }
+            ExitCode::from(detect::FAIL_ON_STATUS)
+        }
         Err(e) => {
             #[allow(clippy::print_stderr)]
             {

@@ -575,3 +575,45 @@ fn suite_chooses_each_corpus_candidate_on_the_others() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `detect --fail-on anomaly` exits 0 on a clean series and 3 on one with a spike, after
+/// printing its table as usual and naming on stderr what it found; without the flag the spike
+/// exits 0.
+#[test]
+fn fail_on_anomaly_sets_the_exit_status() {
+    let dir = scratch("fail-on");
+    let write = |name: &str, spike: bool| {
+        let mut text = String::from("tenant,cluster,node,metric,timestamp,value\n");
+        for i in 0..2880_i64 {
+            let t = chrono::DateTime::from_timestamp(1_709_510_400 + 60 * i, 0).unwrap();
+            let v = if spike && i == 2000 {
+                400.0
+            } else {
+                50.0 + 10.0 * (std::f64::consts::TAU * i as f64 / 1440.0).sin() + (i % 7) as f64 * 0.1
+            };
+            text += &format!("acme,prod,node-1,cpu,{},{v:.3}\n", t.format("%Y-%m-%dT%H:%M:%SZ"));
+        }
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        format!("file:{}", path.display())
+    };
+    let (clean, spiky) = (write("clean.csv", false), write("spike.csv", true));
+    let detect = |source: &str, extra: &[&str]| {
+        let mut args = vec!["detect", "--source", source, "--no-store"];
+        args.extend_from_slice(extra);
+        analytics(&args)
+    };
+    let out = detect(&clean, &["--fail-on", "anomaly"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = detect(&spiky, &["--fail-on", "anomaly"]);
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "--fail-on anomaly: 1 anomalous window found\n");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("TOP"), "the table is printed first");
+    assert_eq!(detect(&spiky, &[]).status.code(), Some(0));
+    assert_eq!(
+        detect(&spiky, &["--fail-on", "nothing"]).status.code(),
+        Some(2),
+        "an unknown condition is a usage error"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
