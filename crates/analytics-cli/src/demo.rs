@@ -119,7 +119,9 @@ pub(crate) fn render_fleet(report: &FleetReport) -> String {
     let mut out = String::new();
     let mut tenants =
         Table::new(&["tenant", "score", "metrics", "anomalies", "why"], &["score", "metrics", "anomalies"]);
-    for t in &report.rollup.tenants {
+    // Each table in the order of what it ranks: score, then anomalous windows (as the top nodes).
+    let by_rank = |scores: &[analytics_types::AggregatedAnomalyScore]| analytics_aggregate::top_n(scores, scores.len());
+    for t in &by_rank(&report.rollup.tenants) {
         tenants.row(vec![
             t.tenant_id().to_string(),
             format!("{:.3}", t.aggregate_score()),
@@ -133,7 +135,7 @@ pub(crate) fn render_fleet(report: &FleetReport) -> String {
 
     let mut clusters =
         Table::new(&["tenant", "cluster", "score", "metrics", "anomalies", "why"], &["score", "metrics", "anomalies"]);
-    for c in &report.rollup.clusters {
+    for c in &by_rank(&report.rollup.clusters) {
         clusters.row(vec![
             c.tenant_id().to_string(),
             c.cluster_id().map(ToString::to_string).unwrap_or_default(),

@@ -158,10 +158,12 @@ pub(crate) fn run(args: &ReportArgs) -> Result<()> {
     let run = store.latest_run()?.with_context(|| format!("the store {} holds no run yet", args.store.display()))?;
     let results = store.results(run.id)?;
     let aggregates = store.aggregates(run.id)?;
+    // Tenants and clusters in the order of what they rank: score, then anomalous windows.
     let (tenants, clusters, nodes): (Vec<_>, Vec<_>, Vec<_>) = {
         let by =
             |l| aggregates.iter().filter(|a: &&AggregatedAnomalyScore| a.level() == l).cloned().collect::<Vec<_>>();
-        (by(AggregateLevel::Tenant), by(AggregateLevel::Cluster), by(AggregateLevel::Node))
+        let ranked = |v: Vec<AggregatedAnomalyScore>| analytics_aggregate::top_n(&v, v.len());
+        (ranked(by(AggregateLevel::Tenant)), ranked(by(AggregateLevel::Cluster)), by(AggregateLevel::Node))
     };
     let mut by_series: BTreeMap<SeriesKey, Vec<&AnomalyResult>> = BTreeMap::new();
     for r in results.iter().filter(|r| r.is_anomaly()) {

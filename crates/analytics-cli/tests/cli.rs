@@ -88,6 +88,27 @@ fn table_output_names_the_worst_nodes_and_the_ground_truth() {
     for section in ["TENANTS", "CLUSTERS", "TOP 10 NODES", "WHY", "Ground truth:"] {
         assert!(text.contains(section), "missing {section}:\n{text}");
     }
+    // The tenant and cluster tables are in the order of what they rank: score, then anomalous
+    // windows, highest first (the default seed's fleet: every tenant and cluster scores 1.000).
+    for (section, score_col) in [("TENANTS", 1), ("CLUSTERS", 2)] {
+        let rows: Vec<(f64, usize)> = text
+            .split(&format!("{section}\n"))
+            .nth(1)
+            .unwrap()
+            .lines()
+            .skip(1)
+            .take_while(|l| !l.trim().is_empty())
+            .map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                (f[score_col].parse().unwrap(), f[score_col + 2].parse().unwrap())
+            })
+            .collect();
+        assert!(rows.len() >= 2, "{section}: {rows:?}");
+        assert!(
+            rows.windows(2).all(|w| w[0].0 > w[1].0 || (w[0].0 == w[1].0 && w[0].1 >= w[1].1)),
+            "{section}: {rows:?}"
+        );
+    }
 }
 
 #[test]
@@ -616,4 +637,17 @@ fn fail_on_anomaly_sets_the_exit_status() {
         "an unknown condition is a usage error"
     );
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The README's sample sentence (its first code block) is one `analytics demo` prints on its
+/// default seed, word for word.
+#[test]
+fn the_readme_sentence_is_printed_by_the_demo() {
+    let readme = std::fs::read_to_string(format!("{}/../../README.md", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let block = readme.split("```").nth(1).unwrap();
+    let sentence = block.split_whitespace().collect::<Vec<_>>().join(" ");
+    let out = analytics(&["demo"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout).split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(text.contains(&sentence), "the demo no longer prints the README's sentence: {sentence}");
 }
