@@ -73,6 +73,7 @@ async fn fetch(args: &DetectArgs) -> Result<(Vec<MetricSeries>, String, Vec<Stri
                 node: args.node.clone(),
                 metric: args.metric.clone(),
                 lenient: args.lenient,
+                threads: args.pipeline.threads,
             };
             // For NAB and wide files the identifiers name the series instead of selecting them.
             let names_series = matches!(options.format, Some(FileFormat::Nab | FileFormat::Wide))

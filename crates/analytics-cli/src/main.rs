@@ -239,7 +239,8 @@ struct PipelineArgs {
     /// How many of the worst nodes to show.
     #[arg(long, default_value_t = 10)]
     top: usize,
-    /// Worker threads for detection (default: one per core).
+    /// Worker threads (default: one per core): detection, and for `detect` on a long CSV of 16
+    /// MiB or more, reading too.
     #[arg(long)]
     threads: Option<usize>,
     /// Output format.

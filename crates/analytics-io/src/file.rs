@@ -9,8 +9,9 @@
 //! block, and split at commas and line ends found eight bytes at a time; fields are byte
 //! ranges; a row's series is found by its identifiers' text (validated once per series); the
 //! common timestamp layouts are read digit by digit. [`FileSource::read`] reads a long CSV of
-//! 16 MiB or more with one thread per core, each over a byte range of the file split at a line
-//! end; the series, the repair report and every message are the sequential reader's.
+//! 16 MiB or more with one thread per core (or [`FileOptions::threads`]), each over a byte range
+//! of the file split at a line end; the series, the repair report and every message are the
+//! sequential reader's.
 //!
 //! **Strict** mode (the default) stops at the first problem with the file, line and field.
 //! **Lenient** mode repairs what can be repaired and counts every change per series: rows out
@@ -63,6 +64,8 @@ pub struct FileOptions {
     pub metric: Option<String>,
     /// Repair what can be repaired instead of stopping.
     pub lenient: bool,
+    /// Threads reading a long CSV of 16 MiB or more (None: one per core; 1: one thread).
+    pub threads: Option<usize>,
 }
 
 /// What lenient mode changed in one series.
@@ -889,7 +892,11 @@ impl FileSource {
     ) -> Result<(Vec<MetricSeries>, RepairReport), IoError> {
         let f = File::open(&self.path).map_err(|e| IoError::Read { path: self.path.clone(), source: e })?;
         let size = f.metadata().map_or(0, |m| m.len());
-        let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get).min(MAX_READ_THREADS);
+        let threads = self
+            .options
+            .threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get))
+            .min(MAX_READ_THREADS);
         if threads > 1 && size >= PARALLEL_BYTES {
             if let Some(read) = self.read_parallel(size, threads, tenant, selector, range)? {
                 return Ok(read);
