@@ -3,7 +3,7 @@
 mod pipeline;
 mod rollup;
 
-pub use pipeline::{explain_group, explain_node, FleetPipeline, FleetReport, RankedNode, StreamingRun};
+pub use pipeline::{explain_group, explain_node, FleetPipeline, FleetReport, RankedNode, StageSeconds, StreamingRun};
 pub use rollup::{combine, roll_up, summarise, top_n, AggregateConfig, MetricSummary, Rollup};
 
 /// Errors of aggregation and of the fleet pipeline.

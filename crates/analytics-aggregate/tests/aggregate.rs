@@ -108,6 +108,10 @@ fn output_is_byte_identical_with_one_and_four_threads() {
     let one = run(1);
     assert_eq!(one, run(4));
     assert!(one.len() > 10_000);
+    // The timed run finds the same, and times both of its stages.
+    let (timed, stages) = FleetPipeline::new(engine.as_ref()).threads(Some(1)).run_timed(&series, &|_, _| {}).unwrap();
+    assert_eq!(serde_json::to_string(&timed).unwrap(), one);
+    assert!(stages.detect > 0.0 && stages.aggregate > 0.0, "{stages:?}");
 }
 
 #[test]

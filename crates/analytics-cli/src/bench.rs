@@ -9,7 +9,7 @@
 
 use std::time::Instant;
 
-use analytics_aggregate::{summarise, AggregateConfig, FleetPipeline};
+use analytics_aggregate::{AggregateConfig, FleetPipeline};
 use analytics_engine::EngineRegistry;
 use analytics_sim::{simulate_fleet, simulate_node, FleetConfig};
 use anyhow::{Context, Result};
@@ -115,15 +115,9 @@ fn measure(args: &BenchArgs) -> Result<Measurement> {
         let t = Instant::now();
         let fleet = simulate_fleet(&cfg)?;
         let generate = t.elapsed().as_secs_f64();
-        let t = Instant::now();
-        let report = pipeline.run(&fleet.series, &|done, _| bar.set_position((done * cfg.metrics) as u64))?;
-        let total = t.elapsed().as_secs_f64();
-        // The roll-up again, alone, to split its cost from detection's.
-        let t = Instant::now();
-        let rollup = analytics_aggregate::roll_up(&summarise(&report.results), &AggregateConfig::default())?;
-        let aggregate = t.elapsed().as_secs_f64();
-        std::hint::black_box(rollup);
-        (generate, total - aggregate, aggregate, report.results.iter().filter(|r| r.is_anomaly()).count())
+        let (report, stages) =
+            pipeline.run_timed(&fleet.series, &|done, _| bar.set_position((done * cfg.metrics) as u64))?;
+        (generate, stages.detect, stages.aggregate, report.results.iter().filter(|r| r.is_anomaly()).count())
     };
     let wall = wall.elapsed().as_secs_f64();
     bar.finish_and_clear();

@@ -232,14 +232,12 @@ fn whole(
     let nodes: BTreeSet<(&TenantId, _, _)> =
         series.iter().map(|s| (s.tenant_id(), s.cluster_id(), s.node_id())).collect();
     let bar = progress_bar(nodes.len() as u64, "detecting", "nodes");
-    let t = Instant::now();
-    let report = FleetPipeline::new(engine)
+    let (report, stages) = FleetPipeline::new(engine)
         .aggregate(AggregateConfig { strategy: args.pipeline.strategy, ..Default::default() })
         .top(args.pipeline.top)
         .threads(args.pipeline.threads)
-        .run(&series, &|done, _| bar.set_position(done as u64))?;
+        .run_timed(&series, &|done, _| bar.set_position(done as u64))?;
     bar.finish_and_clear();
-    let detect_seconds = t.elapsed().as_secs_f64();
 
     let t = Instant::now();
     let stored = match &args.store {
@@ -268,11 +266,13 @@ fn whole(
             let points: usize = series.iter().map(MetricSeries::len).sum();
             let stored_in = if stored.is_some() { format!(", stored in {store_seconds:.2} s") } else { String::new() };
             let mut out = format!(
-                "Source: {source}: {} series on {} nodes, {points} points.\nEngine {}, aggregation {}. Read in {read_seconds:.2} s, detected and aggregated in {detect_seconds:.2} s{stored_in}.\n",
+                "Source: {source}: {} series on {} nodes, {points} points.\nEngine {}, aggregation {}. Read in {read_seconds:.2} s, detected in {:.2} s, aggregated in {:.2} s{stored_in}.\n",
                 series.len(),
                 nodes.len(),
                 report.engine,
-                args.pipeline.strategy
+                args.pipeline.strategy,
+                stages.detect,
+                stages.aggregate
             );
             out += &render_fleet(&report);
             if let Some((path, id)) = &stored {

@@ -88,6 +88,27 @@ pub struct Repairs {
 }
 
 impl Repairs {
+    /// Adds the counts of `other` (the same series read in another part of the file). Every
+    /// field is named, so a new count cannot be forgotten here.
+    fn add(&mut self, other: Repairs) {
+        let Repairs {
+            rows_kept,
+            out_of_order,
+            duplicates_dropped,
+            non_finite_dropped,
+            non_numeric_dropped,
+            bad_timestamp_dropped,
+            mixed_timestamp_formats,
+        } = other;
+        self.rows_kept += rows_kept;
+        self.out_of_order += out_of_order;
+        self.duplicates_dropped += duplicates_dropped;
+        self.non_finite_dropped += non_finite_dropped;
+        self.non_numeric_dropped += non_numeric_dropped;
+        self.bad_timestamp_dropped += bad_timestamp_dropped;
+        self.mixed_timestamp_formats += mixed_timestamp_formats;
+    }
+
     /// Whether anything was changed.
     pub fn is_clean(&self) -> bool {
         Repairs { rows_kept: self.rows_kept, ..Default::default() } == *self
@@ -174,14 +195,6 @@ struct Slot {
     repairs: Repairs,
 }
 
-/// The identifiers of the last row's series as the file wrote them, and its slot: a fleet file
-/// repeats them on every row of a series, so most rows resolve with four string comparisons.
-#[derive(Default)]
-struct LastIds {
-    text: [String; 4],
-    slot: Option<usize>,
-}
-
 /// Parsing state shared by all formats.
 struct Reader<'a> {
     path: &'a Path,
@@ -190,9 +203,13 @@ struct Reader<'a> {
     /// Every series seen, in order of first appearance, and each key's slot.
     slots: Vec<Slot>,
     index: HashMap<SeriesKey, usize>,
-    /// The slot of each identifier text seen (the four fields joined by a unit separator).
+    /// The slot of each identifier text seen: the four fields joined by a unit separator, or as
+    /// the long CSV wrote them where they are neighbouring columns.
     interned: HashMap<String, usize>,
-    last: LastIds,
+    /// The identifier text of the last row and its slot: a fleet file repeats it on every row of
+    /// a series, so most rows resolve with one comparison.
+    last_text: String,
+    last_slot: Option<usize>,
     scratch: String,
     timestamps: TimestampParser,
     /// Rows kept so far, over all series.
@@ -226,7 +243,8 @@ impl<'a> Reader<'a> {
             slots: Vec::new(),
             index: HashMap::new(),
             interned: HashMap::new(),
-            last: LastIds::default(),
+            last_text: String::new(),
+            last_slot: None,
             scratch: String::new(),
             timestamps: TimestampParser::default(),
             rows_total: 0,
@@ -242,11 +260,13 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// The data rows of a long CSV after its header, to the end of `lines`: the number of data
-    /// rows read (blank lines are not rows). Batches made ready by streaming go to `sink`.
-    fn long_rows<R: BufRead, E: From<IoError>>(
+    /// The data rows of a long CSV after its header, to the end of `reader`, whose first line is
+    /// line `before + 1`: the number of data rows read (blank lines are not rows). Batches made
+    /// ready by streaming go to `sink`.
+    fn long_rows<R: Read, E: From<IoError>>(
         &mut self,
-        lines: &mut Lines<R>,
+        reader: &mut R,
+        before: usize,
         columns: usize,
         at: [usize; 6],
         sink: &mut dyn FnMut(Vec<MetricSeries>) -> Result<(), E>,
@@ -254,12 +274,9 @@ impl<'a> Reader<'a> {
         let mut data_rows = 0;
         let path = self.path;
         // Where the four identifiers are neighbouring columns (as `analytics simulate` and most
-        // exports write them), the text from the first to the last is compared with the last
-        // row's in one comparison.
+        // exports write them), their text as written identifies the series.
         let neighbours = at[1] == at[0] + 1 && at[2] == at[0] + 2 && at[3] == at[0] + 3;
-        let mut last_ids = String::new();
-        let mut last_slot = None;
-        scan_lines(&mut lines.reader, lines.number, path, &mut |i, l, f| {
+        scan_lines(reader, before, path, &mut |i, l, f| {
             if blank(l) {
                 return Ok(());
             }
@@ -269,20 +286,8 @@ impl<'a> Reader<'a> {
                 return self.problem(None, i, "row", message, |x| &mut x.rows_kept).map_err(E::from);
             }
             let field = |k: usize| &l[f[at[k]].0..f[at[k]].1];
-            let ids = if neighbours { &l[f[at[0]].0..f[at[3]].1] } else { "" };
-            let slot = match last_slot {
-                Some(slot) if neighbours && ids == last_ids => Some(slot),
-                _ => {
-                    let slot = self.slot(i, [field(0), field(1), field(2), field(3)])?;
-                    if neighbours {
-                        last_ids.clear();
-                        last_ids.push_str(ids);
-                        last_slot = slot;
-                    }
-                    slot
-                }
-            };
-            let Some(slot) = slot else { return Ok(()) };
+            let written = neighbours.then(|| &l[f[at[0]].0..f[at[3]].1]);
+            let Some(slot) = self.slot(i, [field(0), field(1), field(2), field(3)], written)? else { return Ok(()) };
             self.track(slot, i)?;
             self.row(slot, i, field(4), field(5))?;
             for b in self.ready.drain(..) {
@@ -299,7 +304,9 @@ impl<'a> Reader<'a> {
             Ok(row) => row,
             Err(e) => return self.problem(None, i, "json", e.to_string(), |x| &mut x.rows_kept),
         };
-        let Some(slot) = self.slot(i, [&row.tenant, &row.cluster, &row.node, &row.metric])? else { return Ok(()) };
+        let Some(slot) = self.slot(i, [&row.tenant, &row.cluster, &row.node, &row.metric], None)? else {
+            return Ok(());
+        };
         self.track(slot, i)?;
         self.row(slot, i, &json_text(row.timestamp), &json_text(row.value))
     }
@@ -388,34 +395,47 @@ impl<'a> Reader<'a> {
     }
 
     /// The slot of the series named by `parts` (tenant, cluster, node, metric as written), or
-    /// `None` when lenient mode drops the row for a bad identifier.
-    fn slot(&mut self, line: usize, parts: [&str; 4]) -> Result<Option<usize>, IoError> {
-        if let Some(slot) = self.last.slot {
-            if self.last.text.iter().zip(parts).all(|(a, b)| a == b) {
+    /// `None` when lenient mode drops the row for a bad identifier. `written` is the text of the
+    /// four fields together where the file has them side by side (the long CSV's usual layout);
+    /// otherwise they are joined here.
+    fn slot(&mut self, line: usize, parts: [&str; 4], written: Option<&str>) -> Result<Option<usize>, IoError> {
+        let mut joined = std::mem::take(&mut self.scratch);
+        let text = match written {
+            Some(t) => t,
+            None => {
+                joined.clear();
+                for (i, p) in parts.iter().enumerate() {
+                    if i > 0 {
+                        joined.push('\u{1f}');
+                    }
+                    joined.push_str(p);
+                }
+                joined.as_str()
+            }
+        };
+        let found = self.slot_of_text(line, parts, text);
+        self.scratch = joined;
+        found
+    }
+
+    fn slot_of_text(&mut self, line: usize, parts: [&str; 4], text: &str) -> Result<Option<usize>, IoError> {
+        if let Some(slot) = self.last_slot {
+            if self.last_text == text {
                 return Ok(Some(slot));
             }
         }
-        self.scratch.clear();
-        for (i, p) in parts.iter().enumerate() {
-            if i > 0 {
-                self.scratch.push('\u{1f}');
-            }
-            self.scratch.push_str(p);
-        }
-        let slot = match self.interned.get(self.scratch.as_str()) {
+        let slot = match self.interned.get(text) {
             Some(&slot) => slot,
             None => {
                 let Some(key) = self.key(line, parts)? else { return Ok(None) };
                 let slot = self.slot_of(key);
-                self.interned.insert(self.scratch.clone(), slot);
+                self.interned.insert(text.to_owned(), slot);
                 slot
             }
         };
-        for (a, b) in self.last.text.iter_mut().zip(parts) {
-            a.clear();
-            a.push_str(b);
-        }
-        self.last.slot = Some(slot);
+        self.last_text.clear();
+        self.last_text.push_str(text);
+        self.last_slot = Some(slot);
         Ok(Some(slot))
     }
 
@@ -495,18 +515,7 @@ impl<'a> Reader<'a> {
         s.touched = true;
         if let Some(&last) = s.rows.ts.last() {
             if t <= last && !self.lenient {
-                let what = if t == last { "repeats" } else { "is before" };
-                return Err(IoError::input(
-                    self.path,
-                    line,
-                    "timestamp",
-                    format!(
-                        "{} {what} line {} of series {}; timestamps must be strictly ascending per series",
-                        t.to_rfc3339(),
-                        s.rows.last_line,
-                        s.key
-                    ),
-                ));
+                return Err(not_ascending(self.path, line, t, last, s.rows.last_line, &s.key));
             }
         }
         if s.rows.ts.is_empty() {
@@ -569,16 +578,38 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// Strict mode's error for a row at `line` whose timestamp `t` is not after `last`, the series'
+/// previous row (at `last_line`).
+fn not_ascending(
+    path: &Path,
+    line: usize,
+    t: DateTime<Utc>,
+    last: DateTime<Utc>,
+    last_line: usize,
+    key: &SeriesKey,
+) -> IoError {
+    let what = if t == last { "repeats" } else { "is before" };
+    IoError::input(
+        path,
+        line,
+        "timestamp",
+        format!(
+            "{} {what} line {last_line} of series {key}; timestamps must be strictly ascending per series",
+            t.to_rfc3339()
+        ),
+    )
+}
+
 /// Files at least this large are read by several threads when they are long CSVs (16 MiB, about
 /// 200,000 rows: below it, starting threads costs more than it saves).
 const PARALLEL_BYTES: u64 = 16 << 20;
 /// At most this many reading threads.
 const MAX_READ_THREADS: usize = 8;
 
-/// Whether a line holds nothing but white space (checked byte by byte: a data line ends the check
-/// at its first byte).
+/// Whether a line holds nothing but white space, as `str::trim` sees it. A line starting with a
+/// printable ASCII byte (every data line) is answered at its first byte.
 fn blank(line: &str) -> bool {
-    line.bytes().all(|b| b.is_ascii_whitespace()) && line.trim().is_empty()
+    line.bytes().next().is_none_or(|b| !b.is_ascii_graphic()) && line.trim().is_empty()
 }
 
 /// What [`scan_lines`] calls for each line: its number, its text, its fields' byte ranges.
@@ -749,12 +780,7 @@ struct Lines<R> {
 
 impl<R: BufRead> Lines<R> {
     fn new(reader: R) -> Self {
-        Self::numbered_after(reader, 0)
-    }
-
-    /// Lines whose first is line `before + 1` of the file.
-    fn numbered_after(reader: R, before: usize) -> Self {
-        Self { reader, buf: String::with_capacity(256), number: before, offset: 0 }
+        Self { reader, buf: String::with_capacity(256), number: 0, offset: 0 }
     }
 
     /// Reads the next line; its number, or `None` at the end.
@@ -1004,8 +1030,9 @@ impl FileSource {
                         let mut r = Reader::new(&self.path, lenient, tenant, selector, range, None);
                         r.first_format = Some(first_format);
                         let read = bytes_of(span).and_then(|bytes| {
-                            let mut lines = Lines::numbered_after(BufReader::with_capacity(1 << 18, bytes), before);
-                            r.long_rows(&mut lines, columns, at, &mut |_| Ok::<(), IoError>(()))
+                            r.long_rows(&mut BufReader::with_capacity(1 << 18, bytes), before, columns, at, &mut |_| {
+                                Ok(())
+                            })
                         });
                         match read {
                             Ok(n) => (r, n, None),
@@ -1032,19 +1059,9 @@ impl FileSource {
                 let into = &mut joined.slots[k];
                 if let (Some(&last), Some(&first)) = (into.rows.ts.last(), slot.rows.ts.first()) {
                     if !lenient && first <= last && slot.rows.first_line < across_line {
-                        let what = if first == last { "repeats" } else { "is before" };
                         across_line = slot.rows.first_line;
-                        across = Some(IoError::input(
-                            &self.path,
-                            across_line,
-                            "timestamp",
-                            format!(
-                                "{} {what} line {} of series {}; timestamps must be strictly ascending per series",
-                                first.to_rfc3339(),
-                                into.rows.last_line,
-                                slot.key
-                            ),
-                        ));
+                        across =
+                            Some(not_ascending(&self.path, across_line, first, last, into.rows.last_line, &slot.key));
                     }
                 }
                 if !slot.rows.ts.is_empty() {
@@ -1058,13 +1075,7 @@ impl FileSource {
                 into.rows.ts.extend(slot.rows.ts);
                 into.rows.vs.extend(slot.rows.vs);
                 into.touched |= slot.touched;
-                let (a, b) = (&mut into.repairs, slot.repairs);
-                a.out_of_order += b.out_of_order;
-                a.duplicates_dropped += b.duplicates_dropped;
-                a.non_finite_dropped += b.non_finite_dropped;
-                a.non_numeric_dropped += b.non_numeric_dropped;
-                a.bad_timestamp_dropped += b.bad_timestamp_dropped;
-                a.mixed_timestamp_formats += b.mixed_timestamp_formats;
+                into.repairs.add(slot.repairs);
             }
             let error_line = match &error {
                 Some(IoError::Input { line, .. }) => *line,
@@ -1175,7 +1186,7 @@ impl FileSource {
             }
             FileFormat::Long => {
                 let (columns, at) = long_header(&self.path, header_line, &header)?;
-                data_rows += r.long_rows(&mut lines, columns, at, sink)?;
+                data_rows += r.long_rows(&mut lines.reader, lines.number, columns, at, sink)?;
             }
             FileFormat::Nab | FileFormat::Wide => {
                 let cols = split(&header);
@@ -1412,10 +1423,10 @@ mod tests {
         ];
         for text in &inputs {
             let mut want = Vec::new();
-            let mut lines = Lines::numbered_after(text.as_bytes(), 7);
+            let mut lines = Lines::new(text.as_bytes());
             while let Some(i) = lines.next_line().unwrap() {
                 want.push((
-                    i,
+                    i + 7,
                     lines.text().to_owned(),
                     split(lines.text()).iter().map(|f| f.to_string()).collect::<Vec<_>>(),
                 ));
@@ -1442,5 +1453,17 @@ mod tests {
         .unwrap_err();
         assert_eq!(seen, [1, 2]);
         assert!(err.to_string().contains("did not contain valid UTF-8"), "{err}");
+    }
+
+    /// A blank line is one `str::trim` empties, non-ASCII white space included; any printable
+    /// first byte makes a line not blank.
+    #[test]
+    fn blank_lines_are_what_trim_empties() {
+        for line in ["", " ", "\t \r", "\u{a0}", " \u{2003} "] {
+            assert!(blank(line), "{line:?}");
+        }
+        for line in ["a", " a", "\u{a0}x", ",", "é"] {
+            assert!(!blank(line), "{line:?}");
+        }
     }
 }

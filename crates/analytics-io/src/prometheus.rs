@@ -19,7 +19,6 @@
 //!   in strict mode, dropped and counted in lenient mode. It reads straight into typed rows and
 //!   borrows each sample's text from the body (no JSON tree, no string per sample).
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -118,8 +117,7 @@ struct Data<'a> {
 
 #[derive(Deserialize)]
 struct Matrix<'a> {
-    #[serde(borrow)]
-    metric: BTreeMap<Cow<'a, str>, Cow<'a, str>>,
+    metric: BTreeMap<String, String>,
     /// Sample values are numbers as text ("1.5", "NaN"), never escaped: borrowed.
     #[serde(borrow)]
     values: Vec<(f64, &'a str)>,
@@ -152,7 +150,7 @@ pub fn decode_query_range(body: &[u8], labels: &LabelMapping, lenient: bool) -> 
     }
     let mut out = Decoded::default();
     for m in data.result {
-        let get = |l: &str| m.metric.get(l).map(|v| v.as_ref().to_owned());
+        let get = |l: &str| m.metric.get(l).cloned();
         let (Some(t), Some(c), Some(n), Some(name)) =
             (get(&labels.tenant), get(&labels.cluster), get(&labels.node), get("__name__"))
         else {

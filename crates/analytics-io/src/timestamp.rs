@@ -80,7 +80,7 @@ impl TimestampParser {
             }
         }
         let parsed = parse_timestamp(text)?;
-        if layout(b).is_some() && parsed.0.timestamp_subsec_nanos() == 0 {
+        if layout(b).is_some() {
             let text_date: [u8; 10] = b[..10].try_into().unwrap_or_default();
             self.last_date = Some((text_date, parsed.0.date_naive()));
         }
