@@ -175,13 +175,13 @@ pub(crate) enum FailOn {
 /// store were written as usual.
 #[derive(Debug)]
 pub(crate) struct FailOnMet {
-    condition: &'static str,
-    found: String,
+    anomalies: usize,
 }
 
 impl std::fmt::Display for FailOnMet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "--fail-on {}: {}", self.condition, self.found)
+        let s = if self.anomalies == 1 { "" } else { "s" };
+        write!(f, "--fail-on anomaly: {} anomalous window{s} found", self.anomalies)
     }
 }
 
@@ -199,11 +199,7 @@ pub(crate) fn run(args: &DetectArgs) -> Result<()> {
         whole(args, engine.as_ref(), &engine_cfg)?
     };
     match args.fail_on {
-        Some(FailOn::Anomaly) if anomalies > 0 => Err(FailOnMet {
-            condition: "anomaly",
-            found: format!("{anomalies} anomalous window{} found", if anomalies == 1 { "" } else { "s" }),
-        }
-        .into()),
+        Some(FailOn::Anomaly) if anomalies > 0 => Err(FailOnMet { anomalies }.into()),
         _ => Ok(()),
     }
 }
