@@ -11,7 +11,7 @@ pub(crate) const ALLOWED: &[(&str, Option<&[&str]>)] = &[
     ("analytics-windows", Some(&["analytics-types"])),
     ("analytics-explain", Some(&["analytics-types", "analytics-windows"])),
     ("analytics-engine", Some(&["analytics-types", "analytics-windows", "analytics-explain"])),
-    ("analytics-aggregate", Some(&["analytics-types", "analytics-engine"])),
+    ("analytics-aggregate", Some(&["analytics-types", "analytics-explain", "analytics-engine"])),
     ("analytics-sim", Some(&["analytics-types"])),
     ("analytics-eval", Some(&["analytics-types"])),
     ("analytics-io", Some(&["analytics-types"])),

@@ -1,8 +1,10 @@
 #![doc = include_str!("../README.md")]
 
+mod incidents;
 mod pipeline;
 mod rollup;
 
+pub use incidents::{find_incidents, IncidentConfig};
 pub use pipeline::{explain_group, explain_node, FleetPipeline, FleetReport, RankedNode, StageSeconds, StreamingRun};
 pub use rollup::{combine, roll_up, summarise, top_n, AggregateConfig, MetricSummary, Rollup};
 
@@ -17,6 +19,16 @@ pub enum AggregateError {
         metric: String,
         /// The weight given.
         value: f64,
+    },
+    /// A parameter is out of range.
+    #[error("{field} is {value}; expected {expected}")]
+    BadParameter {
+        /// The parameter.
+        field: &'static str,
+        /// The value given.
+        value: String,
+        /// What it must be.
+        expected: &'static str,
     },
     /// The same series appeared twice in the input.
     #[error("series {key} appears more than once in the input")]

@@ -7,10 +7,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use analytics_engine::AnomalyDetectionEngine;
-use analytics_types::{AggregatedAnomalyScore, AnomalyResult, ClusterId, MetricSeries, NodeId, SeriesKey, TenantId};
+use analytics_types::{
+    AggregatedAnomalyScore, AnomalyResult, ClusterId, Incident, MetricSeries, NodeId, SeriesKey, TenantId,
+};
 use rayon::prelude::*;
 use serde::Serialize;
 
+use crate::incidents::{find_incidents, IncidentConfig};
 use crate::rollup::{roll_up, summarise, top_n, AggregateConfig, MetricSummary, Rollup};
 use crate::AggregateError;
 
@@ -36,6 +39,8 @@ pub struct FleetReport {
     pub rollup: Rollup,
     /// The worst nodes, worst first, with explanations.
     pub top_nodes: Vec<RankedNode>,
+    /// Anomalous events grouped by what happened together, broadest first.
+    pub incidents: Vec<Incident>,
 }
 
 /// Wall time of the stages of [`FleetPipeline::run_timed`], in seconds.
@@ -43,7 +48,7 @@ pub struct FleetReport {
 pub struct StageSeconds {
     /// Running the engine over every series (on the pipeline's threads).
     pub detect: f64,
-    /// Summaries, the roll-up and the explained ranking of the worst nodes.
+    /// Summaries, the roll-up, the explained ranking of the worst nodes and the incidents.
     pub aggregate: f64,
 }
 
@@ -52,6 +57,7 @@ pub struct StageSeconds {
 pub struct FleetPipeline<'a> {
     engine: &'a dyn AnomalyDetectionEngine,
     config: AggregateConfig,
+    incidents: IncidentConfig,
     top: usize,
     threads: Option<usize>,
 }
@@ -59,12 +65,24 @@ pub struct FleetPipeline<'a> {
 impl<'a> FleetPipeline<'a> {
     /// A pipeline with `max` aggregation, the 10 worst nodes, and rayon's default thread count.
     pub fn new(engine: &'a dyn AnomalyDetectionEngine) -> Self {
-        Self { engine, config: AggregateConfig::default(), top: 10, threads: None }
+        Self {
+            engine,
+            config: AggregateConfig::default(),
+            incidents: IncidentConfig::default(),
+            top: 10,
+            threads: None,
+        }
     }
 
     /// Sets the aggregation strategy and weights.
     pub fn aggregate(mut self, config: AggregateConfig) -> Self {
         self.config = config;
+        self
+    }
+
+    /// Sets how anomalous events are grouped into incidents.
+    pub fn incidents(mut self, config: IncidentConfig) -> Self {
+        self.incidents = config;
         self
     }
 
@@ -97,6 +115,7 @@ impl<'a> FleetPipeline<'a> {
         progress: &(dyn Fn(usize, usize) + Sync),
     ) -> Result<(FleetReport, StageSeconds), AggregateError> {
         self.config.check()?;
+        self.incidents.check()?;
         let started = Instant::now();
         // Group by node, in key order; refuse duplicates rather than silently drop one.
         let mut nodes: BTreeMap<(&TenantId, &ClusterId, &NodeId), Vec<&MetricSeries>> = BTreeMap::new();
@@ -145,7 +164,9 @@ impl<'a> FleetPipeline<'a> {
                 RankedNode { score, explanation }
             })
             .collect();
-        let report = FleetReport { engine: self.engine.name().to_owned(), results, metrics, rollup, top_nodes };
+        let incidents = find_incidents(&results, &rollup.nodes, &self.incidents, &|_| None)?;
+        let report =
+            FleetReport { engine: self.engine.name().to_owned(), results, metrics, rollup, top_nodes, incidents };
         Ok((report, StageSeconds { detect: detect_seconds, aggregate: started.elapsed().as_secs_f64() }))
     }
 }
@@ -171,6 +192,7 @@ impl<'a> FleetPipeline<'a> {
     /// Starts the streaming fleet path, for batches pushed one by one.
     pub fn start_streaming(&self) -> Result<StreamingRun<'_, 'a>, AggregateError> {
         self.config.check()?;
+        self.incidents.check()?;
         Ok(StreamingRun {
             pipeline: self,
             metrics: Vec::new(),
@@ -232,12 +254,14 @@ impl StreamingRun<'_, '_> {
                 RankedNode { score, explanation }
             })
             .collect();
+        let incidents = find_incidents(&anomalies, &rollup.nodes, &self.pipeline.incidents, &|_| None)?;
         Ok(FleetReport {
             engine: self.pipeline.engine.name().to_owned(),
             results: anomalies,
             metrics,
             rollup,
             top_nodes,
+            incidents,
         })
     }
 }

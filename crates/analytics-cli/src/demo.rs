@@ -1,14 +1,17 @@
 //! `analytics demo`, `analytics engines`, `analytics simulate`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::time::Instant;
 
 use analytics_aggregate::{explain_group, AggregateConfig, FleetPipeline, FleetReport};
 use analytics_engine::EngineRegistry;
+use analytics_eval::{score_incidents, TrueIncident, TruePart};
 use analytics_sim::{simulate_fleet, write_long_csv, Fleet};
+use analytics_types::{ClusterId, Incident, IncidentScope, TenantId};
 use anyhow::{Context, Result};
+use chrono::TimeDelta;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
@@ -59,6 +62,7 @@ struct DemoJson<'a> {
     clusters: &'a [analytics_types::AggregatedAnomalyScore],
     nodes: &'a [analytics_types::AggregatedAnomalyScore],
     top_nodes: &'a [analytics_aggregate::RankedNode],
+    incidents: &'a [analytics_types::Incident],
 }
 
 pub(crate) fn run(args: &DemoArgs) -> Result<()> {
@@ -89,6 +93,7 @@ pub(crate) fn run(args: &DemoArgs) -> Result<()> {
                 clusters: &report.rollup.clusters,
                 nodes: &report.rollup.nodes,
                 top_nodes: &report.top_nodes,
+                incidents: &report.incidents,
             };
             emit(&(serde_json::to_string_pretty(&json)? + "\n"))
         }
@@ -114,9 +119,47 @@ pub(crate) fn run(args: &DemoArgs) -> Result<()> {
     }
 }
 
-/// The tenant, cluster and top-node tables and the explanations of the top nodes.
+/// Incidents shown before the rankings.
+const INCIDENTS_SHOWN: usize = 10;
+
+/// The incidents, broadest first: a count by scope, then one line each for the first few.
+pub(crate) fn render_incidents(incidents: &[Incident]) -> String {
+    let count = |scope: IncidentScope| incidents.iter().filter(|i| i.scope() == scope).count();
+    let mut out = format!(
+        "\nINCIDENTS: {} ({} tenant-wide, {} cluster-wide, {} on one node, {} on one series){}\n",
+        incidents.len(),
+        count(IncidentScope::Tenant),
+        count(IncidentScope::Cluster),
+        count(IncidentScope::Node),
+        count(IncidentScope::Series),
+        if incidents.len() > INCIDENTS_SHOWN { format!("; the {INCIDENTS_SHOWN} broadest") } else { String::new() }
+    );
+    for (i, incident) in incidents.iter().take(INCIDENTS_SHOWN).enumerate() {
+        out += &format!(
+            "{:>2}. [{}, {} on {} of {} nodes, score {:.3}] {}\n",
+            i + 1,
+            incident.scope(),
+            plural(incident.members().len(), "event"),
+            incident.nodes_affected(),
+            incident.nodes_in_scope(),
+            incident.score(),
+            incident.summary()
+        );
+    }
+    out
+}
+
+fn plural(n: usize, thing: &str) -> String {
+    if n == 1 {
+        format!("1 {thing}")
+    } else {
+        format!("{n} {thing}s")
+    }
+}
+
+/// The incidents, the tenant, cluster and top-node tables and the explanations of the top nodes.
 pub(crate) fn render_fleet(report: &FleetReport) -> String {
-    let mut out = String::new();
+    let mut out = render_incidents(&report.incidents);
     let mut tenants =
         Table::new(&["tenant", "score", "metrics", "anomalies", "why"], &["score", "metrics", "anomalies"]);
     // Each table in the order of what it ranks: score, then anomalous windows (as the top nodes).
@@ -202,6 +245,39 @@ fn render_truth(report: &FleetReport, fleet: &Fleet) -> String {
         hits,
         report.top_nodes.len()
     );
+    let scores = score_incidents(&report.incidents, &true_incidents(fleet), INCIDENT_SLACK);
+    out += &format!(
+        "Incidents against the truth: precision {:.2} ({} of {} found are real), recall {:.2} ({} of {} real ones found); \
+         {} of {} cluster-wide events come out as one incident naming the cluster.\n",
+        scores.precision(),
+        scores.found_true,
+        scores.found,
+        scores.recall(),
+        scores.truth_found,
+        scores.truth,
+        scores.wide_as_one,
+        scores.wide
+    );
+    out
+}
+
+/// How late after an injected anomaly's last point a found event still counts as finding it.
+pub(crate) const INCIDENT_SLACK: TimeDelta = TimeDelta::minutes(10);
+
+/// What the simulator injected, as true incidents: each cluster-wide event one incident, every
+/// other injection one of its own.
+pub(crate) fn true_incidents(fleet: &Fleet) -> Vec<TrueIncident> {
+    let mut wide: BTreeMap<(&TenantId, &ClusterId), Vec<TruePart>> = BTreeMap::new();
+    let mut out = Vec::new();
+    for g in &fleet.truth {
+        let part = TruePart { key: g.key.clone(), start: g.start, end: g.end };
+        if g.cluster_incident {
+            wide.entry((&g.key.tenant_id, &g.key.cluster_id)).or_default().push(part);
+        } else {
+            out.push(TrueIncident { parts: vec![part] });
+        }
+    }
+    out.extend(wide.into_values().map(|parts| TrueIncident { parts }));
     out
 }
 

@@ -7,7 +7,7 @@ use std::time::Instant;
 use analytics_aggregate::{AggregateConfig, FleetPipeline, FleetReport};
 use analytics_engine::EngineRegistry;
 use analytics_io::{FileFormat, FileOptions, FileSource, MetricSource, ResultStore, RunRecord, Selector, TimeRange};
-use analytics_types::{MetricSeries, SeriesKey, TenantId};
+use analytics_types::{IncidentScope, MetricSeries, SeriesKey, TenantId};
 use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -58,6 +58,7 @@ struct DetectJson<'a> {
     clusters: &'a [analytics_types::AggregatedAnomalyScore],
     nodes: &'a [analytics_types::AggregatedAnomalyScore],
     top_nodes: &'a [analytics_aggregate::RankedNode],
+    incidents: &'a [analytics_types::Incident],
     repairs: Vec<String>,
 }
 
@@ -169,19 +170,45 @@ fn run_streaming(args: &DetectArgs, path: &std::path::Path, pipeline: &FleetPipe
 pub(crate) enum FailOn {
     /// Any anomalous window (a result the engine's alarm rule marks anomalous).
     Anomaly,
+    /// Any incident wider than one series: anomalous events on several metrics of a node, or
+    /// on several nodes, that started together.
+    Incident,
+}
+
+/// What a run found, for `--fail-on`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Found {
+    anomalies: usize,
+    /// Incidents of node, cluster or tenant scope.
+    wide_incidents: usize,
+}
+
+impl Found {
+    fn of(report: &FleetReport) -> Self {
+        Found {
+            anomalies: report.results.iter().filter(|r| r.is_anomaly()).count(),
+            wide_incidents: report.incidents.iter().filter(|i| i.scope() != IncidentScope::Series).count(),
+        }
+    }
 }
 
 /// `--fail-on` was met: `main` prints this and exits with status 3, after the output and the
 /// store were written as usual.
 #[derive(Debug)]
 pub(crate) struct FailOnMet {
-    anomalies: usize,
+    on: FailOn,
+    count: usize,
 }
 
 impl std::fmt::Display for FailOnMet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let s = if self.anomalies == 1 { "" } else { "s" };
-        write!(f, "--fail-on anomaly: {} anomalous window{s} found", self.anomalies)
+        let s = if self.count == 1 { "" } else { "s" };
+        match self.on {
+            FailOn::Anomaly => write!(f, "--fail-on anomaly: {} anomalous window{s} found", self.count),
+            FailOn::Incident => {
+                write!(f, "--fail-on incident: {} incident{s} wider than one series found", self.count)
+            }
+        }
     }
 }
 
@@ -193,23 +220,28 @@ pub(crate) const FAIL_ON_STATUS: u8 = 3;
 pub(crate) fn run(args: &DetectArgs) -> Result<()> {
     let engine_cfg = read_engine_config(args.pipeline.config.as_ref())?;
     let engine = EngineRegistry::with_builtins().build(&args.pipeline.engine, &engine_cfg)?;
-    let anomalies = if args.streaming {
+    let found = if args.streaming {
         streaming(args, engine.as_ref(), &engine_cfg)?
     } else {
         whole(args, engine.as_ref(), &engine_cfg)?
     };
+    let count = match args.fail_on {
+        Some(FailOn::Anomaly) => found.anomalies,
+        Some(FailOn::Incident) => found.wide_incidents,
+        None => 0,
+    };
     match args.fail_on {
-        Some(FailOn::Anomaly) if anomalies > 0 => Err(FailOnMet { anomalies }.into()),
+        Some(on) if count > 0 => Err(FailOnMet { on, count }.into()),
         _ => Ok(()),
     }
 }
 
-/// Detect over the whole selection read at once; the number of anomalous windows.
+/// Detect over the whole selection read at once; what it found.
 fn whole(
     args: &DetectArgs,
     engine: &dyn analytics_engine::AnomalyDetectionEngine,
     engine_cfg: &serde_json::Value,
-) -> Result<usize> {
+) -> Result<Found> {
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
     let started_at = Utc::now();
@@ -255,6 +287,7 @@ fn whole(
                 clusters: &report.rollup.clusters,
                 nodes: &report.rollup.nodes,
                 top_nodes: &report.top_nodes,
+                incidents: &report.incidents,
                 repairs,
             })? + "\n"),
         )?,
@@ -281,14 +314,14 @@ fn whole(
             emit(&out)?;
         }
     }
-    Ok(report.results.iter().filter(|r| r.is_anomaly()).count())
+    Ok(Found::of(&report))
 }
 
 fn streaming(
     args: &DetectArgs,
     engine: &dyn analytics_engine::AnomalyDetectionEngine,
     engine_cfg: &serde_json::Value,
-) -> Result<usize> {
+) -> Result<Found> {
     let SourceSpec::File(path) = &args.source else {
         bail!("--streaming reads files (file:PATH); other sources are read whole");
     };
@@ -322,7 +355,7 @@ fn streaming(
         out += &format!("\nStored as run {id} in {} (anomalous windows only).\n", db.display());
     }
     emit(&out)?;
-    Ok(report.results.iter().filter(|r| r.is_anomaly()).count())
+    Ok(Found::of(&report))
 }
 
 /// Writes the run, its results and aggregates, and the values of the anomalous series of the
@@ -395,5 +428,5 @@ fn store(
         .collect();
     let aggregates: Vec<_> =
         report.rollup.tenants.iter().chain(&report.rollup.clusters).chain(&report.rollup.nodes).cloned().collect();
-    Ok(store.write_run(&run, report.results.iter().cloned(), &aggregates, &samples)?)
+    Ok(store.write_run(&run, report.results.iter().cloned(), &aggregates, &report.incidents, &samples)?)
 }

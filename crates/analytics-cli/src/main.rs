@@ -293,7 +293,8 @@ struct DetectArgs {
     #[arg(long, default_value_t = 1000)]
     batch_nodes: usize,
     /// Exit with status 3 when this is found (after printing and storing as usual), for cron
-    /// jobs and CI steps: `anomaly`, any anomalous window.
+    /// jobs and CI steps: `anomaly`, any anomalous window; `incident`, any incident wider than
+    /// one series (several metrics of a node, or several nodes, at once).
     #[arg(long, value_enum)]
     fail_on: Option<detect::FailOn>,
     #[command(flatten)]

@@ -1,20 +1,29 @@
 //! `analytics report`: one self-contained HTML file (inline SVG and CSS, no scripts, no network
 //! fetches) drawn from the result store alone: per tenant, its clusters' and worst nodes' scores;
 //! per top node, each anomalous metric's series with the anomaly windows shaded, labelled and
-//! explained. Large fleets stay readable: each tenant shows its worst 20 nodes as bars and the
+//! explained. The incidents of the run come first, each linking to its nodes' charts. Large
+//! fleets stay readable: each tenant shows its worst 20 nodes as bars and the
 //! rest as a histogram.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use analytics_io::ResultStore;
-use analytics_types::{AggregateLevel, AggregatedAnomalyScore, AnomalyLabel, AnomalyResult, SeriesKey};
+use analytics_types::{AggregateLevel, AggregatedAnomalyScore, AnomalyLabel, AnomalyResult, Incident, SeriesKey};
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 
 use crate::ReportArgs;
 
 const WORST_NODES_SHOWN: usize = 20;
+/// Incidents listed at the top of the page.
+const INCIDENTS_SHOWN: usize = 10;
+
+/// The id of a plotted node's section: `node/tenant/cluster/node`, whitespace replaced (an id
+/// holds none), escaped for an attribute.
+fn node_anchor(tenant: &str, cluster: &str, node: &str) -> String {
+    esc(&format!("node/{tenant}/{cluster}/{node}").replace(char::is_whitespace, "_"))
+}
 
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
@@ -148,6 +157,52 @@ fn plot(ts: &[DateTime<Utc>], vs: &[f64], windows: &[&AnomalyResult]) -> String 
     svg + "</svg>"
 }
 
+/// "What is wrong now": the run's first incidents, broadest first, each with its sentence and
+/// its nodes, linked to their charts when they are plotted below.
+fn incidents_section(incidents: &[Incident], plotted: &std::collections::BTreeSet<String>) -> String {
+    let mut html = format!("<h2 id=\"incidents\">Incidents: {}</h2>", incidents.len());
+    if incidents.is_empty() {
+        return html + "<p>No anomalous event in this run.</p>";
+    }
+    if incidents.len() > INCIDENTS_SHOWN {
+        let _ = write!(
+            html,
+            "<p class=\"muted\">The {INCIDENTS_SHOWN} broadest (most nodes, then most events, then score).</p>"
+        );
+    }
+    html += "<ol class=\"incidents\">";
+    for i in incidents.iter().take(INCIDENTS_SHOWN) {
+        let mut nodes: Vec<(&str, &str)> =
+            i.members().iter().map(|m| (m.key.cluster_id.as_str(), m.key.node_id.as_str())).collect();
+        nodes.dedup();
+        nodes.sort_unstable();
+        nodes.dedup();
+        let links: Vec<String> = nodes
+            .iter()
+            .map(|(c, n)| {
+                let anchor = node_anchor(i.tenant_id().as_str(), c, n);
+                let name = esc(&format!("{c}/{n}"));
+                if plotted.contains(&anchor) {
+                    format!("<a href=\"#{anchor}\">{name}</a>")
+                } else {
+                    name
+                }
+            })
+            .collect();
+        let _ = write!(
+            html,
+            "<li><b>{}</b>, {} of {} nodes, score {:.3}: {}<br><span class=\"muted\">nodes: {}</span></li>",
+            i.scope(),
+            i.nodes_affected(),
+            i.nodes_in_scope(),
+            i.score(),
+            esc(i.summary()),
+            links.join(", ")
+        );
+    }
+    html + "</ol>"
+}
+
 pub(crate) fn run(args: &ReportArgs) -> Result<()> {
     anyhow::ensure!(
         args.store.exists(),
@@ -158,6 +213,7 @@ pub(crate) fn run(args: &ReportArgs) -> Result<()> {
     let run = store.latest_run()?.with_context(|| format!("the store {} holds no run yet", args.store.display()))?;
     let results = store.results(run.id)?;
     let aggregates = store.aggregates(run.id)?;
+    let incidents = store.incidents(run.id)?;
     // Tenants and clusters in the order of what they rank: score, then anomalous windows.
     let (tenants, clusters, nodes): (Vec<_>, Vec<_>, Vec<_>) = {
         let by =
@@ -194,6 +250,18 @@ pub(crate) fn run(args: &ReportArgs) -> Result<()> {
         color(AnomalyLabel::Trend),
         color(AnomalyLabel::Seasonal),
     );
+    let top = analytics_aggregate::top_n(&nodes, args.top);
+    let plotted: std::collections::BTreeSet<String> = top
+        .iter()
+        .map(|n| {
+            node_anchor(
+                n.tenant_id().as_str(),
+                n.cluster_id().map_or("?", |x| x.as_str()),
+                n.node_id().map_or("?", |x| x.as_str()),
+            )
+        })
+        .collect();
+    html += &incidents_section(&incidents, &plotted);
     html += "<h2>Tenants</h2><table><tr><th>tenant</th><th>score</th><th>metrics</th><th>anomalous windows</th></tr>";
     for t in &tenants {
         let _ = write!(
@@ -241,13 +309,13 @@ pub(crate) fn run(args: &ReportArgs) -> Result<()> {
             html += &histogram(&rest);
         }
     }
-    let top = analytics_aggregate::top_n(&nodes, args.top);
     let _ = write!(html, "<h2>The {} worst nodes</h2>", top.len());
     for n in &top {
         let (c, nd) = (n.cluster_id().map_or("?", |x| x.as_str()), n.node_id().map_or("?", |x| x.as_str()));
         let _ = write!(
             html,
-            "<h3>{} / {} / {}: {:.3}</h3><p class=\"muted\">{} metrics, {} anomalous windows.</p>",
+            "<h3 id=\"{}\">{} / {} / {}: {:.3}</h3><p class=\"muted\">{} metrics, {} anomalous windows.</p>",
+            node_anchor(n.tenant_id().as_str(), c, nd),
             esc(n.tenant_id().as_str()),
             esc(c),
             esc(nd),

@@ -3,6 +3,7 @@
 mod asd;
 mod csv;
 mod error;
+mod incidents;
 mod metrics;
 mod nab;
 mod range;
@@ -10,6 +11,7 @@ mod suite;
 
 pub use asd::{hit_rate, rank_metrics, AsdServer, Interpretation};
 pub use error::EvalError;
+pub use incidents::{score_incidents, IncidentScores, TrueIncident, TruePart};
 pub use metrics::{best_point_adjusted_f1, segments, Accumulator, Prf};
 pub use nab::{
     normalise, probation_len, results_path, NabCorpus, NabFile, NabScorer, Profile, ProfileScore, ThresholdScore,

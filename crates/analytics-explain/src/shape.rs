@@ -196,6 +196,7 @@ pub fn classify(
         period_seconds: seasonal.as_ref().map(|(p, _, _, _)| p.seconds),
         duration_seconds,
         num_points: len,
+        event_start: Some(timestamps[a]),
     };
     Ok(Shape { label, evidence, used_season: seasonal.is_some(), period: seasonal.map(|(p, _, _, _)| p), returned })
 }

@@ -1,7 +1,9 @@
 //! Explanation sentences: the series, the time, the size in the metric's units and against
 //! baseline, and the duration.
 
-use analytics_types::{AnomalyLabel, SeriesKey};
+use std::collections::BTreeMap;
+
+use analytics_types::{AnomalyLabel, Incident, IncidentMember, IncidentScope, SeriesKey};
 use chrono::{DateTime, Utc};
 
 use crate::shape::Shape;
@@ -109,6 +111,117 @@ pub fn explain_series(key: &SeriesKey, unit: Option<&str>, shape: &Shape) -> Str
     }
 }
 
+/// The sentence for an incident: where, which metrics on how many of the scope's nodes, from
+/// when and for how long, and its worst member against its baseline. `unit` gives a metric's
+/// unit when it is known.
+///
+/// ```
+/// use analytics_explain::explain_incident;
+/// use analytics_types::{AnomalyLabel, Incident, IncidentMember, MetricSeries};
+/// use chrono::{Duration, TimeZone, Utc};
+///
+/// let t = Utc.with_ymd_and_hms(2024, 3, 5, 16, 46, 0).unwrap();
+/// let member = |node: &str, metric: &str, peak: f64| IncidentMember {
+///     key: MetricSeries::new("acme", "staging", node, metric, vec![], vec![]).unwrap().key(),
+///     start: t, end: t + Duration::minutes(2), score: 1.0, label: AnomalyLabel::Spike,
+///     peak_value: Some(peak), baseline: Some(1.04), deviation_sigma: Some(peak * 6.0),
+/// };
+/// let incident = Incident::new(vec![member("node-01", "error_rate", 1.8), member("node-04", "error_rate", 1.94),
+///     member("node-04", "request_latency_ms", 1.5)], 8)?;
+/// assert_eq!(explain_incident(&incident, &|_| None),
+///     "acme/staging: error_rate and request_latency_ms on 2 of 8 nodes from 2024-03-05 16:46 UTC for 2 min; \
+///      worst node-04 (error_rate 1.94 against a baseline of 1.04).");
+/// # Ok::<(), analytics_types::ContractError>(())
+/// ```
+pub fn explain_incident(incident: &Incident, unit: &dyn Fn(&str) -> Option<&'static str>) -> String {
+    let members = incident.members();
+    // Metrics by how many members show them, most first, then by name.
+    let mut by_metric: BTreeMap<&str, usize> = BTreeMap::new();
+    for m in members {
+        *by_metric.entry(m.key.metric_name.as_str()).or_default() += 1;
+    }
+    let mut metrics: Vec<(&str, usize)> = by_metric.into_iter().collect();
+    metrics.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let names: Vec<&str> = metrics.iter().map(|(m, _)| *m).collect();
+    let what = list(&names, 3, "metric");
+    let when = format!(
+        "from {} for {}",
+        clock(incident.start()),
+        format_duration((incident.end() - incident.start()).num_seconds())
+    );
+    let worst = worst_member(members);
+    let size = |m: &IncidentMember| match (m.peak_value, m.baseline) {
+        (Some(p), Some(b)) => {
+            let u = unit(m.key.metric_name.as_str());
+            format!("{} {} against a baseline of {}", m.key.metric_name, format_value(p, u), format_value(b, u))
+        }
+        _ => format!("{} {}, score {:.3}", m.key.metric_name, m.label, m.score),
+    };
+    let place = incident.place();
+    match incident.scope() {
+        IncidentScope::Series => {
+            let m = worst;
+            let events = if members.len() > 1 { format!(" ({} events)", members.len()) } else { String::new() };
+            let size = match (m.peak_value, m.baseline) {
+                (Some(p), Some(b)) => {
+                    let u = unit(m.key.metric_name.as_str());
+                    format!("{} against a baseline of {}", format_value(p, u), format_value(b, u))
+                }
+                _ => format!("score {:.3}", m.score),
+            };
+            format!("{place}: {} {}{events} {when}, {size}.", m.key.metric_name, m.label)
+        }
+        IncidentScope::Node => format!("{place}: {what} {when}; worst {}.", size(worst)),
+        IncidentScope::Cluster => format!(
+            "{place}: {what} on {} of {} nodes {when}; worst {} ({}).",
+            incident.nodes_affected(),
+            incident.nodes_in_scope(),
+            worst.key.node_id,
+            size(worst)
+        ),
+        IncidentScope::Tenant => {
+            let mut clusters: Vec<&str> = members.iter().map(|m| m.key.cluster_id.as_str()).collect();
+            clusters.sort_unstable();
+            clusters.dedup();
+            format!(
+                "{place}: {what} on {} of {} nodes in {} clusters ({}) {when}; worst {}/{} ({}).",
+                incident.nodes_affected(),
+                incident.nodes_in_scope(),
+                clusters.len(),
+                list(&clusters, 4, "cluster"),
+                worst.key.cluster_id,
+                worst.key.node_id,
+                size(worst)
+            )
+        }
+    }
+}
+
+/// The member an incident's sentence names: highest score, then largest deviation, then first.
+pub fn worst_member(members: &[IncidentMember]) -> &IncidentMember {
+    let dev = |m: &IncidentMember| m.deviation_sigma.map_or(0.0, f64::abs);
+    let mut worst = &members[0];
+    for m in &members[1..] {
+        if m.score > worst.score || (m.score == worst.score && dev(m) > dev(worst)) {
+            worst = m;
+        }
+    }
+    worst
+}
+
+/// "a", "a and b", "a, b and c", "a, b, c and 2 more metrics".
+fn list(items: &[&str], keep: usize, thing: &str) -> String {
+    match items {
+        [] => String::new(),
+        [one] => (*one).to_owned(),
+        _ if items.len() <= keep => {
+            let (last, rest) = items.split_last().unwrap_or((&"", &[]));
+            format!("{} and {last}", rest.join(", "))
+        }
+        _ => format!("{} and {} more {thing}s", items[..keep].join(", "), items.len() - keep),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,5 +236,13 @@ mod tests {
         assert_eq!(format_duration(180), "3 min");
         assert_eq!(format_duration(2 * 3600 + 15 * 60), "2 h 15 min");
         assert_eq!(format_duration(86_400 + 7200), "1 d 2 h");
+    }
+
+    #[test]
+    fn lists_read_well() {
+        assert_eq!(list(&["a"], 3, "metric"), "a");
+        assert_eq!(list(&["a", "b"], 3, "metric"), "a and b");
+        assert_eq!(list(&["a", "b", "c"], 3, "metric"), "a, b and c");
+        assert_eq!(list(&["a", "b", "c", "d", "e"], 3, "metric"), "a, b, c and 2 more metrics");
     }
 }

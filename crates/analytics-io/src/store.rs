@@ -17,7 +17,8 @@
 use std::path::{Path, PathBuf};
 
 use analytics_types::{
-    AggregatedAnomalyScore, AggregationStrategy, AnomalyLabel, AnomalyResult, Evidence, MetricSeries, SeriesKey,
+    AggregatedAnomalyScore, AggregationStrategy, AnomalyLabel, AnomalyResult, Evidence, Incident, MetricSeries,
+    SeriesKey,
 };
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -74,6 +75,16 @@ const MIGRATIONS: &[&str] = &[
         timestamps BLOB NOT NULL,
         vals BLOB NOT NULL,
         PRIMARY KEY (run_id, tenant, cluster, node, metric)
+    ) WITHOUT ROWID;",
+    // 4: a run's incidents, in the order the run ranked them, each as its JSON contract (read
+    // back through its validation); the columns beside it are for queries.
+    "CREATE TABLE incidents (
+        run_id INTEGER NOT NULL REFERENCES runs(id),
+        position INTEGER NOT NULL,
+        scope TEXT NOT NULL, tenant TEXT NOT NULL, cluster TEXT NOT NULL, node TEXT NOT NULL,
+        start TEXT NOT NULL, end TEXT NOT NULL, score REAL NOT NULL, nodes INTEGER NOT NULL,
+        body TEXT NOT NULL,
+        PRIMARY KEY (run_id, position)
     ) WITHOUT ROWID;",
 ];
 
@@ -148,6 +159,8 @@ pub struct Counts {
     pub aggregates: usize,
     /// Stored sample points.
     pub samples: usize,
+    /// Incidents.
+    pub incidents: usize,
 }
 
 /// The SQLite result store.
@@ -241,13 +254,14 @@ impl ResultStore {
     }
 
     /// Writes a run in one transaction: its record, its results (streamed from an iterator), its
-    /// aggregates, and the values of `samples` (series worth plotting). Returns the run's id.
-    /// Re-writing the same run replaces its rows.
+    /// aggregates, its incidents, and the values of `samples` (series worth plotting). Returns
+    /// the run's id. Re-writing the same run replaces its rows.
     pub fn write_run(
         &mut self,
         run: &RunRecord,
         results: impl IntoIterator<Item = AnomalyResult>,
         aggregates: &[AggregatedAnomalyScore],
+        incidents: &[Incident],
         samples: &[&MetricSeries],
     ) -> Result<i64, IoError> {
         let path = self.path.clone();
@@ -328,6 +342,31 @@ impl ResultStore {
                 ])
                 .map_err(fail)?;
             }
+            tx.execute("DELETE FROM incidents WHERE run_id = ?1", [id]).map_err(fail)?;
+            let mut put = tx
+                .prepare(
+                    "INSERT INTO incidents (run_id, position, scope, tenant, cluster, node, start, end, score, nodes, body)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                )
+                .map_err(fail)?;
+            for (position, i) in incidents.iter().enumerate() {
+                let body = serde_json::to_string(i)
+                    .map_err(|e| IoError::Store { path: path.clone(), message: e.to_string() })?;
+                put.execute(params![
+                    id,
+                    position as i64,
+                    i.scope().as_str(),
+                    i.tenant_id().as_str(),
+                    i.cluster_id().map_or("", |c| c.as_str()),
+                    i.node_id().map_or("", |n| n.as_str()),
+                    ts(i.start()),
+                    ts(i.end()),
+                    i.score(),
+                    i.nodes_affected() as i64,
+                    body
+                ])
+                .map_err(fail)?;
+            }
             tx.execute("DELETE FROM samples WHERE run_id = ?1", [id]).map_err(fail)?;
             tx.execute("DELETE FROM series_samples WHERE run_id = ?1", [id]).map_err(fail)?;
             let mut put = tx
@@ -373,6 +412,7 @@ impl ResultStore {
                     .query_row("SELECT COALESCE(SUM(points), 0) FROM series_samples", [], |r| r.get::<_, i64>(0))
                     .map(|n| n as usize)
                     .map_err(|e| self.err(e))?,
+            incidents: count("incidents")?,
         })
     }
 
@@ -451,6 +491,21 @@ impl ResultStore {
                 r = r.with_evidence(e).map_err(|e| bad(e.to_string()))?;
             }
             out.push(r);
+        }
+        Ok(out)
+    }
+
+    /// The incidents of a run, in the order the run ranked them (broadest first).
+    pub fn incidents(&self, run_id: i64) -> Result<Vec<Incident>, IoError> {
+        let mut q = self
+            .conn
+            .prepare("SELECT body FROM incidents WHERE run_id = ?1 ORDER BY position")
+            .map_err(|e| self.err(e))?;
+        let rows = q.query_map([run_id], |r| r.get::<_, String>(0)).map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for body in rows {
+            let body = body.map_err(|e| self.err(e))?;
+            out.push(serde_json::from_str(&body).map_err(|e| self.err(format!("a stored incident is invalid: {e}")))?);
         }
         Ok(out)
     }

@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 
 use analytics_io::{ResultStore, RunRecord, SCHEMA_VERSION};
-use analytics_types::{AggregatedAnomalyScore, AggregationStrategy, AnomalyLabel, AnomalyResult, MetricSeries};
+use analytics_types::{
+    AggregatedAnomalyScore, AggregationStrategy, AnomalyLabel, AnomalyResult, Incident, IncidentMember, MetricSeries,
+};
 use chrono::{Duration, TimeZone, Utc};
 
 fn db(name: &str) -> PathBuf {
@@ -72,20 +74,53 @@ fn a_second_run_over_the_same_data_replaces_rather_than_duplicates() {
     let mut s = ResultStore::open(&path).unwrap();
     assert_eq!(s.schema_version().unwrap(), SCHEMA_VERSION);
     let series = MetricSeries::new("acme", "prod", "node-1", "cpu", vec![run().range_start], vec![1.0]).unwrap();
-    let id = s.write_run(&run(), results(), &aggregates(), &[&series]).unwrap();
+    let id = s.write_run(&run(), results(), &aggregates(), &[], &[&series]).unwrap();
     let first = s.counts().unwrap();
     assert_eq!((first.runs, first.results, first.aggregates, first.samples), (1, 48, 3, 1));
     let mut again = run();
     again.finished_at += Duration::hours(1);
-    assert_eq!(s.write_run(&again, results(), &aggregates(), &[&series]).unwrap(), id);
+    assert_eq!(s.write_run(&again, results(), &aggregates(), &[], &[&series]).unwrap(), id);
     assert_eq!(s.counts().unwrap(), first);
     assert_eq!(s.latest_run().unwrap().unwrap().finished_at, again.finished_at);
     // Another engine is another run.
     let mut other = run();
     other.engine = "robust_zscore".into();
-    s.write_run(&other, results().into_iter().map(|r| r.with_engine("robust_zscore")), &[], &[]).unwrap();
+    s.write_run(&other, results().into_iter().map(|r| r.with_engine("robust_zscore")), &[], &[], &[]).unwrap();
     assert_eq!(s.counts().unwrap().runs, 2);
     assert_eq!(s.counts().unwrap().results, 96);
+}
+
+fn incidents() -> Vec<Incident> {
+    let t = Utc.with_ymd_and_hms(2024, 3, 4, 14, 5, 0).unwrap();
+    let member = |node: &str, metric: &str| IncidentMember {
+        key: MetricSeries::new("acme", "prod", node, metric, vec![], vec![]).unwrap().key(),
+        start: t,
+        end: t + Duration::minutes(3),
+        score: 0.95,
+        label: AnomalyLabel::Spike,
+        peak_value: Some(97.0),
+        baseline: Some(40.0),
+        deviation_sigma: Some(9.5),
+    };
+    vec![
+        Incident::new(vec![member("node-1", "cpu"), member("node-2", "cpu")], 2)
+            .unwrap()
+            .with_summary("acme/prod: cpu on 2 of 2 nodes".into())
+            .unwrap(),
+        Incident::new(vec![member("node-1", "mem")], 2).unwrap(),
+    ]
+}
+
+#[test]
+fn incidents_round_trip_in_their_order_and_a_rerun_replaces_them() {
+    let path = db("incidents.db");
+    let mut s = ResultStore::open(&path).unwrap();
+    let id = s.write_run(&run(), results(), &aggregates(), &incidents(), &[]).unwrap();
+    assert_eq!(s.incidents(id).unwrap(), incidents());
+    assert_eq!(s.counts().unwrap().incidents, 2);
+    s.write_run(&run(), results(), &aggregates(), &incidents()[1..], &[]).unwrap();
+    assert_eq!(s.incidents(id).unwrap(), incidents()[1..].to_vec());
+    assert_eq!(s.counts().unwrap().incidents, 1);
 }
 
 #[test]
@@ -102,7 +137,7 @@ fn results_aggregates_and_samples_round_trip() {
         vec![1.5, -0.0],
     )
     .unwrap();
-    let id = s.write_run(&run(), results(), &aggregates(), &[&series]).unwrap();
+    let id = s.write_run(&run(), results(), &aggregates(), &[], &[&series]).unwrap();
     assert_eq!(s.results(id).unwrap(), {
         let mut r = results();
         r.sort_by_key(|x| (x.key(), x.window_start()));
@@ -123,15 +158,19 @@ fn an_old_schema_is_migrated_and_a_newer_one_refused() {
     {
         // A store at schema version 1 (before the samples table), with one run in it.
         let mut s = ResultStore::open(&path).unwrap();
-        s.write_run(&run(), results(), &aggregates(), &[]).unwrap();
+        s.write_run(&run(), results(), &aggregates(), &[], &[]).unwrap();
     }
-    // Roll the file back to schema version 1: no samples table.
+    // Roll the file back to schema version 1: no samples, series_samples or incidents table.
     let raw = |p: &PathBuf, sql: &str| rusqlite::Connection::open(p).unwrap().execute_batch(sql).unwrap();
-    raw(&path, "DROP TABLE samples; DROP TABLE series_samples; UPDATE schema_version SET version = 1;");
+    raw(
+        &path,
+        "DROP TABLE samples; DROP TABLE series_samples; DROP TABLE incidents; UPDATE schema_version SET version = 1;",
+    );
     let s = ResultStore::open(&path).unwrap();
     assert_eq!(s.schema_version().unwrap(), SCHEMA_VERSION);
     assert_eq!(s.counts().unwrap().results, 48, "data survives the migration");
     assert_eq!(s.counts().unwrap().samples, 0);
+    assert_eq!(s.incidents(1).unwrap(), vec![], "a run from before incidents has none");
     // A newer schema is refused with a clear message.
     let path2 = db("newer.db");
     drop(ResultStore::open(&path2).unwrap());
@@ -162,11 +201,12 @@ fn samples_written_one_row_per_point_are_still_read() {
             .unwrap();
     let id = {
         let mut s = ResultStore::open(&path).unwrap();
-        s.write_run(&run(), results(), &aggregates(), &[]).unwrap()
+        s.write_run(&run(), results(), &aggregates(), &[], &[]).unwrap()
     };
     // Back to version 2, with the series stored as version 2 stored it.
     let raw = rusqlite::Connection::open(&path).unwrap();
-    raw.execute_batch("DROP TABLE series_samples; UPDATE schema_version SET version = 2;").unwrap();
+    raw.execute_batch("DROP TABLE series_samples; DROP TABLE incidents; UPDATE schema_version SET version = 2;")
+        .unwrap();
     for (t, v) in series.timestamps().iter().zip(series.values()) {
         raw.execute(
             "INSERT INTO samples (run_id, tenant, cluster, node, metric, ts, value) VALUES (?1, 'acme', 'prod', 'node-1', 'cpu', ?2, ?3)",
@@ -181,7 +221,7 @@ fn samples_written_one_row_per_point_are_still_read() {
     assert_eq!(s.counts().unwrap().samples, 2);
     // Written again, the run's samples are packed, and the old rows are gone.
     let again = MetricSeries::new("acme", "prod", "node-1", "cpu", vec![t0], vec![9.0]).unwrap();
-    assert_eq!(s.write_run(&run(), results(), &aggregates(), &[&again]).unwrap(), id);
+    assert_eq!(s.write_run(&run(), results(), &aggregates(), &[], &[&again]).unwrap(), id);
     assert_eq!(s.samples(id, &series.key()).unwrap(), (vec![t0], vec![9.0]));
     assert_eq!(s.counts().unwrap().samples, 1);
 }

@@ -53,7 +53,7 @@ fn child(path: &str) {
         std::thread::sleep(std::time::Duration::from_secs(120));
         None
     }));
-    let _ = store.write_run(&run("crashing"), halfway, &[], &[]);
+    let _ = store.write_run(&run("crashing"), halfway, &[], &[], &[]);
 }
 
 fn parent() {
@@ -62,7 +62,7 @@ fn parent() {
     let path = dir.join("results.db");
     // A complete first run.
     let mut store = ResultStore::open(&path).unwrap();
-    store.write_run(&run("default"), results(1_000, "default"), &[], &[]).unwrap();
+    store.write_run(&run("default"), results(1_000, "default"), &[], &[], &[]).unwrap();
     let before = store.counts().unwrap();
     drop(store);
 

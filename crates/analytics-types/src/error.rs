@@ -88,4 +88,66 @@ pub enum ContractError {
         /// The offending value.
         value: f64,
     },
+    /// An incident was given no member.
+    #[error("an incident needs at least one member; members is empty")]
+    EmptyIncident,
+    /// An incident member ends before it starts.
+    #[error("incident member {key} starts at {start}, after its end {end}")]
+    IncidentMemberReversed {
+        /// The member's series.
+        key: String,
+        /// Its start.
+        start: DateTime<Utc>,
+        /// Its end.
+        end: DateTime<Utc>,
+    },
+    /// An incident's summary sentence is empty.
+    #[error("incident summary is empty; an incident must say what happened")]
+    EmptySummary,
+    /// An incident's members belong to different tenants.
+    #[error("incident members belong to tenants {first:?} and {other:?}; an incident stays inside one tenant")]
+    IncidentTenants {
+        /// The first member's tenant.
+        first: String,
+        /// Another member's tenant.
+        other: String,
+    },
+    /// An incident claims fewer nodes in its scope than its members touch.
+    #[error("nodes_in_scope is {nodes_in_scope} but the members touch {nodes_affected} nodes")]
+    IncidentNodes {
+        /// Nodes the scope is said to hold.
+        nodes_in_scope: usize,
+        /// Distinct nodes among the members.
+        nodes_affected: usize,
+    },
+    /// An incident's scope is not the smallest group holding its members.
+    #[error("incident scope is {claimed} but its members make it {found}")]
+    IncidentScope {
+        /// The scope given, with its path.
+        claimed: String,
+        /// The scope the members give, with its path.
+        found: String,
+    },
+    /// An incident's start or end is not its members' earliest start or latest end.
+    #[error("incident {field} is {claimed} but its members give {found}")]
+    IncidentBounds {
+        /// `start` or `end`.
+        field: &'static str,
+        /// The value given.
+        claimed: DateTime<Utc>,
+        /// The value the members give.
+        found: DateTime<Utc>,
+    },
+    /// An incident's score or node count is not what its members give.
+    #[error("incident score {score} and nodes_affected {nodes_affected} do not match its members ({found_score}, {found_nodes})")]
+    IncidentTotals {
+        /// The score given.
+        score: f64,
+        /// The node count given.
+        nodes_affected: usize,
+        /// The members' highest score.
+        found_score: f64,
+        /// The members' distinct nodes.
+        found_nodes: usize,
+    },
 }

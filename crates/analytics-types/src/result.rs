@@ -88,6 +88,9 @@ pub struct Evidence {
     pub duration_seconds: i64,
     /// Number of points in the event.
     pub num_points: usize,
+    /// First point of the event (absent in results written before events were recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_start: Option<DateTime<Utc>>,
 }
 
 #[derive(Deserialize)]
@@ -106,6 +109,8 @@ struct RawEvidence {
     period_seconds: Option<i64>,
     duration_seconds: i64,
     num_points: usize,
+    #[serde(default)]
+    event_start: Option<DateTime<Utc>>,
 }
 
 impl TryFrom<RawEvidence> for Evidence {
@@ -123,6 +128,7 @@ impl TryFrom<RawEvidence> for Evidence {
             period_seconds: r.period_seconds,
             duration_seconds: r.duration_seconds,
             num_points: r.num_points,
+            event_start: r.event_start,
         };
         e.validate()?;
         Ok(e)
@@ -130,6 +136,12 @@ impl TryFrom<RawEvidence> for Evidence {
 }
 
 impl Evidence {
+    /// The event's first point and its end (last point plus one sampling step), when the
+    /// event's start was recorded.
+    pub fn event_span(&self) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+        self.event_start.map(|s| (s, s + chrono::TimeDelta::seconds(self.duration_seconds)))
+    }
+
     /// Checks that every number is finite.
     pub fn validate(&self) -> Result<(), ContractError> {
         let fields = [

@@ -2,8 +2,8 @@
 //! plus property tests that valid values survive a JSON round trip unchanged.
 
 use analytics_types::{
-    AggregatedAnomalyScore, AggregationStrategy, AnomalyLabel, AnomalyResult, ContractError, Evidence, MetricSeries,
-    SeriesKey,
+    AggregatedAnomalyScore, AggregationStrategy, AnomalyLabel, AnomalyResult, ContractError, Evidence, Incident,
+    IncidentMember, IncidentScope, MetricSeries, SeriesKey,
 };
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use proptest::prelude::*;
@@ -29,7 +29,95 @@ fn evidence() -> Evidence {
         period_seconds: Some(86_400),
         duration_seconds: 180,
         num_points: 3,
+        event_start: Some(t(4)),
     }
+}
+
+fn member(cluster: &str, node: &str, metric: &str, from: i64, to: i64, score: f64) -> IncidentMember {
+    IncidentMember {
+        key: MetricSeries::new("acme", cluster, node, metric, vec![], vec![]).unwrap().key(),
+        start: t(from),
+        end: t(to),
+        score,
+        label: AnomalyLabel::Spike,
+        peak_value: Some(1.94),
+        baseline: Some(1.04),
+        deviation_sigma: Some(11.6),
+    }
+}
+
+#[test]
+fn incident_json_and_scopes() {
+    let cluster = Incident::new(
+        vec![
+            member("staging", "node-04", "error_rate", 46, 48, 1.0),
+            member("staging", "node-05", "request_latency_ms", 46, 49, 0.9),
+        ],
+        8,
+    )
+    .unwrap()
+    .with_summary("acme/staging: error_rate and request_latency_ms on 2 of 8 nodes".into())
+    .unwrap();
+    insta::assert_json_snapshot!("incident_cluster", cluster);
+    let back: Incident = serde_json::from_str(&serde_json::to_string(&cluster).unwrap()).unwrap();
+    assert_eq!(back, cluster);
+    assert_eq!((cluster.start(), cluster.end(), cluster.score(), cluster.nodes_affected()), (t(46), t(49), 1.0, 2));
+    assert_eq!(cluster.place(), "acme/staging");
+
+    let scope = |members: Vec<IncidentMember>| Incident::new(members, 24).unwrap().scope();
+    assert_eq!(scope(vec![member("staging", "node-04", "error_rate", 1, 2, 0.5)]), IncidentScope::Series);
+    assert_eq!(
+        scope(vec![
+            member("staging", "node-04", "error_rate", 1, 2, 0.5),
+            member("staging", "node-04", "error_rate", 9, 9, 0.5)
+        ]),
+        IncidentScope::Series
+    );
+    assert_eq!(
+        scope(vec![
+            member("staging", "node-04", "error_rate", 1, 2, 0.5),
+            member("staging", "node-04", "cpu_usage", 1, 2, 0.5)
+        ]),
+        IncidentScope::Node
+    );
+    assert_eq!(
+        scope(vec![
+            member("staging", "node-04", "error_rate", 1, 2, 0.5),
+            member("prod", "node-04", "error_rate", 1, 2, 0.5)
+        ]),
+        IncidentScope::Tenant
+    );
+}
+
+#[test]
+fn incident_errors() {
+    let one = || vec![member("staging", "node-04", "error_rate", 46, 48, 1.0)];
+    let other_tenant = IncidentMember {
+        key: MetricSeries::new("globex", "staging", "node-01", "error_rate", vec![], vec![]).unwrap().key(),
+        ..member("staging", "node-01", "error_rate", 46, 48, 1.0)
+    };
+    let json = serde_json::to_string(&Incident::new(one(), 8).unwrap()).unwrap();
+    let messages = vec![
+        ("no member", Incident::new(vec![], 8).unwrap_err().to_string()),
+        ("two tenants", Incident::new(vec![one().remove(0), other_tenant], 8).unwrap_err().to_string()),
+        ("fewer nodes in scope", Incident::new(one(), 0).unwrap_err().to_string()),
+        (
+            "member score",
+            Incident::new(vec![member("staging", "node-04", "error_rate", 1, 2, 1.5)], 8).unwrap_err().to_string(),
+        ),
+        (
+            "member reversed",
+            Incident::new(vec![member("staging", "node-04", "error_rate", 3, 2, 0.5)], 8).unwrap_err().to_string(),
+        ),
+        ("empty summary", Incident::new(one(), 8).unwrap().with_summary(" ".into()).unwrap_err().to_string()),
+        ("json scope", refused::<Incident>(&json.replace(r#""scope":"series""#, r#""scope":"cluster""#))),
+        ("json start", refused::<Incident>(&json.replacen("14:46:00Z", "14:40:00Z", 1))),
+        (
+            "json score",
+            refused::<Incident>(&json.replace(r#""score":1.0,"nodes_affected""#, r#""score":0.5,"nodes_affected""#)),
+        ),
+    ];
+    insta::assert_debug_snapshot!(messages);
 }
 
 /// One place that checks "this JSON is refused, with this message".
