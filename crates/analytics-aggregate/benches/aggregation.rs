@@ -25,7 +25,13 @@ fn summaries() -> Vec<MetricSummary> {
                     .unwrap_or_else(|e| panic!("{e}"))
                     .key();
                     let score = ((t * 31 + c * 7 + n * 13 + m * 3) % 100) as f64 / 100.0;
-                    out.push(MetricSummary { key, score, anomalies: usize::from(score > 0.9), worst: None });
+                    out.push(MetricSummary {
+                        key,
+                        score,
+                        decades: None,
+                        anomalies: usize::from(score > 0.9),
+                        worst: None,
+                    });
                 }
             }
         }

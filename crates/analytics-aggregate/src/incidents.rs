@@ -11,7 +11,7 @@
 //! (series, node, cluster, tenant); see [`analytics_types::Incident`].
 //!
 //! Incidents are ordered breadth first: most nodes, then most events, then highest score, then
-//! earliest. A concurrent change on many nodes is what an on-call engineer looks at first, and
+//! most evidence (decades of tail probability, uncapped), then earliest. A concurrent change on many nodes is what an on-call engineer looks at first, and
 //! it is what scores alone cannot show when several saturate at 1.
 
 use std::collections::BTreeMap;
@@ -89,6 +89,7 @@ pub fn find_incidents(
             peak_value: evidence.map(|e| e.peak_value),
             baseline: evidence.map(|e| e.baseline),
             deviation_sigma: evidence.map(|e| e.deviation_sigma),
+            decades: r.decades(),
         };
         events.entry((member.key.clone(), start)).and_modify(|m| m.score = m.score.max(member.score)).or_insert(member);
     }
@@ -125,6 +126,7 @@ pub fn find_incidents(
             .cmp(&a.nodes_affected())
             .then(b.members().len().cmp(&a.members().len()))
             .then(b.score().total_cmp(&a.score()))
+            .then(b.decades().total_cmp(&a.decades()))
             .then(a.start().cmp(&b.start()))
             .then_with(|| a.place().cmp(&b.place()))
     });

@@ -305,16 +305,22 @@ pub fn explain_node(score: &AggregatedAnomalyScore, metrics: &[MetricSummary]) -
     text
 }
 
-/// Explains a cluster's or tenant's score by its worst nodes (from the node-level roll-up).
-pub fn explain_group(score: &AggregatedAnomalyScore, nodes: &[AggregatedAnomalyScore]) -> String {
+/// The nodes of a cluster's or tenant's score (from the node-level roll-up), worst first.
+pub fn nodes_of(group: &AggregatedAnomalyScore, nodes: &[AggregatedAnomalyScore]) -> Vec<AggregatedAnomalyScore> {
     let members: Vec<AggregatedAnomalyScore> = nodes
         .iter()
         .filter(|n| {
-            n.tenant_id() == score.tenant_id() && (score.cluster_id().is_none() || n.cluster_id() == score.cluster_id())
+            n.tenant_id() == group.tenant_id() && (group.cluster_id().is_none() || n.cluster_id() == group.cluster_id())
         })
         .cloned()
         .collect();
-    let worst: Vec<String> = top_n(&members, 3)
+    top_n(&members, members.len())
+}
+
+/// Explains a cluster's or tenant's score by its worst nodes (from the node-level roll-up).
+pub fn explain_group(score: &AggregatedAnomalyScore, nodes: &[AggregatedAnomalyScore]) -> String {
+    let members = nodes_of(score, nodes);
+    let worst: Vec<String> = members[..members.len().min(3)]
         .iter()
         .map(|n| {
             let name = n.node_id().map_or("?", |x| x.as_str());

@@ -46,6 +46,9 @@ pub struct MetricSummary {
     pub key: SeriesKey,
     /// Highest score of its results.
     pub score: f64,
+    /// The evidence of its rarest anomalous result (labelled anything but `normal`), in decades
+    /// of tail probability, uncapped; None when no anomalous result recorded any.
+    pub decades: Option<f64>,
     /// Results labelled anything but `normal`.
     pub anomalies: usize,
     /// Its most anomalous result (highest score among the non-normal ones, else the highest).
@@ -59,20 +62,36 @@ pub fn summarise(results: &[AnomalyResult]) -> Vec<MetricSummary> {
         let entry = by_key.entry(r.key()).or_insert_with(|| MetricSummary {
             key: r.key(),
             score: 0.0,
+            decades: None,
             anomalies: 0,
             worst: None,
         });
         entry.score = entry.score.max(r.anomaly_score());
+        if r.is_anomaly() {
+            entry.decades = most(entry.decades, r.decades());
+        }
         entry.anomalies += usize::from(r.is_anomaly());
         let better = match &entry.worst {
             None => true,
-            Some(w) => (r.is_anomaly(), r.anomaly_score()) > (w.is_anomaly(), w.anomaly_score()),
+            Some(w) => {
+                let rank = |x: &AnomalyResult| (x.is_anomaly(), x.anomaly_score(), x.decades().unwrap_or(0.0));
+                rank(r) > rank(w)
+            }
         };
         if better {
             entry.worst = Some(r.clone());
         }
     }
     by_key.into_values().collect()
+}
+
+/// The larger of two optional evidences.
+fn most(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.max(y)),
+        (x, None) => x,
+        (None, y) => y,
+    }
 }
 
 /// Combines child scores with their weights under a strategy. Empty input scores 0.
@@ -113,12 +132,13 @@ pub struct Rollup {
     pub tenants: Vec<AggregatedAnomalyScore>,
 }
 
-/// A child's score, its weight (sum of its metric weights), and its counts.
+/// A child's score, its weight (sum of its metric weights), its counts and its evidence.
 #[derive(Debug, Clone, Copy, Default)]
 struct Acc {
     weight: f64,
     metrics: usize,
     anomalies: usize,
+    decades: Option<f64>,
 }
 
 /// One level's aggregates, and each parent's (score, totals) for the level above.
@@ -138,8 +158,13 @@ fn build<K: Ord + Clone>(
             weight: t.weight + a.weight,
             metrics: t.metrics + a.metrics,
             anomalies: t.anomalies + a.anomalies,
+            decades: most(t.decades, a.decades),
         });
-        out.push(make(key, score, acc.metrics, acc.anomalies).map_err(AggregateError::internal)?);
+        let mut aggregate = make(key, score, acc.metrics, acc.anomalies).map_err(AggregateError::internal)?;
+        if let Some(d) = acc.decades {
+            aggregate = aggregate.with_decades(d).map_err(AggregateError::internal)?;
+        }
+        out.push(aggregate);
         up.insert(key.clone(), (score, acc));
     }
     Ok((out, up))
@@ -147,18 +172,19 @@ fn build<K: Ord + Clone>(
 
 /// Rolls metric summaries up to nodes, clusters and tenants. Each level combines the level below
 /// it (node = strategy over its metrics; cluster = over its nodes; tenant = over its clusters);
-/// for `weighted`, a node or cluster weighs the sum of its metrics' weights. Tenants never mix:
-/// every key below a tenant includes the tenant.
+/// for `weighted`, a node or cluster weighs the sum of its metrics' weights. Whatever the
+/// strategy, an aggregate's evidence (`decades`) is that of its rarest labelled anomaly: the
+/// most of its children's. Tenants never mix: every key below a tenant includes the tenant.
 pub fn roll_up(metrics: &[MetricSummary], cfg: &AggregateConfig) -> Result<Rollup, AggregateError> {
     cfg.check()?;
     let s = cfg.strategy;
     let mut per_node: BTreeMap<(TenantId, ClusterId, NodeId), Vec<(f64, Acc)>> = BTreeMap::new();
     for m in metrics {
         let k = &m.key;
-        per_node
-            .entry((k.tenant_id.clone(), k.cluster_id.clone(), k.node_id.clone()))
-            .or_default()
-            .push((m.score, Acc { weight: cfg.weight(k.metric_name.as_str()), metrics: 1, anomalies: m.anomalies }));
+        per_node.entry((k.tenant_id.clone(), k.cluster_id.clone(), k.node_id.clone())).or_default().push((
+            m.score,
+            Acc { weight: cfg.weight(k.metric_name.as_str()), metrics: 1, anomalies: m.anomalies, decades: m.decades },
+        ));
     }
     let (nodes, node_up) = build(&per_node, s, |(t, c, n), score, nm, na| {
         AggregatedAnomalyScore::from_ids(t.clone(), Some(c.clone()), Some(n.clone()), s, score, nm, na)
@@ -181,14 +207,17 @@ pub fn roll_up(metrics: &[MetricSummary], cfg: &AggregateConfig) -> Result<Rollu
 }
 
 /// The `n` highest-scoring of `scores`, highest first. Equal scores (common at the top: scores
-/// reach 1 for tail probabilities of 1e-10 and below) are ordered by anomalous windows, most
-/// first, so a node with labelled anomalies outranks one whose maximum is a single unlabelled
-/// point; full ties are broken by tenant, cluster, node id.
+/// reach 1 for tail probabilities of 1e-10 and below) are ordered by their evidence (the decades
+/// of tail probability of their rarest labelled anomaly, uncapped: the rarer first; none counts
+/// as 0, so a node with labelled anomalies outranks one whose maximum is a single unlabelled
+/// point), then by anomalous windows, most first; full ties are broken by tenant, cluster, node
+/// id.
 pub fn top_n(scores: &[AggregatedAnomalyScore], n: usize) -> Vec<AggregatedAnomalyScore> {
     let mut v: Vec<&AggregatedAnomalyScore> = scores.iter().collect();
     v.sort_by(|a, b| {
         b.aggregate_score()
             .total_cmp(&a.aggregate_score())
+            .then_with(|| b.decades().unwrap_or(0.0).total_cmp(&a.decades().unwrap_or(0.0)))
             .then_with(|| b.num_anomalies_detected().cmp(&a.num_anomalies_detected()))
             .then_with(|| a.tenant_id().cmp(b.tenant_id()))
             .then_with(|| a.cluster_id().cmp(&b.cluster_id()))

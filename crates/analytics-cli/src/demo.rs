@@ -5,11 +5,11 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::time::Instant;
 
-use analytics_aggregate::{explain_group, AggregateConfig, FleetPipeline, FleetReport};
+use analytics_aggregate::{nodes_of, AggregateConfig, FleetPipeline, FleetReport};
 use analytics_engine::EngineRegistry;
 use analytics_eval::{score_incidents, TrueIncident, TruePart};
 use analytics_sim::{simulate_fleet, write_long_csv, Fleet};
-use analytics_types::{ClusterId, Incident, IncidentScope, TenantId};
+use analytics_types::{AggregatedAnomalyScore, ClusterId, Incident, IncidentScope, TenantId};
 use anyhow::{Context, Result};
 use chrono::TimeDelta;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -157,35 +157,47 @@ fn plural(n: usize, thing: &str) -> String {
     }
 }
 
+/// The evidence behind a score, as the tail probability of its rarest labelled anomaly
+/// (`1e-23`: one point in 10^23 of the series' own history); `-` when it has none.
+pub(crate) fn rarest(decades: Option<f64>) -> String {
+    decades.filter(|d| *d > 0.0).map_or_else(|| "-".to_owned(), |d| format!("1e-{:.0}", d))
+}
+
 /// The incidents, the tenant, cluster and top-node tables and the explanations of the top nodes.
 pub(crate) fn render_fleet(report: &FleetReport) -> String {
     let mut out = render_incidents(&report.incidents);
-    let mut tenants =
-        Table::new(&["tenant", "score", "metrics", "anomalies", "why"], &["score", "metrics", "anomalies"]);
+    let mut tenants = Table::new(
+        &["tenant", "score", "rarest", "metrics", "anomalies", "why"],
+        &["score", "rarest", "metrics", "anomalies"],
+    );
     // Each table in the order of what it ranks: score, then anomalous windows (as the top nodes).
-    let by_rank = |scores: &[analytics_types::AggregatedAnomalyScore]| analytics_aggregate::top_n(scores, scores.len());
+    let by_rank = |scores: &[AggregatedAnomalyScore]| analytics_aggregate::top_n(scores, scores.len());
     for t in &by_rank(&report.rollup.tenants) {
         tenants.row(vec![
             t.tenant_id().to_string(),
             format!("{:.3}", t.aggregate_score()),
+            rarest(t.decades()),
             t.num_metrics_analyzed().to_string(),
             t.num_anomalies_detected().to_string(),
-            worst_nodes_clause(&explain_group(t, &report.rollup.nodes)),
+            worst_nodes(t, &report.rollup.nodes),
         ]);
     }
     out += "\nTENANTS\n";
     out += &tenants.render();
 
-    let mut clusters =
-        Table::new(&["tenant", "cluster", "score", "metrics", "anomalies", "why"], &["score", "metrics", "anomalies"]);
+    let mut clusters = Table::new(
+        &["tenant", "cluster", "score", "rarest", "metrics", "anomalies", "why"],
+        &["score", "rarest", "metrics", "anomalies"],
+    );
     for c in &by_rank(&report.rollup.clusters) {
         clusters.row(vec![
             c.tenant_id().to_string(),
             c.cluster_id().map(ToString::to_string).unwrap_or_default(),
             format!("{:.3}", c.aggregate_score()),
+            rarest(c.decades()),
             c.num_metrics_analyzed().to_string(),
             c.num_anomalies_detected().to_string(),
-            worst_nodes_clause(&explain_group(c, &report.rollup.nodes)),
+            worst_nodes(c, &report.rollup.nodes),
         ]);
     }
     out += "\nCLUSTERS\n";
@@ -193,8 +205,8 @@ pub(crate) fn render_fleet(report: &FleetReport) -> String {
 
     out += &format!("\nTOP {} NODES\n", report.top_nodes.len());
     let mut nodes = Table::new(
-        &["#", "tenant", "cluster", "node", "score", "metrics", "anomalies"],
-        &["#", "score", "metrics", "anomalies"],
+        &["#", "tenant", "cluster", "node", "score", "rarest", "metrics", "anomalies"],
+        &["#", "score", "rarest", "metrics", "anomalies"],
     );
     for (i, n) in report.top_nodes.iter().enumerate() {
         let s = &n.score;
@@ -204,11 +216,13 @@ pub(crate) fn render_fleet(report: &FleetReport) -> String {
             s.cluster_id().map(ToString::to_string).unwrap_or_default(),
             s.node_id().map(ToString::to_string).unwrap_or_default(),
             format!("{:.3}", s.aggregate_score()),
+            rarest(s.decades()),
             s.num_metrics_analyzed().to_string(),
             s.num_anomalies_detected().to_string(),
         ]);
     }
     out += &nodes.render();
+    out += "(rarest: the tail probability of the rarest labelled anomaly; equal scores rank by it)\n";
     out += "\nWHY\n";
     for (i, n) in report.top_nodes.iter().enumerate() {
         out += &format!("{:>2}. {}\n", i + 1, n.explanation);
@@ -281,10 +295,25 @@ pub(crate) fn true_incidents(fleet: &Fleet) -> Vec<TrueIncident> {
     out
 }
 
-/// The "worst nodes: ..." clause of a group explanation, for the table's last column.
-fn worst_nodes_clause(text: &str) -> String {
-    text.split_once("worst nodes: ")
-        .map_or_else(|| text.to_owned(), |(_, rest)| format!("worst: {}", rest.trim_end_matches('.')))
+/// The table's last column for a tenant or cluster: its three worst nodes, each with its score
+/// and, when it has one, its rarest labelled anomaly.
+fn worst_nodes(group: &AggregatedAnomalyScore, nodes: &[AggregatedAnomalyScore]) -> String {
+    let worst: Vec<String> = nodes_of(group, nodes)
+        .iter()
+        .take(3)
+        .map(|n| {
+            let node = n.node_id().map_or("?", |x| x.as_str());
+            let name = match group.cluster_id() {
+                Some(_) => node.to_owned(),
+                None => format!("{}/{node}", n.cluster_id().map_or("?", |c| c.as_str())),
+            };
+            match n.decades().filter(|d| *d > 0.0) {
+                Some(d) => format!("{name} ({:.3}, {})", n.aggregate_score(), rarest(Some(d))),
+                None => format!("{name} ({:.3})", n.aggregate_score()),
+            }
+        })
+        .collect();
+    format!("worst: {}", worst.join(", "))
 }
 
 pub(crate) fn engines(args: &EnginesArgs) -> Result<()> {

@@ -1,7 +1,7 @@
 //! `analytics report`: one self-contained HTML file (inline SVG and CSS, no scripts, no network
 //! fetches) drawn from the result store alone: per tenant, its clusters' and worst nodes' scores;
-//! per top node, each anomalous metric's series with the anomaly windows shaded, labelled and
-//! explained. The incidents of the run come first, each linking to its nodes' charts. Large
+//! per top node, each anomalous metric's series (full width, with value and time ticks) with its
+//! anomalous events shaded, labelled and explained. The incidents of the run come first, each linking to its nodes' charts. Large
 //! fleets stay readable: each tenant shows its worst 20 nodes as bars and the
 //! rest as a histogram.
 
@@ -96,34 +96,87 @@ fn histogram(scores: &[f64]) -> String {
     svg + "</svg>"
 }
 
-/// A line plot of a series (min/max-decimated to at most 600 columns) with anomaly windows shaded.
+/// A line plot of a series (min/max-decimated to at most 800 columns), as wide as the page, with
+/// value and time ticks; each anomalous event is shaded over its own span (its window's when the
+/// result carries no event) and labelled above the plot, a label skipped where it would touch
+/// the one before.
 fn plot(ts: &[DateTime<Utc>], vs: &[f64], windows: &[&AnomalyResult]) -> String {
-    let (w, h, pad) = (760.0, 170.0, 40.0);
+    const W: f64 = 960.0;
+    const H: f64 = 210.0;
+    let (left, right, top, bottom) = (64.0, 12.0, 20.0, 34.0);
     if ts.is_empty() {
         return "<p>(no stored values for this series)</p>".into();
     }
     let (t0, t1) = (ts[0].timestamp() as f64, ts[ts.len() - 1].timestamp().max(ts[0].timestamp() + 1) as f64);
     let (lo, hi) = vs.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &v| (l.min(v), h.max(v)));
     let span = if hi > lo { hi - lo } else { 1.0 };
-    let x = |t: f64| pad + (w - pad - 10.0) * (t - t0) / (t1 - t0);
-    let y = |v: f64| 10.0 + (h - 30.0) * (1.0 - (v - lo) / span);
-    let mut svg = format!(r#"<svg width="{w}" height="{h}" role="img" xmlns="http://www.w3.org/2000/svg">"#);
-    for r in windows {
-        let (a, b) = (x(r.window_start().timestamp() as f64), x(r.window_end().timestamp() as f64));
+    let plot_h = H - top - bottom;
+    let x = |t: f64| left + (W - left - right) * ((t - t0) / (t1 - t0)).clamp(0.0, 1.0);
+    let y = |v: f64| top + plot_h * (1.0 - (v - lo) / span);
+    let mut svg = format!(
+        r#"<svg viewBox="0 0 {W} {H}" width="100%" role="img" xmlns="http://www.w3.org/2000/svg" font-size="11">"#
+    );
+    // Value ticks and grid lines: four levels from the lowest value to the highest.
+    for k in 0..4 {
+        let v = lo + span * f64::from(k) / 3.0;
         let _ = write!(
             svg,
-            r#"<rect x="{a:.1}" y="10" width="{:.1}" height="{}" fill="{}" opacity="0.25"><title>{}</title></rect><text x="{a:.1}" y="{}" font-size="10" fill="{}">{}</text>"#,
-            (b - a).max(2.0),
-            h - 30.0,
-            color(r.anomaly_label()),
-            esc(r.explanation().unwrap_or("")),
-            h - 6.0,
-            color(r.anomaly_label()),
-            r.anomaly_label()
+            r##"<line x1="{left}" x2="{}" y1="{yv:.1}" y2="{yv:.1}" stroke="#e4e4e4"/><text x="{}" y="{:.1}" text-anchor="end">{}</text>"##,
+            W - right,
+            left - 6.0,
+            y(v) + 4.0,
+            analytics_explain::format_value(v, None),
+            yv = y(v)
         );
     }
+    // Time ticks on round times (the step of 1 h to 7 d that gives four to eight of them); the
+    // date is shown at the first tick and wherever it changes.
+    let steps = [3600.0, 7200.0, 10_800.0, 21_600.0, 43_200.0, 86_400.0, 172_800.0, 604_800.0];
+    let step = steps.iter().copied().find(|s| (t1 - t0) / s <= 8.0).unwrap_or(604_800.0);
+    let mut last_day = String::new();
+    let mut t = (t0 / step).ceil() * step;
+    while t <= t1 {
+        if let Some(at) = DateTime::<Utc>::from_timestamp(t as i64, 0) {
+            let day = at.format("%Y-%m-%d").to_string();
+            let label =
+                if day == last_day { at.format("%H:%M").to_string() } else { at.format("%Y-%m-%d %H:%M").to_string() };
+            last_day = day;
+            let _ = write!(
+                svg,
+                r##"<line x1="{xt:.1}" x2="{xt:.1}" y1="{}" y2="{}" stroke="#888"/><text x="{xt:.1}" y="{}" text-anchor="middle">{label}</text>"##,
+                H - bottom,
+                H - bottom + 5.0,
+                H - bottom + 18.0,
+                xt = x(t)
+            );
+        }
+        t += step;
+    }
+    // The events, shaded; their labels above the plot, none closer than 56 units to the last.
+    let mut spans: Vec<(f64, f64, &AnomalyResult)> = windows
+        .iter()
+        .map(|r| {
+            let (a, b) = r.evidence().and_then(|e| e.event_span()).unwrap_or((r.window_start(), r.window_end()));
+            (x(a.timestamp() as f64), x(b.timestamp() as f64), *r)
+        })
+        .collect();
+    spans.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut last_label = f64::NEG_INFINITY;
+    for (a, b, r) in spans {
+        let c = color(r.anomaly_label());
+        let _ = write!(
+            svg,
+            r#"<rect x="{a:.1}" y="{top}" width="{:.1}" height="{plot_h}" fill="{c}" opacity="0.3"><title>{}</title></rect>"#,
+            (b - a).max(3.0),
+            esc(r.explanation().unwrap_or(""))
+        );
+        if a - last_label >= 56.0 {
+            let _ = write!(svg, r#"<text x="{a:.1}" y="{}" fill="{c}">{}</text>"#, top - 6.0, r.anomaly_label());
+            last_label = a;
+        }
+    }
     // Min/max decimation: each column keeps its lowest and highest value, so spikes survive.
-    let cols = 600usize;
+    let cols = 800usize;
     let mut pts = String::new();
     let per = ts.len().div_ceil(cols).max(1);
     for chunk in ts.iter().zip(vs).collect::<Vec<_>>().chunks(per) {
@@ -144,15 +197,10 @@ fn plot(ts: &[DateTime<Utc>], vs: &[f64], windows: &[&AnomalyResult]) -> String 
     }
     let _ = write!(
         svg,
-        r##"<polyline points="{pts}" fill="none" stroke="#1f77b4" stroke-width="1"/><text x="2" y="14" font-size="10">{}</text><text x="2" y="{}" font-size="10">{}</text><text x="{pad}" y="{}" font-size="10">{}</text><text x="{}" y="{}" font-size="10" text-anchor="end">{}</text>"##,
-        analytics_explain::format_value(hi, None),
-        h - 22.0,
-        analytics_explain::format_value(lo, None),
-        h - 6.0 - 12.0,
-        ts[0].format("%Y-%m-%d %H:%M"),
-        w - 10.0,
-        h - 18.0,
-        ts[ts.len() - 1].format("%Y-%m-%d %H:%M")
+        r##"<polyline points="{pts}" fill="none" stroke="#1f77b4" stroke-width="1.2"/><line x1="{left}" x2="{}" y1="{}" y2="{}" stroke="#888"/>"##,
+        W - right,
+        H - bottom,
+        H - bottom
     );
     svg + "</svg>"
 }
@@ -262,13 +310,14 @@ pub(crate) fn run(args: &ReportArgs) -> Result<()> {
         })
         .collect();
     html += &incidents_section(&incidents, &plotted);
-    html += "<h2>Tenants</h2><table><tr><th>tenant</th><th>score</th><th>metrics</th><th>anomalous windows</th></tr>";
+    html += "<h2>Tenants</h2><table><tr><th>tenant</th><th>score</th><th title=\"the tail probability of its rarest labelled anomaly; equal scores rank by it\">rarest</th><th>metrics</th><th>anomalous windows</th></tr>";
     for t in &tenants {
         let _ = write!(
             html,
-            "<tr><td>{}</td><td class=\"num\">{:.3}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+            "<tr><td>{}</td><td class=\"num\">{:.3}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
             esc(t.tenant_id().as_str()),
             t.aggregate_score(),
+            crate::demo::rarest(t.decades()),
             t.num_metrics_analyzed(),
             t.num_anomalies_detected()
         );

@@ -42,7 +42,8 @@ fn demo_json_has_exactly_the_contract_fields() {
     .iter()
     .map(|s| s.to_string())
     .collect();
-    let optional: BTreeSet<String> = ["engine", "explanation", "evidence"].iter().map(|s| s.to_string()).collect();
+    let optional: BTreeSet<String> =
+        ["decades", "engine", "explanation", "evidence"].iter().map(|s| s.to_string()).collect();
     for a in anomalies {
         let k = keys(a);
         assert!(k.is_superset(&required) && k.is_subset(&required.union(&optional).cloned().collect()), "{k:?}");
@@ -63,9 +64,15 @@ fn demo_json_has_exactly_the_contract_fields() {
     .collect();
     for level in ["tenants", "clusters", "nodes"] {
         for a in v[level].as_array().unwrap() {
-            assert_eq!(keys(a), aggregate_fields, "{level}");
+            let mut k = keys(a);
+            // The evidence, where a labelled anomaly gave one.
+            if k.remove("decades") {
+                assert!(a["decades"].as_f64().unwrap() > 0.0, "{level}: {a}");
+            }
+            assert_eq!(k, aggregate_fields, "{level}");
         }
     }
+    assert!(v["tenants"].as_array().unwrap().iter().any(|t| t.get("decades").is_some()));
     assert_eq!(v["tenants"][0]["cluster_id"], serde_json::Value::Null);
     assert_eq!(v["nodes"].as_array().unwrap().len(), 2 * 2 * 3);
     assert_eq!(v["tenants"][0]["num_metrics_analyzed"], 2 * 3 * 4);
@@ -88,27 +95,29 @@ fn table_output_names_the_worst_nodes_and_the_ground_truth() {
     for section in ["TENANTS", "CLUSTERS", "TOP 10 NODES", "WHY", "Ground truth:"] {
         assert!(text.contains(section), "missing {section}:\n{text}");
     }
-    // The tenant and cluster tables are in the order of what they rank: score, then anomalous
-    // windows, highest first (the default seed's fleet: every tenant and cluster scores 1.000).
-    for (section, score_col) in [("TENANTS", 1), ("CLUSTERS", 2)] {
-        let rows: Vec<(f64, usize)> = text
+    // The tables are in the order of what they rank: score, then the rarest labelled anomaly
+    // (decades of tail probability: "1e-24" is 24), then anomalous windows, highest first.
+    for (section, score_col) in [("TENANTS", 1), ("CLUSTERS", 2), ("TOP 10 NODES", 4)] {
+        let rows: Vec<(f64, f64, usize)> = text
             .split(&format!("{section}\n"))
             .nth(1)
             .unwrap()
             .lines()
             .skip(1)
-            .take_while(|l| !l.trim().is_empty())
+            .take_while(|l| !l.trim().is_empty() && !l.starts_with('('))
             .map(|l| {
                 let f: Vec<&str> = l.split_whitespace().collect();
-                (f[score_col].parse().unwrap(), f[score_col + 2].parse().unwrap())
+                let rarest = f[score_col + 1].strip_prefix("1e-").map_or(0.0, |d| d.parse().unwrap());
+                (f[score_col].parse().unwrap(), rarest, f[score_col + 3].parse().unwrap())
             })
             .collect();
         assert!(rows.len() >= 2, "{section}: {rows:?}");
-        assert!(
-            rows.windows(2).all(|w| w[0].0 > w[1].0 || (w[0].0 == w[1].0 && w[0].1 >= w[1].1)),
-            "{section}: {rows:?}"
-        );
+        assert!(rows.windows(2).all(|w| w[0] >= w[1]), "{section}: {rows:?}");
     }
+    // Equal scores at the top are told apart by their evidence.
+    let top = text.split("TOP 10 NODES\n").nth(1).unwrap();
+    let rarest: BTreeSet<&str> = top.lines().skip(1).take(3).map(|l| l.split_whitespace().nth(5).unwrap()).collect();
+    assert!(rarest.len() > 1, "{top}");
 }
 
 #[test]

@@ -20,8 +20,9 @@ pub trait Detector: Send + Sync + fmt::Debug {
     /// A fresh streaming state for one series.
     fn start(&self) -> Box<dyn DetectorState>;
 
-    /// Whether the raw score is already a calibrated score in [0, 1] (an ensemble of calibrated
-    /// members), so that the engine must not calibrate it again.
+    /// Whether the raw score is already calibrated (an ensemble of calibrated members): decades
+    /// of tail probability over ten, the score before it is capped at 1, so that the engine
+    /// must not calibrate it again.
     fn is_calibrated(&self) -> bool {
         false
     }

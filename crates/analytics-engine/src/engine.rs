@@ -10,7 +10,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::alarm::{AlarmConfig, AlarmState, Rest};
-use crate::calibrate::{CalibrationConfig, Calibrator};
+use crate::calibrate::{CalibrationConfig, Calibrator, SCORE_DECADES};
 use crate::detector::{Detector, DetectorState};
 use crate::EngineError;
 
@@ -21,6 +21,10 @@ pub struct Scores {
     pub raw: Vec<Option<f64>>,
     /// Calibrated scores in [0, 1], as reported (0 during an alarm's rest period).
     pub calibrated: Vec<f64>,
+    /// The evidence behind each score: `-log10` of its tail probability, not capped at 10
+    /// decades as the score is (`calibrated = min(1, decades / 10)`; 0 where the score is 0).
+    /// Two points that both score 1 keep their order here.
+    pub decades: Vec<f64>,
     /// Alarm events, as index ranges, in order.
     pub events: Vec<Range<usize>>,
 }
@@ -150,49 +154,57 @@ impl<D: Detector + 'static> DetectorEngine<D> {
     }
 }
 
-/// Turns a raw score into a calibrated one: through a [`Calibrator`], or as it is when the
-/// detector's raw score is already calibrated ([`Given`]).
+/// Turns a raw score into a calibrated one before its cap at 1 (decades of tail probability
+/// over ten): through a [`Calibrator`], or as it is when the detector's raw score is already
+/// calibrated ([`Given`]). The score is that capped to [0, 1]; ten times it is the evidence.
 trait Calibrate: Send + fmt::Debug {
-    fn calibrate(&mut self, raw: Option<f64>) -> f64;
+    fn uncapped(&mut self, raw: Option<f64>) -> f64;
 }
 
 impl Calibrate for Calibrator {
-    fn calibrate(&mut self, raw: Option<f64>) -> f64 {
-        self.update(raw.unwrap_or(0.0), raw.is_none())
+    fn uncapped(&mut self, raw: Option<f64>) -> f64 {
+        self.update_surprise(raw.unwrap_or(0.0), raw.is_none()) / SCORE_DECADES
     }
 }
 
-/// A raw score that is already calibrated (an ensemble's): clamped to [0, 1], nothing learnt.
+/// A raw score that is already calibrated (an ensemble's, not capped at 1): taken as it is,
+/// nothing learnt.
 #[derive(Debug)]
 struct Given;
 
 impl Calibrate for Given {
-    fn calibrate(&mut self, raw: Option<f64>) -> f64 {
-        raw.unwrap_or(0.0).clamp(0.0, 1.0)
+    fn uncapped(&mut self, raw: Option<f64>) -> f64 {
+        raw.unwrap_or(0.0)
     }
 }
 
-/// Calibrated scores and alarm events of a whole series of raw scores (the batch path).
+/// A point's score after the rest period, and its evidence in decades (0 while the rest period
+/// holds the score at 0).
+fn scored(rest: &mut Rest, t: DateTime<Utc>, uncapped: f64) -> (f64, f64) {
+    let score = rest.apply(t, uncapped.clamp(0.0, 1.0));
+    (score, if score > 0.0 { uncapped * SCORE_DECADES } else { 0.0 })
+}
+
+/// Calibrated scores, their evidence and the alarm events of a whole series of raw scores (the
+/// batch path).
 fn calibrate_all<C: Calibrate>(
     mut calibrator: C,
     alarm_cfg: &AlarmConfig,
     timestamps: &[DateTime<Utc>],
-    raw: &[Option<f64>],
-) -> (Vec<f64>, Vec<Range<usize>>) {
+    raw: Vec<Option<f64>>,
+) -> Scores {
     let mut rest = Rest::new(alarm_cfg);
     let mut alarm = AlarmState::new(alarm_cfg.clone());
     let mut events = Vec::new();
-    let calibrated = raw
-        .iter()
-        .zip(timestamps)
-        .map(|(&r, t)| {
-            let score = rest.apply(*t, calibrator.calibrate(r));
-            events.extend(alarm.update(score));
-            score
-        })
-        .collect();
+    let (mut calibrated, mut decades) = (Vec::with_capacity(raw.len()), Vec::with_capacity(raw.len()));
+    for (&r, &t) in raw.iter().zip(timestamps) {
+        let (score, evidence) = scored(&mut rest, t, calibrator.uncapped(r));
+        events.extend(alarm.update(score));
+        calibrated.push(score);
+        decades.push(evidence);
+    }
     events.extend(alarm.finish());
-    (calibrated, events)
+    Scores { raw, calibrated, decades, events }
 }
 
 /// The per-series stream of an engine. Generic in its calibration, so that the stream of a
@@ -208,7 +220,7 @@ struct Stream<C> {
 impl<C: Calibrate> EngineStream for Stream<C> {
     fn update(&mut self, t: DateTime<Utc>, x: f64) -> (f64, Option<Range<usize>>) {
         let raw = self.detector.update(t, x);
-        let score = self.rest.apply(t, self.calibrator.calibrate(raw));
+        let (score, _) = scored(&mut self.rest, t, self.calibrator.uncapped(raw));
         (score, self.alarm.update(score))
     }
 
@@ -244,12 +256,11 @@ impl<D: Detector + 'static> AnomalyDetectionEngine for DetectorEngine<D> {
 
     fn score(&self, series: &MetricSeries) -> Scores {
         let raw = self.detector.score_batch(series.timestamps(), series.values());
-        let (calibrated, events) = if self.detector.is_calibrated() {
-            calibrate_all(Given, &self.alarm, series.timestamps(), &raw)
+        if self.detector.is_calibrated() {
+            calibrate_all(Given, &self.alarm, series.timestamps(), raw)
         } else {
-            calibrate_all(Calibrator::new(self.calibration.clone()), &self.alarm, series.timestamps(), &raw)
-        };
-        Scores { raw, calibrated, events }
+            calibrate_all(Calibrator::new(self.calibration.clone()), &self.alarm, series.timestamps(), raw)
+        }
     }
 
     fn detect(&self, series: &MetricSeries) -> Result<Vec<AnomalyResult>, EngineError> {
@@ -259,13 +270,14 @@ impl<D: Detector + 'static> AnomalyDetectionEngine for DetectorEngine<D> {
         let mut results = Vec::new();
         for w in self.windows.over(series.timestamps()) {
             let window_score = scores.calibrated[w.range.clone()].iter().copied().fold(0.0, f64::max);
+            let window_decades = scores.decades[w.range.clone()].iter().copied().fold(0.0, f64::max);
             // The strongest event touching this window names its label.
             let strongest = scores
                 .events
                 .iter()
                 .zip(&shapes)
                 .filter(|(e, _)| e.start < w.range.end && w.range.start < e.end)
-                .max_by(|(a, _), (b, _)| peak(&scores.calibrated, a).total_cmp(&peak(&scores.calibrated, b)));
+                .max_by(|(a, _), (b, _)| peak(&scores.decades, a).total_cmp(&peak(&scores.decades, b)));
             let (start, end) = (w.start.unwrap_or_default(), w.end.unwrap_or_default());
             let mut result =
                 AnomalyResult::new(key.clone(), start, end, window_score.clamp(0.0, 1.0), AnomalyLabel::Normal)
@@ -276,6 +288,7 @@ impl<D: Detector + 'static> AnomalyDetectionEngine for DetectorEngine<D> {
                     .map_err(|e| EngineError::Internal(e.to_string()))?
                     .with_explanation(explain_series(&key, None, shape));
             }
+            let result = result.with_decades(window_decades).map_err(|e| EngineError::Internal(e.to_string()))?;
             results.push(result.with_engine(self.name.clone()));
         }
         Ok(results)
@@ -300,7 +313,7 @@ impl<D: Detector + 'static> AnomalyDetectionEngine for DetectorEngine<D> {
             .events
             .iter()
             .filter(|e| e.start < hi && lo < e.end)
-            .max_by(|a, b| peak(&scores.calibrated, a).total_cmp(&peak(&scores.calibrated, b)))
+            .max_by(|a, b| peak(&scores.decades, a).total_cmp(&peak(&scores.decades, b)))
             .cloned()
             .unwrap_or(lo..hi);
         let shape = self.label_events(series, std::slice::from_ref(&event))?.remove(0);

@@ -225,8 +225,9 @@ impl Common {
             Combine::Max => surprise_to_score(discount(tally.most)),
             Combine::Mean => tally.sum / tally.ready as f64,
             Combine::MaxRaw => tally.best_raw,
-            // The smallest tail times the number of members, in decades.
-            Combine::Bonferroni => surprise_to_score(discount(tally.most - self.members_decades)),
+            // The smallest tail times the number of members, in decades; over ten, not capped
+            // at 1, so that the engine keeps the evidence of a score of 1 (it caps the score).
+            Combine::Bonferroni => (discount(tally.most - self.members_decades) / SCORE_DECADES).max(0.0),
         })
     }
 }

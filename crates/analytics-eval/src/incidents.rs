@@ -168,6 +168,7 @@ mod tests {
             peak_value: None,
             baseline: None,
             deviation_sigma: None,
+            decades: None,
         }
     }
     fn part(node: &str, metric: &str, from: i64) -> TruePart {

@@ -124,7 +124,7 @@ pub fn explain_series(key: &SeriesKey, unit: Option<&str>, shape: &Shape) -> Str
 /// let member = |node: &str, metric: &str, peak: f64| IncidentMember {
 ///     key: MetricSeries::new("acme", "staging", node, metric, vec![], vec![]).unwrap().key(),
 ///     start: t, end: t + Duration::minutes(2), score: 1.0, label: AnomalyLabel::Spike,
-///     peak_value: Some(peak), baseline: Some(1.04), deviation_sigma: Some(peak * 6.0),
+///     peak_value: Some(peak), baseline: Some(1.04), deviation_sigma: Some(peak * 6.0), decades: None,
 /// };
 /// let incident = Incident::new(vec![member("node-01", "error_rate", 1.8), member("node-04", "error_rate", 1.94),
 ///     member("node-04", "request_latency_ms", 1.5)], 8)?;

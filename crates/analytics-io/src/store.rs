@@ -86,6 +86,10 @@ const MIGRATIONS: &[&str] = &[
         body TEXT NOT NULL,
         PRIMARY KEY (run_id, position)
     ) WITHOUT ROWID;",
+    // 5: the evidence behind results and aggregates, in decades of tail probability (NULL for
+    // rows written before).
+    "ALTER TABLE results ADD COLUMN decades REAL;
+     ALTER TABLE aggregates ADD COLUMN decades REAL;",
 ];
 
 /// Bytes per packed timestamp: seconds since the epoch (i64) and nanoseconds (u32), little-endian.
@@ -292,11 +296,12 @@ impl ResultStore {
         {
             let mut put = tx
                 .prepare(
-                    "INSERT INTO results (tenant, cluster, node, metric, engine, window_start, window_end, score, label, explanation, evidence, run_id)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                    "INSERT INTO results (tenant, cluster, node, metric, engine, window_start, window_end, score, label, explanation, evidence, run_id, decades)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
                      ON CONFLICT (tenant, cluster, node, metric, engine, window_start) DO UPDATE SET
                        window_end = excluded.window_end, score = excluded.score, label = excluded.label,
-                       explanation = excluded.explanation, evidence = excluded.evidence, run_id = excluded.run_id",
+                       explanation = excluded.explanation, evidence = excluded.evidence, run_id = excluded.run_id,
+                       decades = excluded.decades",
                 )
                 .map_err(fail)?;
             for r in results {
@@ -313,16 +318,18 @@ impl ResultStore {
                     r.anomaly_label().as_str(),
                     r.explanation(),
                     evidence,
-                    id
+                    id,
+                    r.decades()
                 ])
                 .map_err(fail)?;
             }
             let mut put = tx
                 .prepare(
-                    "INSERT INTO aggregates (level, tenant, cluster, node, strategy, engine, range_start, range_end, score, metrics, anomalies, run_id)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                    "INSERT INTO aggregates (level, tenant, cluster, node, strategy, engine, range_start, range_end, score, metrics, anomalies, run_id, decades)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
                      ON CONFLICT (level, tenant, cluster, node, strategy, engine, range_start, range_end) DO UPDATE SET
-                       score = excluded.score, metrics = excluded.metrics, anomalies = excluded.anomalies, run_id = excluded.run_id",
+                       score = excluded.score, metrics = excluded.metrics, anomalies = excluded.anomalies, run_id = excluded.run_id,
+                       decades = excluded.decades",
                 )
                 .map_err(fail)?;
             for a in aggregates {
@@ -338,7 +345,8 @@ impl ResultStore {
                     a.aggregate_score(),
                     a.num_metrics_analyzed() as i64,
                     a.num_anomalies_detected() as i64,
-                    id
+                    id,
+                    a.decades()
                 ])
                 .map_err(fail)?;
             }
@@ -452,7 +460,7 @@ impl ResultStore {
         let mut q = self
             .conn
             .prepare(
-                "SELECT tenant, cluster, node, metric, engine, window_start, window_end, score, label, explanation, evidence
+                "SELECT tenant, cluster, node, metric, engine, window_start, window_end, score, label, explanation, evidence, decades
                  FROM results WHERE run_id = ?1 ORDER BY tenant, cluster, node, metric, window_start",
             )
             .map_err(|e| self.err(e))?;
@@ -467,12 +475,14 @@ impl ResultStore {
                     r.get::<_, String>(8)?,
                     r.get::<_, Option<String>>(9)?,
                     r.get::<_, Option<String>>(10)?,
+                    r.get::<_, Option<f64>>(11)?,
                 ))
             })
             .map_err(|e| self.err(e))?;
         let mut out = Vec::new();
         for row in rows {
-            let (ids, engine, start, end, score, label, explanation, evidence) = row.map_err(|e| self.err(e))?;
+            let (ids, engine, start, end, score, label, explanation, evidence, decades) =
+                row.map_err(|e| self.err(e))?;
             let bad = |m: String| self.err(format!("a stored result is invalid: {m}"));
             let key =
                 MetricSeries::new(ids[0].as_str(), ids[1].as_str(), ids[2].as_str(), ids[3].as_str(), vec![], vec![])
@@ -489,6 +499,9 @@ impl ResultStore {
             if let Some(e) = evidence {
                 let e: Evidence = serde_json::from_str(&e).map_err(|e| bad(e.to_string()))?;
                 r = r.with_evidence(e).map_err(|e| bad(e.to_string()))?;
+            }
+            if let Some(d) = decades {
+                r = r.with_decades(d).map_err(|e| bad(e.to_string()))?;
             }
             out.push(r);
         }
@@ -515,7 +528,7 @@ impl ResultStore {
         let mut q = self
             .conn
             .prepare(
-                "SELECT tenant, cluster, node, strategy, score, metrics, anomalies FROM aggregates WHERE run_id = ?1
+                "SELECT tenant, cluster, node, strategy, score, metrics, anomalies, decades FROM aggregates WHERE run_id = ?1
                  ORDER BY CASE level WHEN 'tenant' THEN 0 WHEN 'cluster' THEN 1 ELSE 2 END, tenant, cluster, node",
             )
             .map_err(|e| self.err(e))?;
@@ -529,27 +542,31 @@ impl ResultStore {
                     r.get::<_, f64>(4)?,
                     r.get::<_, i64>(5)?,
                     r.get::<_, i64>(6)?,
+                    r.get::<_, Option<f64>>(7)?,
                 ))
             })
             .map_err(|e| self.err(e))?;
         let mut out = Vec::new();
         for row in rows {
-            let (t, c, n, strategy, score, metrics, anomalies) = row.map_err(|e| self.err(e))?;
+            let (t, c, n, strategy, score, metrics, anomalies, decades) = row.map_err(|e| self.err(e))?;
             let strategy: AggregationStrategy = strategy.parse().map_err(|e: String| self.err(e))?;
             let opt = |s: &str| (!s.is_empty()).then(|| s.to_owned());
             let (c, n) = (opt(&c), opt(&n));
-            out.push(
-                AggregatedAnomalyScore::new(
-                    &t,
-                    c.as_deref(),
-                    n.as_deref(),
-                    strategy,
-                    score,
-                    metrics as usize,
-                    anomalies as usize,
-                )
-                .map_err(|e| self.err(format!("a stored aggregate is invalid: {e}")))?,
-            );
+            let bad = |e: analytics_types::ContractError| self.err(format!("a stored aggregate is invalid: {e}"));
+            let mut a = AggregatedAnomalyScore::new(
+                &t,
+                c.as_deref(),
+                n.as_deref(),
+                strategy,
+                score,
+                metrics as usize,
+                anomalies as usize,
+            )
+            .map_err(bad)?;
+            if let Some(d) = decades {
+                a = a.with_decades(d).map_err(bad)?;
+            }
+            out.push(a);
         }
         Ok(out)
     }

@@ -49,7 +49,9 @@ fn results() -> Vec<AnomalyResult> {
                     label,
                 )
                 .unwrap()
-                .with_engine("default");
+                .with_engine("default")
+                .with_decades(f64::from(h as u8) * 1.5)
+                .unwrap();
                 if h == 14 {
                     r.with_explanation("cpu spiked")
                 } else {
@@ -64,7 +66,10 @@ fn aggregates() -> Vec<AggregatedAnomalyScore> {
     vec![
         AggregatedAnomalyScore::new("acme", None, None, AggregationStrategy::Max, 0.9, 2, 2).unwrap(),
         AggregatedAnomalyScore::new("acme", Some("prod"), None, AggregationStrategy::Max, 0.9, 2, 2).unwrap(),
-        AggregatedAnomalyScore::new("acme", Some("prod"), Some("node-1"), AggregationStrategy::Max, 0.9, 2, 2).unwrap(),
+        AggregatedAnomalyScore::new("acme", Some("prod"), Some("node-1"), AggregationStrategy::Max, 0.9, 2, 2)
+            .unwrap()
+            .with_decades(34.5)
+            .unwrap(),
     ]
 }
 
@@ -101,6 +106,7 @@ fn incidents() -> Vec<Incident> {
         peak_value: Some(97.0),
         baseline: Some(40.0),
         deviation_sigma: Some(9.5),
+        decades: None,
     };
     vec![
         Incident::new(vec![member("node-1", "cpu"), member("node-2", "cpu")], 2)
@@ -164,7 +170,9 @@ fn an_old_schema_is_migrated_and_a_newer_one_refused() {
     let raw = |p: &PathBuf, sql: &str| rusqlite::Connection::open(p).unwrap().execute_batch(sql).unwrap();
     raw(
         &path,
-        "DROP TABLE samples; DROP TABLE series_samples; DROP TABLE incidents; UPDATE schema_version SET version = 1;",
+        "DROP TABLE samples; DROP TABLE series_samples; DROP TABLE incidents; \
+         ALTER TABLE results DROP COLUMN decades; ALTER TABLE aggregates DROP COLUMN decades; \
+         UPDATE schema_version SET version = 1;",
     );
     let s = ResultStore::open(&path).unwrap();
     assert_eq!(s.schema_version().unwrap(), SCHEMA_VERSION);
@@ -205,8 +213,11 @@ fn samples_written_one_row_per_point_are_still_read() {
     };
     // Back to version 2, with the series stored as version 2 stored it.
     let raw = rusqlite::Connection::open(&path).unwrap();
-    raw.execute_batch("DROP TABLE series_samples; DROP TABLE incidents; UPDATE schema_version SET version = 2;")
-        .unwrap();
+    raw.execute_batch(
+        "DROP TABLE series_samples; DROP TABLE incidents; ALTER TABLE results DROP COLUMN decades; \
+         ALTER TABLE aggregates DROP COLUMN decades; UPDATE schema_version SET version = 2;",
+    )
+    .unwrap();
     for (t, v) in series.timestamps().iter().zip(series.values()) {
         raw.execute(
             "INSERT INTO samples (run_id, tenant, cluster, node, metric, ts, value) VALUES (?1, 'acme', 'prod', 'node-1', 'cpu', ?2, ?3)",

@@ -93,6 +93,8 @@ pub struct AggregatedAnomalyScore {
     aggregate_score: f64,
     num_metrics_analyzed: usize,
     num_anomalies_detected: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    decades: Option<f64>,
 }
 
 #[derive(Deserialize)]
@@ -106,12 +108,14 @@ struct RawAggregate {
     aggregate_score: f64,
     num_metrics_analyzed: usize,
     num_anomalies_detected: usize,
+    #[serde(default)]
+    decades: Option<f64>,
 }
 
 impl TryFrom<RawAggregate> for AggregatedAnomalyScore {
     type Error = ContractError;
     fn try_from(r: RawAggregate) -> Result<Self, Self::Error> {
-        AggregatedAnomalyScore::from_ids(
+        let a = AggregatedAnomalyScore::from_ids(
             r.tenant_id,
             r.cluster_id,
             r.node_id,
@@ -119,7 +123,11 @@ impl TryFrom<RawAggregate> for AggregatedAnomalyScore {
             r.aggregate_score,
             r.num_metrics_analyzed,
             r.num_anomalies_detected,
-        )
+        )?;
+        match r.decades {
+            Some(d) => a.with_decades(d),
+            None => Ok(a),
+        }
     }
 }
 
@@ -167,7 +175,24 @@ impl AggregatedAnomalyScore {
             aggregate_score,
             num_metrics_analyzed,
             num_anomalies_detected,
+            decades: None,
         })
+    }
+
+    /// Attaches the evidence behind the score: the tail probability of the rarest point among
+    /// what was rolled up, in decades, uncapped (see `AnomalyResult::with_decades`). Finite and
+    /// at least 0.
+    pub fn with_decades(mut self, decades: f64) -> Result<Self, ContractError> {
+        if !(decades.is_finite() && decades >= 0.0) {
+            return Err(ContractError::BadDecades { value: decades });
+        }
+        self.decades = Some(decades);
+        Ok(self)
+    }
+
+    /// The evidence behind the score in decades, uncapped, if recorded.
+    pub fn decades(&self) -> Option<f64> {
+        self.decades
     }
 
     /// The tenant.

@@ -88,6 +88,12 @@ pub enum ContractError {
         /// The offending value.
         value: f64,
     },
+    /// The evidence in decades was negative or not finite.
+    #[error("decades is {value}; the evidence in decades must be finite and at least 0")]
+    BadDecades {
+        /// The value given.
+        value: f64,
+    },
     /// An incident was given no member.
     #[error("an incident needs at least one member; members is empty")]
     EmptyIncident,

@@ -65,6 +65,9 @@ pub struct IncidentMember {
     /// evidence.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deviation_sigma: Option<f64>,
+    /// The event's evidence in decades of tail probability, uncapped, when recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decades: Option<f64>,
 }
 
 /// Anomalous events that overlap in time, grouped: what happened together, where, and when.
@@ -160,7 +163,7 @@ impl Incident {
     /// let member = |node: &str| -> Result<IncidentMember, analytics_types::ContractError> {
     ///     let key = MetricSeries::new("acme", "staging", node, "error_rate", vec![t], vec![1.9])?.key();
     ///     Ok(IncidentMember { key, start: t, end: t + chrono::Duration::minutes(2), score: 1.0,
-    ///         label: AnomalyLabel::Spike, peak_value: None, baseline: None, deviation_sigma: None })
+    ///         label: AnomalyLabel::Spike, peak_value: None, baseline: None, deviation_sigma: None, decades: None })
     /// };
     /// let incident = Incident::new(vec![member("node-01")?, member("node-02")?], 8)?;
     /// assert_eq!(incident.scope(), IncidentScope::Cluster);
@@ -180,9 +183,12 @@ impl Incident {
                     end: m.end,
                 });
             }
-            for (field, value) in
-                [("peak_value", m.peak_value), ("baseline", m.baseline), ("deviation_sigma", m.deviation_sigma)]
-            {
+            for (field, value) in [
+                ("peak_value", m.peak_value),
+                ("baseline", m.baseline),
+                ("deviation_sigma", m.deviation_sigma),
+                ("decades", m.decades),
+            ] {
                 if let Some(value) = value.filter(|v| !v.is_finite()) {
                     return Err(ContractError::NonFiniteEvidence { field, value });
                 }
@@ -279,6 +285,11 @@ impl Incident {
     /// The highest member score.
     pub fn score(&self) -> f64 {
         self.score
+    }
+    /// The most evidence among the members, in decades of tail probability (0 when none
+    /// recorded any).
+    pub fn decades(&self) -> f64 {
+        self.members.iter().filter_map(|m| m.decades).fold(0.0, f64::max)
     }
     /// Distinct nodes among the members.
     pub fn nodes_affected(&self) -> usize {

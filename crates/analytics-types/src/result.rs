@@ -174,7 +174,7 @@ pub(crate) fn check_score(field: &'static str, value: f64) -> Result<(), Contrac
 /// The verdict on one window of one series.
 ///
 /// `anomaly_score` is in [0, 1], higher is more anomalous; `window_start <= window_end`.
-/// The optional fields (`engine`, `explanation`, `evidence`) are additions to the original
+/// The optional fields (`decades`, `engine`, `explanation`, `evidence`) are additions to the original
 /// contract: old JSON without them still parses, and they are omitted from JSON when absent.
 ///
 /// ```
@@ -200,6 +200,8 @@ pub struct AnomalyResult {
     anomaly_score: f64,
     anomaly_label: AnomalyLabel,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    decades: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     engine: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     explanation: Option<String>,
@@ -217,6 +219,8 @@ struct RawAnomalyResult {
     window_end: DateTime<Utc>,
     anomaly_score: f64,
     anomaly_label: AnomalyLabel,
+    #[serde(default)]
+    decades: Option<f64>,
     #[serde(default)]
     engine: Option<String>,
     #[serde(default)]
@@ -239,6 +243,9 @@ impl TryFrom<RawAnomalyResult> for AnomalyResult {
         result.explanation = r.explanation;
         if let Some(evidence) = r.evidence {
             result = result.with_evidence(evidence)?;
+        }
+        if let Some(decades) = r.decades {
+            result = result.with_decades(decades)?;
         }
         Ok(result)
     }
@@ -270,6 +277,7 @@ impl AnomalyResult {
             engine: None,
             explanation: None,
             evidence: None,
+            decades: None,
         })
     }
 
@@ -283,6 +291,23 @@ impl AnomalyResult {
     pub fn with_explanation(mut self, explanation: impl Into<String>) -> Self {
         self.explanation = Some(explanation.into());
         self
+    }
+
+    /// Attaches the evidence behind the score: `-log10` of the tail probability of the window's
+    /// most surprising point, not capped at 10 decades as the score is (a score of 1 is 10
+    /// decades or more; two results that both score 1 keep their order here). Finite and at
+    /// least 0.
+    pub fn with_decades(mut self, decades: f64) -> Result<Self, ContractError> {
+        if !(decades.is_finite() && decades >= 0.0) {
+            return Err(ContractError::BadDecades { value: decades });
+        }
+        self.decades = Some(decades);
+        Ok(self)
+    }
+
+    /// The evidence behind the score in decades of tail probability, uncapped, if recorded.
+    pub fn decades(&self) -> Option<f64> {
+        self.decades
     }
 
     /// Attaches the evidence behind the label, after checking it.

@@ -43,6 +43,7 @@ fn member(cluster: &str, node: &str, metric: &str, from: i64, to: i64, score: f6
         peak_value: Some(1.94),
         baseline: Some(1.04),
         deviation_sigma: Some(11.6),
+        decades: None,
     }
 }
 
@@ -143,6 +144,8 @@ fn anomaly_result_json_minimal_and_full() {
         .with_engine("robust_zscore")
         .with_explanation("cpu_usage on node-7 spiked")
         .with_evidence(evidence())
+        .unwrap()
+        .with_decades(23.4)
         .unwrap();
     insta::assert_json_snapshot!("anomaly_result_full", full);
     // Old JSON (no optional fields) still parses.
@@ -155,7 +158,10 @@ fn anomaly_result_json_minimal_and_full() {
 #[test]
 fn aggregated_score_json_each_level() {
     let levels = [
-        AggregatedAnomalyScore::new("acme", None, None, AggregationStrategy::Max, 0.97, 144, 3).unwrap(),
+        AggregatedAnomalyScore::new("acme", None, None, AggregationStrategy::Max, 0.97, 144, 3)
+            .unwrap()
+            .with_decades(9.7)
+            .unwrap(),
         AggregatedAnomalyScore::new("acme", Some("prod"), None, AggregationStrategy::P95, 0.9, 48, 2).unwrap(),
         AggregatedAnomalyScore::new("acme", Some("prod"), Some("node-7"), AggregationStrategy::Weighted, 0.5, 6, 1)
             .unwrap(),
@@ -205,6 +211,22 @@ fn result_and_aggregate_errors_from_rust() {
         (
             "aggregate score 1.5",
             AggregatedAnomalyScore::new("acme", None, None, AggregationStrategy::Max, 1.5, 1, 0)
+                .unwrap_err()
+                .to_string(),
+        ),
+        (
+            "negative decades",
+            AnomalyResult::new(key(), t(0), t(1), 0.5, AnomalyLabel::Spike)
+                .unwrap()
+                .with_decades(-1.0)
+                .unwrap_err()
+                .to_string(),
+        ),
+        (
+            "aggregate decades NaN",
+            AggregatedAnomalyScore::new("acme", None, None, AggregationStrategy::Max, 0.5, 1, 0)
+                .unwrap()
+                .with_decades(f64::NAN)
                 .unwrap_err()
                 .to_string(),
         ),
