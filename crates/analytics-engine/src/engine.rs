@@ -48,7 +48,8 @@ pub trait AnomalyDetectionEngine: Send + Sync + fmt::Debug {
     /// when no event touches the window).
     fn detect(&self, series: &MetricSeries) -> Result<Vec<AnomalyResult>, EngineError>;
 
-    /// The explanation sentence for a result of this series (re-measured from the series).
+    /// The explanation sentence for a result of this series, measured from the series over the
+    /// result's event (the series is scored again only for a result that recorded no event).
     fn explain(&self, series: &MetricSeries, result: &AnomalyResult) -> Result<String, EngineError>;
 }
 
@@ -307,15 +308,26 @@ impl<D: Detector + 'static> AnomalyDetectionEngine for DetectorEngine<D> {
         if lo >= ts.len() {
             return Err(EngineError::WindowOutsideSeries { window_start: result.window_start() });
         }
-        // Explain the strongest event inside the window, or the window itself when none.
-        let scores = self.score(series);
-        let event = scores
-            .events
-            .iter()
-            .filter(|e| e.start < hi && lo < e.end)
-            .max_by(|a, b| peak(&scores.decades, a).total_cmp(&peak(&scores.decades, b)))
-            .cloned()
-            .unwrap_or(lo..hi);
+        // The result's own event when it recorded one (no re-scoring); for a result without one
+        // (written before events were recorded), the strongest event inside the window, found
+        // by scoring the series again, or the window itself when none.
+        let recorded = result.evidence().and_then(|e| e.event_span()).map(|(start, end)| {
+            let a = ts.partition_point(|&t| t < start);
+            a..ts.partition_point(|&t| t < end).max(a + 1).min(ts.len())
+        });
+        let event = match recorded.filter(|r| r.start < ts.len()) {
+            Some(event) => event,
+            None => {
+                let scores = self.score(series);
+                scores
+                    .events
+                    .iter()
+                    .filter(|e| e.start < hi && lo < e.end)
+                    .max_by(|a, b| peak(&scores.decades, a).total_cmp(&peak(&scores.decades, b)))
+                    .cloned()
+                    .unwrap_or(lo..hi)
+            }
+        };
         let shape = self.label_events(series, std::slice::from_ref(&event))?.remove(0);
         Ok(explain_series(&series.key(), None, &shape))
     }

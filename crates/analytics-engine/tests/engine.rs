@@ -3,7 +3,7 @@
 
 use analytics_engine::{AnomalyDetectionEngine, EngineRegistry};
 use analytics_sim::{simulate_fleet, FleetConfig};
-use analytics_types::{AnomalyLabel, MetricSeries};
+use analytics_types::{AnomalyLabel, AnomalyResult, MetricSeries};
 use chrono::{Duration, TimeZone, Utc};
 use serde_json::json;
 
@@ -92,6 +92,15 @@ fn explain_reproduces_the_detect_sentence() {
     let e = engine();
     let hit = e.detect(&s).unwrap().into_iter().find(|r| r.is_anomaly()).unwrap();
     assert_eq!(e.explain(&s, &hit).unwrap(), hit.explanation().unwrap());
+    // A result written before events were recorded (no event start) is explained the same, by
+    // scoring the series again to find its event.
+    let evidence = analytics_types::Evidence { event_start: None, ..hit.evidence().unwrap().clone() };
+    let old =
+        AnomalyResult::new(hit.key(), hit.window_start(), hit.window_end(), hit.anomaly_score(), hit.anomaly_label())
+            .unwrap()
+            .with_evidence(evidence)
+            .unwrap();
+    assert_eq!(e.explain(&s, &old).unwrap(), hit.explanation().unwrap());
     let other = MetricSeries::new("acme", "prod", "node-8", "cpu_usage", vec![], vec![]).unwrap();
     assert!(e.explain(&other, &hit).unwrap_err().to_string().contains("not for series"));
 }

@@ -55,6 +55,11 @@ pub struct Shape {
     pub period: Option<Period>,
     /// The series returned to its expected level after the event (None: no points after it).
     pub returned: Option<bool>,
+    /// How long after the event `returned` and `evidence.level_after` were judged over: from
+    /// the event's end to the last point looked at, plus one sampling step, in seconds.
+    pub after_seconds: i64,
+    /// Whether that stretch runs to the end of the data (what followed is all there is).
+    pub after_to_end: bool,
 }
 
 /// Expected value of point `i` from earlier cycles: the median, over up to three earlier cycles,
@@ -198,5 +203,15 @@ pub fn classify(
         num_points: len,
         event_start: Some(timestamps[a]),
     };
-    Ok(Shape { label, evidence, used_season: seasonal.is_some(), period: seasonal.map(|(p, _, _, _)| p), returned })
+    let after_seconds =
+        if after.is_empty() { 0 } else { (timestamps[after.end - 1] - timestamps[b - 1]).num_seconds() };
+    Ok(Shape {
+        label,
+        evidence,
+        used_season: seasonal.is_some(),
+        period: seasonal.map(|(p, _, _, _)| p),
+        returned,
+        after_seconds,
+        after_to_end: after.end == n,
+    })
 }

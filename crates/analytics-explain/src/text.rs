@@ -87,7 +87,12 @@ pub fn explain_series(key: &SeriesKey, unit: Option<&str>, shape: &Shape) -> Str
             let verb = if e.deviation_sigma >= 0.0 { "rose" } else { "fell" };
             let tail = match (shape.returned, e.level_after) {
                 (Some(true), Some(after)) => format!("then came back to {}", v(after)),
-                (_, Some(after)) => format!("and has held near {} since", v(after)),
+                // "since" only when what followed the event is all the data there is; else how
+                // long it was looked at.
+                (_, Some(after)) if shape.after_to_end => format!("and has held near {} since", v(after)),
+                (_, Some(after)) => {
+                    format!("and held near {} for the next {}", v(after), format_duration(shape.after_seconds))
+                }
                 _ => "and had not come back by the end of the data".to_owned(),
             };
             format!(
@@ -236,6 +241,31 @@ mod tests {
         assert_eq!(format_duration(180), "3 min");
         assert_eq!(format_duration(2 * 3600 + 15 * 60), "2 h 15 min");
         assert_eq!(format_duration(86_400 + 7200), "1 d 2 h");
+    }
+
+    /// "Since" is said only of what runs to the end of the data: a level shift followed by
+    /// hours of data says for how long it was seen to hold, not that it still holds.
+    #[test]
+    fn held_since_only_when_the_data_ends_there() {
+        use crate::{classify, ShapeConfig};
+        use analytics_types::MetricSeries;
+        use chrono::{Duration, TimeZone};
+        let sentence = |n: usize, shift_at: usize| {
+            let t0 = Utc.with_ymd_and_hms(2024, 3, 1, 0, 0, 0).unwrap();
+            let ts: Vec<_> = (0..n).map(|i| t0 + Duration::minutes(i as i64)).collect();
+            let vs: Vec<f64> =
+                (0..n).map(|i| if i >= shift_at { 80.0 } else { 40.0 } + ((i * 37) % 7) as f64 * 0.5).collect();
+            let series = MetricSeries::new("acme", "prod", "node-7", "cpu_usage", ts, vs).unwrap();
+            let shape =
+                classify(series.timestamps(), series.values(), shift_at..shift_at + 12, None, &ShapeConfig::default())
+                    .unwrap();
+            assert_eq!(shape.label, AnomalyLabel::Trend);
+            explain_series(&series.key(), None, &shape)
+        };
+        let long = sentence(600, 300);
+        assert!(long.ends_with("and held near 81.5 for the next 30 min."), "{long}");
+        let at_end = sentence(330, 300);
+        assert!(at_end.ends_with("and has held near 81.5 since."), "{at_end}");
     }
 
     #[test]
