@@ -9,15 +9,13 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-mod bench;
-mod demo;
-mod detect;
-mod eval;
+mod commands;
+mod output;
 mod prom;
-mod report;
 mod sim_source;
-mod suite;
 mod table;
+
+use commands::{bench, demo, detect, eval, report, suite};
 
 /// Anomaly detection for fleets of cloud metrics: which series, nodes, clusters and tenants
 /// misbehave, how badly (a score in [0, 1]), how (spike, trend, seasonal) and why.

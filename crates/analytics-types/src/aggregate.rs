@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::result::check_score;
+use crate::result::{check_decades, check_score};
 use crate::{ClusterId, ContractError, NodeId, TenantId};
 
 /// How child scores are combined into a parent's score.
@@ -183,10 +183,7 @@ impl AggregatedAnomalyScore {
     /// what was rolled up, in decades, uncapped (see `AnomalyResult::with_decades`). Finite and
     /// at least 0.
     pub fn with_decades(mut self, decades: f64) -> Result<Self, ContractError> {
-        if !(decades.is_finite() && decades >= 0.0) {
-            return Err(ContractError::BadDecades { value: decades });
-        }
-        self.decades = Some(decades);
+        self.decades = Some(check_decades(decades)?);
         Ok(self)
     }
 

@@ -162,6 +162,15 @@ impl Evidence {
     }
 }
 
+/// Checks that evidence in decades is finite and at least 0.
+pub(crate) fn check_decades(value: f64) -> Result<f64, ContractError> {
+    if value.is_finite() && value >= 0.0 {
+        Ok(value)
+    } else {
+        Err(ContractError::BadDecades { value })
+    }
+}
+
 /// Checks that a score is a number in [0, 1].
 pub(crate) fn check_score(field: &'static str, value: f64) -> Result<(), ContractError> {
     if (0.0..=1.0).contains(&value) {
@@ -298,10 +307,7 @@ impl AnomalyResult {
     /// decades or more; two results that both score 1 keep their order here). Finite and at
     /// least 0.
     pub fn with_decades(mut self, decades: f64) -> Result<Self, ContractError> {
-        if !(decades.is_finite() && decades >= 0.0) {
-            return Err(ContractError::BadDecades { value: decades });
-        }
-        self.decades = Some(decades);
+        self.decades = Some(check_decades(decades)?);
         Ok(self)
     }
 

@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::demo::emit;
+use crate::output::emit;
 use crate::table::Table;
 use crate::{read_engine_config, AsdArgs, Format, NabArgs};
 
@@ -114,7 +114,7 @@ pub(crate) fn nab(args: &NabArgs) -> Result<()> {
     let engine = engine_from(&args.eval.engine, args.eval.config.as_ref())?;
     let corpus = NabCorpus::load(&args.eval.data)
         .with_context(|| format!("cannot load NAB from {}", args.eval.data.display()))?;
-    let bar = crate::demo::progress_bar(corpus.files.len() as u64, "scoring", "files");
+    let bar = crate::output::progress_bar(corpus.files.len() as u64, "scoring", "files");
     let started = Instant::now();
     let done = std::sync::atomic::AtomicUsize::new(0);
     let runs: Vec<Run> = corpus
@@ -287,7 +287,7 @@ pub(crate) fn asd(args: &AsdArgs) -> Result<()> {
         for (srv, r) in servers.iter().zip(&rows) {
             let scores: Vec<&[f64]> = r.4.iter().map(|m| m.scores.as_slice()).collect();
             let path = out.join(engine.name()).join(format!("{}.csv", srv.name));
-            crate::suite::write_node_scores(&path, srv, &scores)?;
+            crate::commands::suite::write_node_scores(&path, srv, &scores)?;
         }
     }
     let elapsed = started.elapsed().as_secs_f64();

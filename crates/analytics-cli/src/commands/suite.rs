@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::demo::{emit, progress_bar};
+use crate::output::{emit, progress_bar};
 use crate::table::Table;
 use crate::{Format, SuiteArgs};
 

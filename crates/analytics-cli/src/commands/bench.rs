@@ -16,7 +16,7 @@ use anyhow::{Context, Result};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::demo::emit;
+use crate::output::emit;
 use crate::table::Table;
 use crate::{read_engine_config, BenchArgs, Format};
 
@@ -80,7 +80,7 @@ fn measure(args: &BenchArgs) -> Result<Measurement> {
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().context("cannot start the thread pool")?;
     let pipeline = FleetPipeline::new(engine.as_ref()).aggregate(AggregateConfig::default()).threads(Some(threads));
     let points = (n_series * args.points) as u64;
-    let bar = crate::demo::progress_bar(n_series as u64, "bench", "series");
+    let bar = crate::output::progress_bar(n_series as u64, "bench", "series");
     let wall = Instant::now();
     let (generate, detect, aggregate, anomalous) = if args.streaming {
         // Nodes in batches: generated, detected and summarised, then dropped.

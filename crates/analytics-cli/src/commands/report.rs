@@ -317,7 +317,7 @@ pub(crate) fn run(args: &ReportArgs) -> Result<()> {
             "<tr><td>{}</td><td class=\"num\">{:.3}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
             esc(t.tenant_id().as_str()),
             t.aggregate_score(),
-            crate::demo::rarest(t.decades()),
+            crate::output::rarest(t.decades()),
             t.num_metrics_analyzed(),
             t.num_anomalies_detected()
         );
@@ -392,7 +392,7 @@ pub(crate) fn run(args: &ReportArgs) -> Result<()> {
     }
     html += "</body></html>\n";
     std::fs::write(&args.out, &html).with_context(|| format!("cannot write {}", args.out.display()))?;
-    crate::demo::emit(&format!(
+    crate::output::emit(&format!(
         "wrote {} ({} KiB): {} tenants, {} clusters, {} nodes, {} top nodes plotted\n",
         args.out.display(),
         html.len() / 1024,

@@ -12,7 +12,7 @@ use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::demo::{emit, progress_bar, render_fleet, spinner};
+use crate::output::{emit, progress_bar, render_fleet, spinner};
 use crate::sim_source::SimSource;
 use crate::{read_engine_config, DetectArgs, Format};
 
