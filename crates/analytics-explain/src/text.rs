@@ -84,7 +84,11 @@ pub fn explain_series(key: &SeriesKey, unit: Option<&str>, shape: &Shape) -> Str
             )
         }
         AnomalyLabel::Trend => {
-            let verb = if e.deviation_sigma >= 0.0 { "rose" } else { "fell" };
+            // The verb tells how the level moved (from the level before to the peak); the sigmas
+            // tell where that left it against what was expected there, which a cycle can make
+            // the other way round ("fell from 54.0 to 53.0 ..., 7.6 robust sigma above its
+            // hour-of-day baseline of 41.2": the cycle expected a deeper fall).
+            let verb = if e.peak_value >= e.level_before { "rose" } else { "fell" };
             let tail = match (shape.returned, e.level_after) {
                 (Some(true), Some(after)) => format!("then came back to {}", v(after)),
                 // "since" only when what followed the event is all the data there is; else how
@@ -96,10 +100,11 @@ pub fn explain_series(key: &SeriesKey, unit: Option<&str>, shape: &Shape) -> Str
                 _ => "and had not come back by the end of the data".to_owned(),
             };
             format!(
-                "{who} {verb} from {} to {} over {dur} ending {}, {sig:.1} robust sigma {dir} its {baseline}, {tail}.",
+                "{who} {verb} from {} to {} over {dur} ending {}, {sig:.1} robust sigma {dir} its {baseline} of {}, {tail}.",
                 v(e.level_before),
                 v(e.peak_value),
                 clock(e.peak_time),
+                v(e.baseline),
             )
         }
         AnomalyLabel::Seasonal => format!(
