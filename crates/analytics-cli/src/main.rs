@@ -193,6 +193,10 @@ struct FleetArgs {
     /// Probability that a series carries an injected anomaly.
     #[arg(long, default_value_t = 0.15)]
     anomaly_probability: f64,
+    /// Probability that a tenant has a tenant-wide incident (error rate and latency lifted on
+    /// every node of every cluster of the tenant at once).
+    #[arg(long, default_value_t = 0.0)]
+    tenant_incidents: f64,
 }
 
 impl FleetArgs {
@@ -209,6 +213,7 @@ impl FleetArgs {
             points,
             step_seconds: self.step_seconds,
             anomaly_probability: self.anomaly_probability,
+            tenant_incident_probability: self.tenant_incidents,
             ..analytics_sim::FleetConfig::default()
         })
     }

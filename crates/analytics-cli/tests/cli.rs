@@ -699,6 +699,19 @@ fn the_demo_names_the_cluster_wide_incident_first() {
     );
 }
 
+/// With tenant-wide events on (`--tenant-incidents 1`: one per tenant), each comes out as one
+/// incident naming its tenant, first in the list; the default fleet has none.
+#[test]
+fn tenant_wide_events_come_out_as_tenant_incidents() {
+    let out = analytics(&["demo", "--seed", "1", "--tenant-incidents", "1"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("3 of 3 tenant-wide events come out as one incident naming the tenant."), "{text}");
+    let first = text.split("\nINCIDENTS: ").nth(1).unwrap().lines().nth(1).unwrap();
+    assert!(first.starts_with(" 1. [tenant, "), "{first}");
+    assert!(!String::from_utf8_lossy(&analytics(&["demo"]).stdout).contains("tenant-wide events come out"));
+}
+
 /// The README's sample sentences (its first two code blocks: an incident, then a series) are
 /// ones `analytics demo` prints on its default seed, word for word.
 #[test]

@@ -8,9 +8,11 @@
 //!
 //! - precision: found incidents that match some true incident, over all found;
 //! - recall: true incidents matched by some found incident, over all true;
-//! - for true incidents that span several nodes: how many come out as **one** incident of
-//!   cluster (or tenant) scope naming their cluster, and holding at least half of the nodes the
-//!   truth disturbed; and how many found incidents each such truth is split into.
+//! - for true incidents that span several nodes: how many come out as **one** incident naming
+//!   their place (a truth within one cluster: an incident of that cluster, or of its tenant
+//!   holding it; a truth across clusters: an incident of the tenant) and holding at least half
+//!   of the nodes the truth disturbed; and how many found incidents each such truth is split
+//!   into. Truths across clusters are also counted apart (`tenant_wide`).
 
 use analytics_types::{ClusterId, Incident, IncidentMember, IncidentScope, SeriesKey};
 use chrono::{DateTime, TimeDelta, Utc};
@@ -62,6 +64,10 @@ pub struct IncidentScores {
     pub wide_as_one: usize,
     /// Found incidents matching each wide true incident, summed (fragments; `wide` if each is one).
     pub wide_pieces: usize,
+    /// Of the wide true incidents, those across several clusters of a tenant.
+    pub tenant_wide: usize,
+    /// Of those, how many come out as one tenant incident holding at least half their nodes.
+    pub tenant_wide_as_one: usize,
 }
 
 impl IncidentScores {
@@ -86,6 +92,8 @@ impl IncidentScores {
         self.wide += o.wide;
         self.wide_as_one += o.wide_as_one;
         self.wide_pieces += o.wide_pieces;
+        self.tenant_wide += o.tenant_wide;
+        self.tenant_wide_as_one += o.tenant_wide_as_one;
     }
 }
 
@@ -114,16 +122,19 @@ pub fn score_incidents(found: &[Incident], truth: &[TrueIncident], slack: TimeDe
         wide: 0,
         wide_as_one: 0,
         wide_pieces: 0,
+        tenant_wide: 0,
+        tenant_wide_as_one: 0,
     };
     for t in truth.iter().filter(|t| t.nodes().len() >= 2) {
         scores.wide += 1;
         let pieces: Vec<&Incident> = found.iter().filter(|f| matches(f, t, slack) > 0).collect();
         scores.wide_pieces += pieces.len();
         let cluster = &t.parts[0].key.cluster_id;
+        let across = t.parts.iter().any(|p| &p.key.cluster_id != cluster);
         let nodes = t.nodes();
         let one = pieces.iter().any(|f| {
             let names_cluster = match f.scope() {
-                IncidentScope::Cluster => f.cluster_id() == Some(cluster),
+                IncidentScope::Cluster => !across && f.cluster_id() == Some(cluster),
                 IncidentScope::Tenant => f.members().iter().any(|m| &m.key.cluster_id == cluster),
                 _ => false,
             };
@@ -138,6 +149,10 @@ pub fn score_incidents(found: &[Incident], truth: &[TrueIncident], slack: TimeDe
             names_cluster && 2 * held >= nodes.len()
         });
         scores.wide_as_one += usize::from(one);
+        if across {
+            scores.tenant_wide += 1;
+            scores.tenant_wide_as_one += usize::from(one);
+        }
     }
     scores
 }

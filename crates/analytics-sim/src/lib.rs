@@ -177,6 +177,10 @@ pub struct FleetConfig {
     /// Probability that a cluster has one cluster-wide incident (a short lift of latency and
     /// error rate on all its nodes at once).
     pub incident_probability: f64,
+    /// Probability that a tenant has one tenant-wide incident (the same lift on every node of
+    /// every cluster of the tenant at once). 0 by default, so that the demo's fleets stay as
+    /// they are.
+    pub tenant_incident_probability: f64,
 }
 
 impl Default for FleetConfig {
@@ -193,6 +197,7 @@ impl Default for FleetConfig {
             start: Utc.with_ymd_and_hms(2024, 3, 4, 0, 0, 0).single().unwrap_or_default(),
             anomaly_probability: 0.15,
             incident_probability: 0.3,
+            tenant_incident_probability: 0.0,
         }
     }
 }
@@ -216,6 +221,8 @@ pub struct GroundTruth {
     pub magnitude_sigma: f64,
     /// Whether it came from a cluster-wide incident.
     pub cluster_incident: bool,
+    /// Whether it came from a tenant-wide incident.
+    pub tenant_incident: bool,
 }
 
 /// A simulated fleet: every series, and every anomaly put into them.
@@ -282,9 +289,11 @@ impl FleetConfig {
                 expected: "it must be positive",
             });
         }
-        for (field, p) in
-            [("anomaly_probability", self.anomaly_probability), ("incident_probability", self.incident_probability)]
-        {
+        for (field, p) in [
+            ("anomaly_probability", self.anomaly_probability),
+            ("incident_probability", self.incident_probability),
+            ("tenant_incident_probability", self.tenant_incident_probability),
+        ] {
             if !(0.0..=1.0).contains(&p) {
                 return Err(SimError::BadConfig { field, value: p.to_string(), expected: "it must be in [0, 1]" });
             }
@@ -310,6 +319,7 @@ struct Injection {
     len: usize,
     magnitude_sigma: f64,
     cluster_incident: bool,
+    tenant_incident: bool,
 }
 
 fn plan_injection(cfg: &FleetConfig, profile: &MetricProfile, rng: &mut Rng) -> Option<Injection> {
@@ -349,6 +359,7 @@ fn plan_injection(cfg: &FleetConfig, profile: &MetricProfile, rng: &mut Rng) -> 
             len,
             magnitude_sigma,
             cluster_incident: false,
+            tenant_incident: false,
         });
     }
     // A seasonal break is only an anomaly where the cycle of twelve hours away differs from this
@@ -363,7 +374,14 @@ fn plan_injection(cfg: &FleetConfig, profile: &MetricProfile, rng: &mut Rng) -> 
             })
             .fold(0.0, f64::max);
         if swing * magnitude_sigma >= 6.0 {
-            return Some(Injection { kind, start, len, magnitude_sigma, cluster_incident: false });
+            return Some(Injection {
+                kind,
+                start,
+                len,
+                magnitude_sigma,
+                cluster_incident: false,
+                tenant_incident: false,
+            });
         }
     }
     None
@@ -488,6 +506,14 @@ fn node(cfg: &FleetConfig, ti: usize, ci: usize, ni: usize) -> Result<(Vec<Metri
         let start = cluster_rng.index(cfg.points / 5, cfg.points - len - cfg.points / 20 - 5);
         (start, len, cluster_rng.range(8.0, 14.0))
     });
+    // A tenant-wide incident: drawn from the tenant's own stream, so every cluster of the
+    // tenant draws the same one.
+    let mut tenant_rng = Rng::new(cfg.seed, 0x7E_u64 << 48 | ti as u64);
+    let tenant_incident = (tenant_rng.chance(cfg.tenant_incident_probability) && cfg.points > 40).then(|| {
+        let len = tenant_rng.index(3, 9);
+        let start = tenant_rng.index(cfg.points / 5, cfg.points - len - cfg.points / 20 - 5);
+        (start, len, tenant_rng.range(8.0, 14.0))
+    });
     // Nodes are numbered from 1 across the whole fleet, in tenant, cluster, node order.
     let node_index = ((ti * cfg.clusters_per_tenant + ci) * cfg.nodes_per_cluster + ni) as u64 + 1;
     let node = format!("node-{:02}", ni + 1);
@@ -502,7 +528,9 @@ fn node(cfg: &FleetConfig, ti: usize, ci: usize, ni: usize) -> Result<(Vec<Metri
         let mut plan_rng = Rng::new(cfg.seed ^ 0x005E_ED0F_A40A_11E5, stream);
         let mut rng = Rng::new(cfg.seed, stream);
         let mut injections: Vec<Injection> = plan_injection(cfg, profile, &mut plan_rng).into_iter().collect();
-        if let Some((start, len, magnitude_sigma)) = incident {
+        // The tenant's incident first, then the cluster's, each where nothing else is near.
+        for (wide, tenant_wide) in [(tenant_incident, true), (incident, false)] {
+            let Some((start, len, magnitude_sigma)) = wide else { continue };
             let hit = matches!(profile.name, "request_latency_ms" | "error_rate");
             let overlaps = injections.iter().any(|i| i.start < start + len + 30 && start < i.start + i.len + 30);
             if hit && !overlaps {
@@ -511,7 +539,8 @@ fn node(cfg: &FleetConfig, ti: usize, ci: usize, ni: usize) -> Result<(Vec<Metri
                     start,
                     len,
                     magnitude_sigma,
-                    cluster_incident: true,
+                    cluster_incident: !tenant_wide,
+                    tenant_incident: tenant_wide,
                 });
             }
         }
@@ -535,6 +564,7 @@ fn node(cfg: &FleetConfig, ti: usize, ci: usize, ni: usize) -> Result<(Vec<Metri
                 kind: inj.kind,
                 magnitude_sigma: inj.magnitude_sigma,
                 cluster_incident: inj.cluster_incident,
+                tenant_incident: inj.tenant_incident,
             });
         }
         series.push(s);
@@ -619,6 +649,27 @@ mod tests {
         for kind in [AnomalyLabel::Spike, AnomalyLabel::Trend, AnomalyLabel::Seasonal] {
             assert!(f.truth.iter().any(|g| g.kind == kind), "no {kind}");
         }
+    }
+
+    #[test]
+    fn tenant_incidents_hit_every_node_of_the_tenant_at_once() {
+        let cfg = FleetConfig {
+            anomaly_probability: 0.0,
+            incident_probability: 0.0,
+            tenant_incident_probability: 1.0,
+            ..small()
+        };
+        let f = simulate_fleet(&cfg).unwrap();
+        let nodes = cfg.tenants * cfg.clusters_per_tenant * cfg.nodes_per_cluster;
+        assert_eq!(f.truth.len(), 2 * nodes, "error rate and latency on every node");
+        assert!(f.truth.iter().all(|g| g.tenant_incident && !g.cluster_incident));
+        for tenant in f.truth.iter().map(|g| &g.key.tenant_id) {
+            let starts: std::collections::BTreeSet<_> =
+                f.truth.iter().filter(|g| &g.key.tenant_id == tenant).map(|g| g.start_index).collect();
+            assert_eq!(starts.len(), 1, "one start across the tenant's clusters");
+        }
+        // Off by default: the default fleet has none.
+        assert!(simulate_fleet(&small()).unwrap().truth.iter().all(|g| !g.tenant_incident));
     }
 
     #[test]

@@ -122,24 +122,32 @@ fn render_truth(report: &FleetReport, fleet: &Fleet) -> String {
         scores.recall(),
         scores.truth_found,
         scores.truth,
-        scores.wide_as_one,
-        scores.wide
+        scores.wide_as_one - scores.tenant_wide_as_one,
+        scores.wide - scores.tenant_wide
     );
+    if scores.tenant_wide > 0 {
+        out += &format!(
+            "{} of {} tenant-wide events come out as one incident naming the tenant.\n",
+            scores.tenant_wide_as_one, scores.tenant_wide
+        );
+    }
     out
 }
 
 /// How late after an injected anomaly's last point a found event still counts as finding it.
 pub(crate) const INCIDENT_SLACK: TimeDelta = TimeDelta::minutes(10);
 
-/// What the simulator injected, as true incidents: each cluster-wide event one incident, every
-/// other injection one of its own.
+/// What the simulator injected, as true incidents: each cluster-wide and each tenant-wide
+/// event one incident, every other injection one of its own.
 pub(crate) fn true_incidents(fleet: &Fleet) -> Vec<TrueIncident> {
-    let mut wide: BTreeMap<(&TenantId, &ClusterId), Vec<TruePart>> = BTreeMap::new();
+    let mut wide: BTreeMap<(&TenantId, Option<&ClusterId>), Vec<TruePart>> = BTreeMap::new();
     let mut out = Vec::new();
     for g in &fleet.truth {
         let part = TruePart { key: g.key.clone(), start: g.start, end: g.end };
-        if g.cluster_incident {
-            wide.entry((&g.key.tenant_id, &g.key.cluster_id)).or_default().push(part);
+        if g.tenant_incident {
+            wide.entry((&g.key.tenant_id, None)).or_default().push(part);
+        } else if g.cluster_incident {
+            wide.entry((&g.key.tenant_id, Some(&g.key.cluster_id))).or_default().push(part);
         } else {
             out.push(TrueIncident { parts: vec![part] });
         }
