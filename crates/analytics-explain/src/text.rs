@@ -86,8 +86,8 @@ pub fn explain_series(key: &SeriesKey, unit: Option<&str>, shape: &Shape) -> Str
         AnomalyLabel::Trend => {
             // The verb tells how the level moved (from the level before to the peak); the sigmas
             // tell where that left it against what was expected there, which a cycle can make
-            // the other way round ("fell from 54.0 to 53.0 ..., 7.6 robust sigma above its
-            // hour-of-day baseline of 41.2": the cycle expected a deeper fall).
+            // the other way round: a value that fell a little can still stand well above what
+            // the hour of the day usually brings.
             let verb = if e.peak_value >= e.level_before { "rose" } else { "fell" };
             let tail = match (shape.returned, e.level_after) {
                 (Some(true), Some(after)) => format!("then came back to {}", v(after)),
