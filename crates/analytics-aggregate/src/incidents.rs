@@ -23,6 +23,7 @@ use analytics_types::{
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::rollup::most;
 use crate::AggregateError;
 
 /// How anomalous events are grouped into incidents.
@@ -91,7 +92,14 @@ pub fn find_incidents(
             deviation_sigma: evidence.map(|e| e.deviation_sigma),
             decades: r.decades(),
         };
-        events.entry((member.key.clone(), start)).and_modify(|m| m.score = m.score.max(member.score)).or_insert(member);
+        // An event that touches several windows keeps its highest score and evidence.
+        events
+            .entry((member.key.clone(), start))
+            .and_modify(|m| {
+                m.score = m.score.max(member.score);
+                m.decades = most(m.decades, member.decades);
+            })
+            .or_insert(member);
     }
 
     // Per cluster, waves of starts.
@@ -220,6 +228,8 @@ mod tests {
             .unwrap()
             .with_evidence(evidence)
             .unwrap()
+            .with_decades(12.0 * score)
+            .unwrap()
     }
 
     fn nodes(clusters: &[&str], per: usize) -> Vec<AggregatedAnomalyScore> {
@@ -274,11 +284,15 @@ mod tests {
         let b = AnomalyResult::new(a.key(), t(60), t(120), 0.9, AnomalyLabel::Spike)
             .unwrap()
             .with_evidence(a.evidence().unwrap().clone())
+            .unwrap()
+            .with_decades(15.0)
             .unwrap();
         let found = find(&[a, b], &nodes(&["staging"], 8));
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].members().len(), 1);
         assert_eq!(found[0].score(), 0.9);
+        // Its evidence is the larger of the two windows' (8.4 decades in hour 0, 15 in hour 1).
+        assert_eq!(found[0].members()[0].decades, Some(15.0));
     }
 
     #[test]

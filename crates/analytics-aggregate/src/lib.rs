@@ -5,9 +5,7 @@ mod pipeline;
 mod rollup;
 
 pub use incidents::{find_incidents, IncidentConfig};
-pub use pipeline::{
-    explain_group, explain_node, nodes_of, FleetPipeline, FleetReport, RankedNode, StageSeconds, StreamingRun,
-};
+pub use pipeline::{explain_node, nodes_of, FleetPipeline, FleetReport, RankedNode, StageSeconds, StreamingRun};
 pub use rollup::{combine, roll_up, summarise, top_n, AggregateConfig, MetricSummary, Rollup};
 
 /// Errors of aggregation and of the fleet pipeline.

@@ -317,34 +317,6 @@ pub fn nodes_of(group: &AggregatedAnomalyScore, nodes: &[AggregatedAnomalyScore]
     top_n(&members, members.len())
 }
 
-/// Explains a cluster's or tenant's score by its worst nodes (from the node-level roll-up).
-pub fn explain_group(score: &AggregatedAnomalyScore, nodes: &[AggregatedAnomalyScore]) -> String {
-    let members = nodes_of(score, nodes);
-    let worst: Vec<String> = members[..members.len().min(3)]
-        .iter()
-        .map(|n| {
-            let name = n.node_id().map_or("?", |x| x.as_str());
-            match score.cluster_id() {
-                Some(_) => format!("{name} {:.3}", n.aggregate_score()),
-                None => format!("{}/{name} {:.3}", n.cluster_id().map_or("?", |c| c.as_str()), n.aggregate_score()),
-            }
-        })
-        .collect();
-    let what = match score.cluster_id() {
-        Some(c) => format!("cluster {c} (tenant {})", score.tenant_id()),
-        None => format!("tenant {}", score.tenant_id()),
-    };
-    format!(
-        "{what} scores {:.3} by {} over {} ({}, {}); worst nodes: {}.",
-        score.aggregate_score(),
-        score.aggregation_strategy(),
-        plural(members.len(), "node"),
-        plural(score.num_metrics_analyzed(), "metric"),
-        plural(score.num_anomalies_detected(), "anomalous window"),
-        worst.join(", ")
-    )
-}
-
 fn plural(n: usize, thing: &str) -> String {
     if n == 1 {
         format!("1 {thing}")

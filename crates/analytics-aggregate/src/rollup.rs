@@ -86,7 +86,7 @@ pub fn summarise(results: &[AnomalyResult]) -> Vec<MetricSummary> {
 }
 
 /// The larger of two optional evidences.
-fn most(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+pub(crate) fn most(a: Option<f64>, b: Option<f64>) -> Option<f64> {
     match (a, b) {
         (Some(x), Some(y)) => Some(x.max(y)),
         (x, None) => x,

@@ -10,6 +10,33 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::table::Table;
 
+/// The JSON form of a fleet report: contract objects (the anomalous results, every level's
+/// aggregates, the incidents) and the explained top nodes.
+#[derive(serde::Serialize)]
+pub(crate) struct FleetJson<'a> {
+    engine: &'a str,
+    anomalies: Vec<&'a analytics_types::AnomalyResult>,
+    tenants: &'a [AggregatedAnomalyScore],
+    clusters: &'a [AggregatedAnomalyScore],
+    nodes: &'a [AggregatedAnomalyScore],
+    top_nodes: &'a [analytics_aggregate::RankedNode],
+    incidents: &'a [Incident],
+}
+
+impl<'a> FleetJson<'a> {
+    pub(crate) fn of(report: &'a FleetReport) -> Self {
+        Self {
+            engine: &report.engine,
+            anomalies: report.results.iter().filter(|r| r.is_anomaly()).collect(),
+            tenants: &report.rollup.tenants,
+            clusters: &report.rollup.clusters,
+            nodes: &report.rollup.nodes,
+            top_nodes: &report.top_nodes,
+            incidents: &report.incidents,
+        }
+    }
+}
+
 /// Writes to stdout, treating a closed pipe (`analytics demo | head`) as a normal end.
 pub(crate) fn emit(text: &str) -> Result<()> {
     let mut out = std::io::stdout().lock();

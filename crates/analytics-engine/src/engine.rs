@@ -179,11 +179,10 @@ impl Calibrate for Given {
     }
 }
 
-/// A point's score after the rest period, and its evidence in decades (0 while the rest period
-/// holds the score at 0).
-fn scored(rest: &mut Rest, t: DateTime<Utc>, uncapped: f64) -> (f64, f64) {
-    let score = rest.apply(t, uncapped.clamp(0.0, 1.0));
-    (score, if score > 0.0 { uncapped * SCORE_DECADES } else { 0.0 })
+/// A point's score after the rest period: the uncapped score capped to [0, 1], then held at 0
+/// while the rest period lasts.
+fn rested(rest: &mut Rest, t: DateTime<Utc>, uncapped: f64) -> f64 {
+    rest.apply(t, uncapped.clamp(0.0, 1.0))
 }
 
 /// Calibrated scores, their evidence and the alarm events of a whole series of raw scores (the
@@ -199,7 +198,10 @@ fn calibrate_all<C: Calibrate>(
     let mut events = Vec::new();
     let (mut calibrated, mut decades) = (Vec::with_capacity(raw.len()), Vec::with_capacity(raw.len()));
     for (&r, &t) in raw.iter().zip(timestamps) {
-        let (score, evidence) = scored(&mut rest, t, calibrator.uncapped(r));
+        let uncapped = calibrator.uncapped(r);
+        let score = rested(&mut rest, t, uncapped);
+        // The evidence goes with the score: 0 while the rest period holds the score at 0.
+        let evidence = if score > 0.0 { uncapped * SCORE_DECADES } else { 0.0 };
         events.extend(alarm.update(score));
         calibrated.push(score);
         decades.push(evidence);
@@ -221,7 +223,7 @@ struct Stream<C> {
 impl<C: Calibrate> EngineStream for Stream<C> {
     fn update(&mut self, t: DateTime<Utc>, x: f64) -> (f64, Option<Range<usize>>) {
         let raw = self.detector.update(t, x);
-        let (score, _) = scored(&mut self.rest, t, self.calibrator.uncapped(raw));
+        let score = rested(&mut self.rest, t, self.calibrator.uncapped(raw));
         (score, self.alarm.update(score))
     }
 

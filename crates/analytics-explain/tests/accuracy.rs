@@ -6,8 +6,8 @@
 
 use std::collections::BTreeMap;
 
-use analytics_explain::{classify, detect_period, Period, ShapeConfig};
-use analytics_sim::{simulate_fleet, FleetConfig, Rng};
+use analytics_explain::{classify, detect_period, Period, Shape, ShapeConfig};
+use analytics_sim::{simulate_fleet, FleetConfig, GroundTruth, Rng};
 use analytics_types::{AnomalyLabel, MetricSeries};
 
 fn fleet_config(seed: u64, anomaly_probability: f64) -> FleetConfig {
@@ -27,34 +27,43 @@ fn period_of(series: &MetricSeries) -> Option<Period> {
     detect_period(series.timestamps(), series.values())
 }
 
-#[test]
-fn labels_simulated_anomalies_accurately() {
+/// Classifies every anomaly the simulator injects into four fleets (seeds 1 to 4, about 1,500
+/// events) over its true interval, and hands each to `f` with its series and shape.
+fn each_injected(mut f: impl FnMut(&GroundTruth, &MetricSeries, Shape)) {
     let cfg = ShapeConfig::default();
-    // (truth, predicted) pairs.
-    let mut pairs: Vec<(AnomalyLabel, AnomalyLabel)> = Vec::new();
     for seed in 1..=4 {
         let fleet = simulate_fleet(&fleet_config(seed, 1.0)).unwrap();
         let index: BTreeMap<_, _> = fleet.series.iter().map(|s| (s.key(), s)).collect();
         for g in &fleet.truth {
             let s = index[&g.key];
             let shape = classify(s.timestamps(), s.values(), g.start_index..g.end_index, period_of(s), &cfg).unwrap();
-            if std::env::var_os("ACCURACY_DEBUG").is_some() && shape.label != g.kind {
-                println!(
-                    "{}->{} {} len {} start {} period {:?} season {} returned {:?} {:?}",
-                    g.kind,
-                    shape.label,
-                    s.metric_name(),
-                    g.end_index - g.start_index,
-                    g.start_index,
-                    period_of(s).map(|p| p.points),
-                    shape.used_season,
-                    shape.returned,
-                    shape.evidence
-                );
-            }
-            pairs.push((g.kind, shape.label));
+            f(g, s, shape);
         }
     }
+}
+
+#[test]
+fn labels_simulated_anomalies_accurately() {
+    let cfg = ShapeConfig::default();
+    // (truth, predicted) pairs.
+    let mut pairs: Vec<(AnomalyLabel, AnomalyLabel)> = Vec::new();
+    each_injected(|g, s, shape| {
+        if std::env::var_os("ACCURACY_DEBUG").is_some() && shape.label != g.kind {
+            println!(
+                "{}->{} {} len {} start {} period {:?} season {} returned {:?} {:?}",
+                g.kind,
+                shape.label,
+                s.metric_name(),
+                g.end_index - g.start_index,
+                g.start_index,
+                period_of(s).map(|p| p.points),
+                shape.used_season,
+                shape.returned,
+                shape.evidence
+            );
+        }
+        pairs.push((g.kind, shape.label));
+    });
     // Normal stretches: random intervals of clean series, of the same lengths anomalies have.
     let clean = simulate_fleet(&FleetConfig { incident_probability: 0.0, ..fleet_config(99, 0.0) }).unwrap();
     let mut rng = Rng::new(7, 7);
@@ -127,43 +136,35 @@ fn labels_simulated_anomalies_accurately() {
 #[test]
 fn sentences_say_what_their_evidence_says() {
     use analytics_explain::{explain_series, format_value};
-    let cfg = ShapeConfig::default();
     let mut checked = 0;
     let mut wrong: Vec<String> = Vec::new();
-    for seed in 1..=4 {
-        let fleet = simulate_fleet(&fleet_config(seed, 1.0)).unwrap();
-        let index: BTreeMap<_, _> = fleet.series.iter().map(|s| (s.key(), s)).collect();
-        for g in &fleet.truth {
-            let s = index[&g.key];
-            let shape = classify(s.timestamps(), s.values(), g.start_index..g.end_index, period_of(s), &cfg).unwrap();
-            let text = explain_series(&g.key, None, &shape);
-            let e = &shape.evidence;
-            let v = |x: f64| format_value(x, None);
-            let up = e.deviation_sigma >= 0.0;
-            let side = if up { "robust sigma above" } else { "robust sigma below" };
-            let mut fine = shape.label == AnomalyLabel::Normal || text.contains(side);
-            match shape.label {
-                AnomalyLabel::Spike => {
-                    fine &=
-                        text.contains(&format!("{} {}", if up { "spiked to" } else { "dropped to" }, v(e.peak_value)));
-                    fine &= text.contains(&format!("of {}", v(e.baseline)));
-                }
-                AnomalyLabel::Trend => {
-                    let rose = text.contains(" rose from ");
-                    fine &= rose || text.contains(" fell from ");
-                    fine &= text.contains(&format!("from {} to {}", v(e.level_before), v(e.peak_value)));
-                    fine &= text.contains(&format!("baseline of {}", v(e.baseline)));
-                    fine &= if rose { e.peak_value >= e.level_before } else { e.peak_value <= e.level_before };
-                    fine &= !text.contains(" since.") || shape.after_to_end;
-                }
-                AnomalyLabel::Seasonal | AnomalyLabel::Normal => fine &= text.contains(&v(e.peak_value)),
+    each_injected(|g, _, shape| {
+        let text = explain_series(&g.key, None, &shape);
+        let e = &shape.evidence;
+        let v = |x: f64| format_value(x, None);
+        let up = e.deviation_sigma >= 0.0;
+        let side = if up { "robust sigma above" } else { "robust sigma below" };
+        let mut fine = shape.label == AnomalyLabel::Normal || text.contains(side);
+        match shape.label {
+            AnomalyLabel::Spike => {
+                fine &= text.contains(&format!("{} {}", if up { "spiked to" } else { "dropped to" }, v(e.peak_value)));
+                fine &= text.contains(&format!("of {}", v(e.baseline)));
             }
-            checked += 1;
-            if !fine {
-                wrong.push(text);
+            AnomalyLabel::Trend => {
+                let rose = text.contains(" rose from ");
+                fine &= rose || text.contains(" fell from ");
+                fine &= text.contains(&format!("from {} to {}", v(e.level_before), v(e.peak_value)));
+                fine &= text.contains(&format!("baseline of {}", v(e.baseline)));
+                fine &= if rose { e.peak_value >= e.level_before } else { e.peak_value <= e.level_before };
+                fine &= !text.contains(" since.") || shape.after_to_end;
             }
+            AnomalyLabel::Seasonal | AnomalyLabel::Normal => fine &= text.contains(&v(e.peak_value)),
         }
-    }
+        checked += 1;
+        if !fine {
+            wrong.push(text);
+        }
+    });
     println!("{checked} sentences checked, {} inconsistent", wrong.len());
     for w in wrong.iter().take(5) {
         println!("  {w}");

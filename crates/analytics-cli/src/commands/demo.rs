@@ -12,22 +12,9 @@ use analytics_sim::{simulate_fleet, write_long_csv, Fleet};
 use analytics_types::{ClusterId, TenantId};
 use anyhow::{Context, Result};
 use chrono::TimeDelta;
-use serde::Serialize;
 
-use crate::output::{emit, progress_bar, render_fleet};
+use crate::output::{emit, progress_bar, render_fleet, FleetJson};
 use crate::{read_engine_config, DemoArgs, EnginesArgs, Format, SimulateArgs};
-
-/// The JSON form of the demo: contract objects only (plus the node explanations).
-#[derive(Serialize)]
-struct DemoJson<'a> {
-    engine: &'a str,
-    anomalies: Vec<&'a analytics_types::AnomalyResult>,
-    tenants: &'a [analytics_types::AggregatedAnomalyScore],
-    clusters: &'a [analytics_types::AggregatedAnomalyScore],
-    nodes: &'a [analytics_types::AggregatedAnomalyScore],
-    top_nodes: &'a [analytics_aggregate::RankedNode],
-    incidents: &'a [analytics_types::Incident],
-}
 
 pub(crate) fn run(args: &DemoArgs) -> Result<()> {
     let fleet_cfg = args.fleet.config()?;
@@ -49,18 +36,7 @@ pub(crate) fn run(args: &DemoArgs) -> Result<()> {
     let detected = started.elapsed();
 
     match args.pipeline.format {
-        Format::Json => {
-            let json = DemoJson {
-                engine: &report.engine,
-                anomalies: report.results.iter().filter(|r| r.is_anomaly()).collect(),
-                tenants: &report.rollup.tenants,
-                clusters: &report.rollup.clusters,
-                nodes: &report.rollup.nodes,
-                top_nodes: &report.top_nodes,
-                incidents: &report.incidents,
-            };
-            emit(&(serde_json::to_string_pretty(&json)? + "\n"))
-        }
+        Format::Json => emit(&(serde_json::to_string_pretty(&FleetJson::of(&report))? + "\n")),
         Format::Table => {
             let header = format!(
                 "Fleet: {} tenants x {} clusters x {} nodes x {} metrics = {} series of {} points ({} s apart), seed {}.\n\

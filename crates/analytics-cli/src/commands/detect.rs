@@ -12,7 +12,7 @@ use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::output::{emit, progress_bar, render_fleet, spinner};
+use crate::output::{emit, progress_bar, render_fleet, spinner, FleetJson};
 use crate::sim_source::SimSource;
 use crate::{read_engine_config, DetectArgs, Format};
 
@@ -49,16 +49,11 @@ pub(crate) fn time_arg(s: &str) -> Result<DateTime<Utc>, String> {
 
 #[derive(Serialize)]
 struct DetectJson<'a> {
-    engine: &'a str,
+    #[serde(flatten)]
+    fleet: FleetJson<'a>,
     source: String,
     run_id: Option<i64>,
     store: Option<String>,
-    anomalies: Vec<&'a analytics_types::AnomalyResult>,
-    tenants: &'a [analytics_types::AggregatedAnomalyScore],
-    clusters: &'a [analytics_types::AggregatedAnomalyScore],
-    nodes: &'a [analytics_types::AggregatedAnomalyScore],
-    top_nodes: &'a [analytics_aggregate::RankedNode],
-    incidents: &'a [analytics_types::Incident],
     repairs: Vec<String>,
 }
 
@@ -278,16 +273,10 @@ fn whole(
     match args.pipeline.format {
         Format::Json => emit(
             &(serde_json::to_string_pretty(&DetectJson {
-                engine: &report.engine,
+                fleet: FleetJson::of(&report),
                 source,
                 run_id: stored.as_ref().map(|s| s.1),
                 store: stored.as_ref().map(|s| s.0.display().to_string()),
-                anomalies: report.results.iter().filter(|r| r.is_anomaly()).collect(),
-                tenants: &report.rollup.tenants,
-                clusters: &report.rollup.clusters,
-                nodes: &report.rollup.nodes,
-                top_nodes: &report.top_nodes,
-                incidents: &report.incidents,
                 repairs,
             })? + "\n"),
         )?,

@@ -222,7 +222,6 @@ fn incidents_section(incidents: &[Incident], plotted: &std::collections::BTreeSe
     for i in incidents.iter().take(INCIDENTS_SHOWN) {
         let mut nodes: Vec<(&str, &str)> =
             i.members().iter().map(|m| (m.key.cluster_id.as_str(), m.key.node_id.as_str())).collect();
-        nodes.dedup();
         nodes.sort_unstable();
         nodes.dedup();
         let links: Vec<String> = nodes
