@@ -66,7 +66,7 @@ impl AlarmConfig {
 
 /// The rest period: after an alarming point, holds scores at 0 for `rest_points` points unless
 /// one is more surprising than the point that raised the alarm.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Rest {
     threshold: f64,
     rest_points: usize,
@@ -120,7 +120,7 @@ impl Rest {
 }
 
 /// Streaming form of the rule: feed scores one by one, collect closed events.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AlarmState {
     cfg: AlarmConfig,
     index: usize,

@@ -106,7 +106,7 @@ fn bin_of(raw: f64) -> usize {
 
 /// What every calibrator of an engine shares: its configuration, and the surprise at each knot
 /// of the body, `-log10(1 - k p / 5)` (p = tail_quantile), which depends on nothing else.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Scale {
     cfg: CalibrationConfig,
     decades: [f32; KNOTS],
@@ -123,7 +123,7 @@ impl Scale {
 /// A fitted mapping from raw score to surprise: `-log10` of the tail probability. Held in single
 /// precision (48 bytes; four per series in the default engine); the mapping is
 /// evaluated in double precision and passes exactly through its rounded knots.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Fit {
     /// Raw-score quantiles at 0, p/5, 2p/5, ..., p (p = tail_quantile), where the surprise is
     /// the [`Scale`]'s `decades`.
@@ -195,7 +195,7 @@ impl Fit {
 
 /// Streaming calibrator for one series: what it has learnt of the series, with its own copy of
 /// the configuration (an ensemble keeps one configuration for all its members instead).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Calibrator {
     scale: Scale,
     history: History,
@@ -233,9 +233,10 @@ impl Calibrator {
 
 /// What a calibrator learns of one series, without the configuration: the owner passes the
 /// [`Scale`], so that an ensemble keeps one for all its members.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct History {
     /// 12-bit counts, two to three bytes: bin `b`'s count is bits `12 b ..` of the array.
+    #[serde(with = "crate::checkpoint::byte_array")]
     counts: [u8; COUNT_BYTES],
     /// Largest raw score seen (bounds the overflow bin).
     max_seen: f32,

@@ -13,6 +13,7 @@ use std::mem::size_of;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::checkpoint;
 use crate::detector::{Detector, DetectorState};
 use crate::EngineError;
 
@@ -69,12 +70,16 @@ impl Detector for Cusum {
     fn name(&self) -> &'static str {
         "cusum"
     }
+    fn resume(&self, saved: &[u8]) -> Result<Box<dyn DetectorState>, EngineError> {
+        Ok(Box::new(checkpoint::decode::<CusumState>(self.name(), saved)?))
+    }
+
     fn start(&self) -> Box<dyn DetectorState> {
         Box::new(CusumState { cfg: self.cfg.clone(), level: f64::NAN, spread: 0.0, pos: 0.0, neg: 0.0, n: 0 })
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct CusumState {
     cfg: CusumConfig,
     level: f64,
@@ -117,6 +122,10 @@ impl DetectorState for CusumState {
             self.spread += a * (capped.abs() - self.spread);
         }
         Some(score)
+    }
+
+    fn save(&self) -> Result<Vec<u8>, EngineError> {
+        checkpoint::encode("cusum", self)
     }
 
     fn state_bytes(&self) -> usize {

@@ -14,6 +14,7 @@ use std::mem::size_of;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::checkpoint;
 use crate::detector::{Detector, DetectorState};
 use crate::zscore::{RollingMedian, MAX_WINDOW};
 use crate::EngineError;
@@ -92,6 +93,10 @@ impl Detector for Density {
     fn name(&self) -> &'static str {
         "spike_density"
     }
+    fn resume(&self, saved: &[u8]) -> Result<Box<dyn DetectorState>, EngineError> {
+        Ok(Box::new(checkpoint::decode::<DensityState>(self.name(), saved)?))
+    }
+
     fn start(&self) -> Box<dyn DetectorState> {
         Box::new(DensityState { z: self.window(), averages: self.averages() })
     }
@@ -100,7 +105,7 @@ impl Detector for Density {
 /// Spike density after the robust z: how far the short average of |z| stands above its own
 /// long-run mean. Split out so that an ensemble that also runs the robust z-score over the
 /// same window computes that z once for both.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Averages {
     cap: f64,
     short_w: f64,
@@ -138,7 +143,7 @@ impl Averages {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct DensityState {
     z: RollingMedian,
     averages: Averages,
@@ -149,6 +154,10 @@ impl DetectorState for DensityState {
         let z = self.z.z(x);
         self.z.push(x);
         self.averages.update(z)
+    }
+
+    fn save(&self) -> Result<Vec<u8>, EngineError> {
+        checkpoint::encode("density", self)
     }
 
     fn state_bytes(&self) -> usize {

@@ -4,6 +4,8 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 
+use crate::EngineError;
+
 /// Turns a series into one raw score per point, causally: the score at `t` uses only the points
 /// up to and including `t`. Higher is more anomalous; the scale is the detector's own (the
 /// engine's calibration maps it to [0, 1]).
@@ -27,6 +29,11 @@ pub trait Detector: Send + Sync + fmt::Debug {
         false
     }
 
+    /// A streaming state saved by [`DetectorState::save`], resumed: it goes on exactly as the
+    /// saved state would have. Refused (`BadCheckpoint`) when the bytes were not saved by this
+    /// detector.
+    fn resume(&self, saved: &[u8]) -> Result<Box<dyn DetectorState>, EngineError>;
+
     /// One raw score per point; `None` while the detector is still warming up.
     fn score_batch(&self, timestamps: &[DateTime<Utc>], values: &[f64]) -> Vec<Option<f64>> {
         let mut state = self.start();
@@ -41,4 +48,7 @@ pub trait DetectorState: Send + fmt::Debug {
 
     /// Heap and inline bytes this state holds (for capacity planning).
     fn state_bytes(&self) -> usize;
+
+    /// The state as bytes, for [`Detector::resume`] (a service's checkpoint).
+    fn save(&self) -> Result<Vec<u8>, EngineError>;
 }

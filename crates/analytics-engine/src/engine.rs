@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::alarm::{AlarmConfig, AlarmState, Rest};
 use crate::calibrate::{CalibrationConfig, Calibrator, SCORE_DECADES};
+use crate::checkpoint;
 use crate::detector::{Detector, DetectorState};
 use crate::EngineError;
 
@@ -40,6 +41,12 @@ pub trait AnomalyDetectionEngine: Send + Sync + fmt::Debug {
     /// A fresh per-series streaming state: feed points, get calibrated scores and closed events.
     fn stream(&self) -> Box<dyn EngineStream>;
 
+    /// A stream saved by [`EngineStream::save`], resumed where it stopped: fed the same points
+    /// afterwards, it gives the same scores and events as the stream that was saved. Refused
+    /// ([`EngineError::BadCheckpoint`]) when the bytes are damaged or were saved by another
+    /// engine or another configuration of this one.
+    fn resume(&self, saved: &[u8]) -> Result<Box<dyn EngineStream>, EngineError>;
+
     /// Causal per-point scores and alarm events over a whole series (the batch path).
     fn score(&self, series: &MetricSeries) -> Scores;
 
@@ -61,6 +68,9 @@ pub trait EngineStream: Send + fmt::Debug {
     fn finish(&mut self) -> Option<Range<usize>>;
     /// Bytes of state held for this series.
     fn state_bytes(&self) -> usize;
+    /// The whole state as bytes (postcard), tagged with the engine and its configuration, for
+    /// [`AnomalyDetectionEngine::resume`].
+    fn save(&self) -> Result<Vec<u8>, EngineError>;
 }
 
 /// How results are windowed.
@@ -124,6 +134,8 @@ pub struct DetectorEngine<D: Detector> {
     windows: TimeWindows,
     shape: ShapeConfig,
     config_json: serde_json::Value,
+    /// The engine's name and configuration as one number, written into every saved stream.
+    fingerprint: u64,
 }
 
 impl<D: Detector + 'static> DetectorEngine<D> {
@@ -143,7 +155,8 @@ impl<D: Detector + 'static> DetectorEngine<D> {
         let config_json = serde_json::to_value(&cfg)
             .map_err(|e| EngineError::Internal(format!("engine config does not serialise: {e}")))?;
         let EngineConfig { calibration, alarm, shape, .. } = cfg;
-        Ok(Self { name: name.to_owned(), detector, calibration, alarm, windows, shape, config_json })
+        let fingerprint = checkpoint::fingerprint(&serde_json::json!({ "engine": name, "config": config_json }));
+        Ok(Self { name: name.to_owned(), detector, calibration, alarm, windows, shape, config_json, fingerprint })
     }
 
     fn label_events(&self, series: &MetricSeries, events: &[Range<usize>]) -> Result<Vec<Shape>, EngineError> {
@@ -170,7 +183,7 @@ impl Calibrate for Calibrator {
 
 /// A raw score that is already calibrated (an ensemble's, not capped at 1): taken as it is,
 /// nothing learnt.
-#[derive(Debug)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Given;
 
 impl Calibrate for Given {
@@ -218,9 +231,21 @@ struct Stream<C> {
     calibrator: C,
     rest: Rest,
     alarm: AlarmState,
+    /// The engine's [`DetectorEngine::fingerprint`].
+    fingerprint: u64,
 }
 
-impl<C: Calibrate> EngineStream for Stream<C> {
+/// A [`Stream`] as saved: the detector's own bytes beside the engine's parts.
+#[derive(Serialize, Deserialize)]
+struct SavedStream<C> {
+    fingerprint: u64,
+    detector: Vec<u8>,
+    calibrator: C,
+    rest: Rest,
+    alarm: AlarmState,
+}
+
+impl<C: Calibrate + Clone + Serialize> EngineStream for Stream<C> {
     fn update(&mut self, t: DateTime<Utc>, x: f64) -> (f64, Option<Range<usize>>) {
         let raw = self.detector.update(t, x);
         let score = rested(&mut self.rest, t, self.calibrator.uncapped(raw));
@@ -236,6 +261,39 @@ impl<C: Calibrate> EngineStream for Stream<C> {
     fn state_bytes(&self) -> usize {
         std::mem::size_of::<Self>() + self.detector.state_bytes()
     }
+
+    fn save(&self) -> Result<Vec<u8>, EngineError> {
+        let saved = SavedStream {
+            fingerprint: self.fingerprint,
+            detector: self.detector.save()?,
+            calibrator: self.calibrator.clone(),
+            rest: self.rest.clone(),
+            alarm: self.alarm.clone(),
+        };
+        checkpoint::encode("engine", &saved)
+    }
+}
+
+impl<D: Detector> DetectorEngine<D> {
+    /// Resumes a saved stream whose calibration is a `C`.
+    fn resume_as<C>(&self, saved: &[u8]) -> Result<Box<dyn EngineStream>, EngineError>
+    where
+        C: Calibrate + Clone + Serialize + serde::de::DeserializeOwned + 'static,
+    {
+        let saved: SavedStream<C> = checkpoint::decode(&self.name, saved)?;
+        if saved.fingerprint != self.fingerprint {
+            let message = "saved by another engine or another configuration".to_owned();
+            return Err(EngineError::BadCheckpoint { engine: self.name.clone(), message });
+        }
+        let detector = self.detector.resume(&saved.detector).map_err(|e| match e {
+            EngineError::BadCheckpoint { message, .. } => {
+                EngineError::BadCheckpoint { engine: self.name.clone(), message }
+            }
+            other => other,
+        })?;
+        let SavedStream { calibrator, rest, alarm, fingerprint, .. } = saved;
+        Ok(Box::new(Stream { detector, calibrator, rest, alarm, fingerprint }))
+    }
 }
 
 impl<D: Detector + 'static> AnomalyDetectionEngine for DetectorEngine<D> {
@@ -250,10 +308,20 @@ impl<D: Detector + 'static> AnomalyDetectionEngine for DetectorEngine<D> {
     fn stream(&self) -> Box<dyn EngineStream> {
         let (detector, rest, alarm) =
             (self.detector.start(), Rest::new(&self.alarm), AlarmState::new(self.alarm.clone()));
+        let fingerprint = self.fingerprint;
         if self.detector.is_calibrated() {
-            Box::new(Stream { detector, calibrator: Given, rest, alarm })
+            Box::new(Stream { detector, calibrator: Given, rest, alarm, fingerprint })
         } else {
-            Box::new(Stream { detector, calibrator: Calibrator::new(self.calibration.clone()), rest, alarm })
+            let calibrator = Calibrator::new(self.calibration.clone());
+            Box::new(Stream { detector, calibrator, rest, alarm, fingerprint })
+        }
+    }
+
+    fn resume(&self, saved: &[u8]) -> Result<Box<dyn EngineStream>, EngineError> {
+        if self.detector.is_calibrated() {
+            self.resume_as::<Given>(saved)
+        } else {
+            self.resume_as::<Calibrator>(saved)
         }
     }
 
@@ -372,6 +440,7 @@ mod tests {
             calibrator: Given,
             rest: Rest::new(&alarm),
             alarm: AlarmState::new(alarm),
+            fingerprint: 0,
         };
         assert!(full.state_bytes() < 4096, "{} bytes with a full recurrence memory", full.state_bytes());
     }

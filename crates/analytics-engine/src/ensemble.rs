@@ -30,6 +30,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::calibrate::{surprise_to_score, CalibrationConfig, History, Scale, SCORE_DECADES};
+use crate::checkpoint;
 use crate::cusum::{Cusum, CusumConfig};
 use crate::density::{Averages, Density, DensityConfig};
 use crate::detector::{Detector, DetectorState};
@@ -310,6 +311,31 @@ impl Detector for Ensemble {
         Box::new(self.new_state())
     }
 
+    fn resume(&self, saved: &[u8]) -> Result<Box<dyn DetectorState>, EngineError> {
+        let saved: SavedEnsemble = checkpoint::decode(self.name(), saved)?;
+        if saved.members.len() != self.members.len() || saved.shared.is_some() != self.shared.is_some() {
+            let message = format!("{} members saved, {} configured", saved.members.len(), self.members.len());
+            return Err(checkpoint::bad(self.name(), message));
+        }
+        let mut members = Vec::with_capacity(saved.members.len());
+        for (member, (state, history)) in self.members.iter().zip(saved.members) {
+            let state = match (member, state) {
+                (Member::Own(d), SavedMember::Own(bytes)) => MemberState::Own(d.resume(&bytes)?),
+                (Member::SharedZ, SavedMember::SharedZ) => MemberState::SharedZ,
+                (Member::SharedDensity(_), SavedMember::SharedDensity(a)) => MemberState::SharedDensity(Box::new(a)),
+                _ => return Err(checkpoint::bad(self.name(), "the members saved differ from those configured".into())),
+            };
+            members.push((state, history));
+        }
+        Ok(Box::new(EnsembleState {
+            members,
+            shared: saved.shared,
+            common: Arc::clone(&self.common),
+            memory: saved.memory,
+            range: saved.range,
+        }))
+    }
+
     /// The streaming state's numbers, computed member by member: the members do not depend on
     /// each other until they are combined, so over each stretch of 2,048 points each member's
     /// detector runs as one loop, then its calibrator as another, and the stretch's tallies are
@@ -368,6 +394,23 @@ impl MemberState {
             MemberState::SharedDensity(averages) => averages.update(z),
         }
     }
+}
+
+/// A member's saved state.
+#[derive(Serialize, Deserialize)]
+enum SavedMember {
+    Own(Vec<u8>),
+    SharedZ,
+    SharedDensity(Averages),
+}
+
+/// An [`EnsembleState`] as saved: everything but the engine's shared part.
+#[derive(Serialize, Deserialize)]
+struct SavedEnsemble {
+    members: Vec<(SavedMember, History)>,
+    shared: Option<RollingMedian>,
+    memory: Memory,
+    range: Range,
 }
 
 #[derive(Debug)]
@@ -444,6 +487,25 @@ impl DetectorState for EnsembleState {
             tally.add(raw, history.update_surprise(&self.common.scale, raw.unwrap_or(0.0), raw.is_none()));
         }
         self.common.combine(&mut self.memory, &mut self.range, self.members.len(), t, x, tally)
+    }
+
+    fn save(&self) -> Result<Vec<u8>, EngineError> {
+        let mut members = Vec::with_capacity(self.members.len());
+        for (state, history) in &self.members {
+            let state = match state {
+                MemberState::Own(s) => SavedMember::Own(s.save()?),
+                MemberState::SharedZ => SavedMember::SharedZ,
+                MemberState::SharedDensity(a) => SavedMember::SharedDensity((**a).clone()),
+            };
+            members.push((state, history.clone()));
+        }
+        let saved = SavedEnsemble {
+            members,
+            shared: self.shared.clone(),
+            memory: self.memory.clone(),
+            range: self.range.clone(),
+        };
+        checkpoint::encode("ensemble", &saved)
     }
 
     fn state_bytes(&self) -> usize {

@@ -50,6 +50,15 @@ pub enum EngineError {
     /// Explanation failed.
     #[error(transparent)]
     Explain(#[from] analytics_explain::ExplainError),
+    /// A saved stream state cannot be resumed: it is damaged, or was saved by another engine
+    /// or another configuration (start that series afresh).
+    #[error("cannot resume engine {engine:?} from its saved state: {message}")]
+    BadCheckpoint {
+        /// The engine asked to resume.
+        engine: String,
+        /// What does not match.
+        message: String,
+    },
     /// A bug: an internal invariant broke.
     #[error("internal error (a bug, please report it): {0}")]
     Internal(String),

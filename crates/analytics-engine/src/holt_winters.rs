@@ -12,6 +12,7 @@ use std::mem::size_of;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::checkpoint;
 use crate::detector::{Detector, DetectorState};
 use crate::zscore::{RollingMedian, MAX_WINDOW};
 use crate::EngineError;
@@ -75,6 +76,10 @@ impl Detector for HoltWinters {
     fn name(&self) -> &'static str {
         "holt_winters"
     }
+    fn resume(&self, saved: &[u8]) -> Result<Box<dyn DetectorState>, EngineError> {
+        Ok(Box::new(checkpoint::decode::<HwState>(self.name(), saved)?))
+    }
+
     fn start(&self) -> Box<dyn DetectorState> {
         let bins = (self.cfg.period_seconds / self.cfg.bin_seconds).max(2) as usize;
         Box::new(HwState {
@@ -87,7 +92,7 @@ impl Detector for HoltWinters {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct HwState {
     cfg: HoltWintersConfig,
     level: f64,
@@ -113,6 +118,10 @@ impl DetectorState for HwState {
         let z = self.residuals.z(e).map(f64::abs);
         self.residuals.push(e);
         z
+    }
+
+    fn save(&self) -> Result<Vec<u8>, EngineError> {
+        checkpoint::encode("holt_winters", self)
     }
 
     fn state_bytes(&self) -> usize {

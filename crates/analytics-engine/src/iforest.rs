@@ -22,6 +22,7 @@ use analytics_explain::stats::{median_sigma, MAD_TO_SIGMA};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::checkpoint;
 use crate::detector::{Detector, DetectorState};
 use crate::EngineError;
 
@@ -80,6 +81,10 @@ impl Detector for IForest {
     fn name(&self) -> &'static str {
         "isolation_forest"
     }
+    fn resume(&self, saved: &[u8]) -> Result<Box<dyn DetectorState>, EngineError> {
+        Ok(Box::new(checkpoint::decode::<IfState>(self.name(), saved)?))
+    }
+
     fn start(&self) -> Box<dyn DetectorState> {
         Box::new(IfState { cfg: self.cfg.clone(), recent: VecDeque::new(), train: Vec::new(), forest: None })
     }
@@ -105,7 +110,7 @@ impl SplitMix {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 enum Node {
     Split { feature: usize, value: f64, left: u32, right: u32 },
     Leaf { size: u32 },
@@ -170,7 +175,7 @@ fn path_length(nodes: &[Node], x: &[f64]) -> f64 {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Forest {
     trees: Vec<Vec<Node>>,
     median: f64,
@@ -178,7 +183,7 @@ struct Forest {
     norm: f64,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct IfState {
     cfg: IForestConfig,
     recent: VecDeque<f64>,
@@ -232,6 +237,10 @@ impl DetectorState for IfState {
                 Some(2f64.powf(-mean_h / f.norm))
             }
         }
+    }
+
+    fn save(&self) -> Result<Vec<u8>, EngineError> {
+        checkpoint::encode("iforest", self)
     }
 
     fn state_bytes(&self) -> usize {

@@ -24,6 +24,7 @@ use std::mem::size_of;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::checkpoint;
 use crate::detector::{Detector, DetectorState};
 use crate::EngineError;
 
@@ -83,6 +84,10 @@ impl Detector for LagChange {
     fn name(&self) -> &'static str {
         "lag_change"
     }
+    fn resume(&self, saved: &[u8]) -> Result<Box<dyn DetectorState>, EngineError> {
+        Ok(Box::new(checkpoint::decode::<LagChangeState>(self.name(), saved)?))
+    }
+
     fn start(&self) -> Box<dyn DetectorState> {
         Box::new(LagChangeState::new(&self.cfg))
     }
@@ -90,7 +95,7 @@ impl Detector for LagChange {
 
 /// Per-series state: a ring of the last values (at most [`BLOCK`]), the means of the last
 /// complete blocks of [`BLOCK`] points (for lags beyond it), one typical difference per lag.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct LagChangeState {
     ring: Box<[f64]>,
     /// Index of the newest value in the ring.
@@ -191,6 +196,10 @@ impl DetectorState for LagChangeState {
         }
         self.n = self.n.saturating_add(1);
         scoring.then_some(score)
+    }
+
+    fn save(&self) -> Result<Vec<u8>, EngineError> {
+        checkpoint::encode("lag_change", self)
     }
 
     fn state_bytes(&self) -> usize {

@@ -2,6 +2,7 @@
 
 mod alarm;
 mod calibrate;
+mod checkpoint;
 mod cusum;
 mod density;
 mod detector;

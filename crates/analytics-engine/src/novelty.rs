@@ -20,6 +20,7 @@ use std::mem::size_of;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::checkpoint;
 use crate::detector::{Detector, DetectorState};
 use crate::EngineError;
 
@@ -81,6 +82,10 @@ impl Detector for Novelty {
     fn name(&self) -> &'static str {
         "context_novelty"
     }
+    fn resume(&self, saved: &[u8]) -> Result<Box<dyn DetectorState>, EngineError> {
+        Ok(Box::new(checkpoint::decode::<NoveltyState>(self.name(), saved)?))
+    }
+
     fn start(&self) -> Box<dyn DetectorState> {
         Box::new(NoveltyState {
             levels: self.cfg.levels,
@@ -97,7 +102,7 @@ impl Detector for Novelty {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct NoveltyState {
     levels: u8,
     order: u8,
@@ -172,6 +177,10 @@ impl DetectorState for NoveltyState {
         Some(SURPRISE_OF_SEEN[usize::from(seen)])
     }
 
+    fn save(&self) -> Result<Vec<u8>, EngineError> {
+        checkpoint::encode("novelty", self)
+    }
+
     fn state_bytes(&self) -> usize {
         size_of::<Self>()
             + self.learning.as_ref().map_or(0, |e| size_of::<Extremes>() + e.heap_bytes())
@@ -186,7 +195,7 @@ const HIGH_QUANTILE: f64 = 0.99;
 /// The smallest and largest of `n` values, as many as quantiles near the ends need: the
 /// quantile (linear between ranks, in `f64::total_cmp` order) of all `n` values, exactly, in
 /// 2k values instead of n (k = 3 of 150 for the 1st and 99th percentiles).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Extremes {
     /// The values of all `n` that will be seen.
     n: usize,

@@ -80,7 +80,7 @@ impl Records {
 }
 
 /// The range a series has shown: its lowest and highest value, and from when records count.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Range {
     /// Infinite, and above `high`, before the first point.
     low: f64,

@@ -110,7 +110,7 @@ fn unpack(base: i64, slot: u32) -> (i64, u32) {
 }
 
 /// One remembered event.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 struct Event {
     /// Days after the memory's base day (high bits) and phase-of-day bin (low [`BIN_BITS`]).
     slot: u32,
@@ -133,7 +133,7 @@ pub(crate) struct Recurrence {
 }
 
 /// The recurrence memory of one series.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct Memory {
     /// The day that slots count from: moved (and the slots renumbered) when a day falls
     /// outside the [`SLOT_DAYS`] after it.

@@ -22,6 +22,7 @@ use std::mem::size_of;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::checkpoint;
 use crate::detector::{Detector, DetectorState};
 use crate::zscore::{RollingMedian, MAX_WINDOW};
 use crate::EngineError;
@@ -97,6 +98,10 @@ impl Detector for Seasonal {
     fn name(&self) -> &'static str {
         "seasonal_baseline"
     }
+    fn resume(&self, saved: &[u8]) -> Result<Box<dyn DetectorState>, EngineError> {
+        Ok(Box::new(checkpoint::decode::<SeasonalState>(self.name(), saved)?))
+    }
+
     fn start(&self) -> Box<dyn DetectorState> {
         Box::new(SeasonalState::new(&self.cfg))
     }
@@ -115,7 +120,7 @@ impl Detector for Seasonal {
 /// origin): 4 bytes a bin. An offset keeps the precision of the series' own variation, not of
 /// its level: a series near 10^12 that varies by 10 loses nothing; it would take a drift of
 /// some ten million times the variation away from the origin to blur it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Cycle {
     period: i64,
     bin: i64,
@@ -199,7 +204,7 @@ fn capped(r: f64, error: f64) -> f64 {
 }
 
 /// Per-series state of the seasonal baseline.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct SeasonalState {
     cycles: Vec<Cycle>,
     level: f64,
@@ -265,6 +270,10 @@ impl DetectorState for SeasonalState {
         let z = self.residuals.z(residual).map(f64::abs);
         self.residuals.push(residual);
         z
+    }
+
+    fn save(&self) -> Result<Vec<u8>, EngineError> {
+        checkpoint::encode("seasonal", self)
     }
 
     fn state_bytes(&self) -> usize {

@@ -22,6 +22,7 @@ use rustfft::num_complex::Complex;
 use rustfft::{Fft, FftPlanner};
 use serde::{Deserialize, Serialize};
 
+use crate::checkpoint;
 use crate::detector::{Detector, DetectorState};
 use crate::EngineError;
 
@@ -86,9 +87,28 @@ impl Detector for SpectralResidual {
     fn name(&self) -> &'static str {
         "spectral_residual"
     }
+    /// Only the window of values is saved: the FFT plans come from the detector and the
+    /// buffers are scratch, rewritten by every score.
+    fn resume(&self, saved: &[u8]) -> Result<Box<dyn DetectorState>, EngineError> {
+        let values: VecDeque<f64> = checkpoint::decode(self.name(), saved)?;
+        if values.len() > self.cfg.window {
+            let message = format!("{} values saved for a window of {}", values.len(), self.cfg.window);
+            return Err(checkpoint::bad(self.name(), message));
+        }
+        let mut state = self.fresh();
+        state.values.extend(values);
+        Ok(Box::new(state))
+    }
+
     fn start(&self) -> Box<dyn DetectorState> {
+        Box::new(self.fresh())
+    }
+}
+
+impl SpectralResidual {
+    fn fresh(&self) -> SrState {
         let n = self.cfg.window + self.cfg.extend;
-        Box::new(SrState {
+        SrState {
             cfg: self.cfg.clone(),
             forward: Arc::clone(&self.forward),
             inverse: Arc::clone(&self.inverse),
@@ -99,7 +119,7 @@ impl Detector for SpectralResidual {
                 self.forward.get_inplace_scratch_len().max(self.inverse.get_inplace_scratch_len())
             ],
             log_amp: vec![0.0; n],
-        })
+        }
     }
 }
 
@@ -171,6 +191,10 @@ impl DetectorState for SrState {
             return None;
         }
         Some(self.score())
+    }
+
+    fn save(&self) -> Result<Vec<u8>, EngineError> {
+        checkpoint::encode("spectral_residual", &self.values)
     }
 
     fn state_bytes(&self) -> usize {

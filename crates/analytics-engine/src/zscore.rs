@@ -17,6 +17,7 @@ use analytics_explain::stats::MAD_TO_SIGMA;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::checkpoint;
 use crate::detector::{Detector, DetectorState};
 use crate::EngineError;
 
@@ -74,6 +75,10 @@ impl Detector for RobustZ {
         "robust_zscore"
     }
 
+    fn resume(&self, saved: &[u8]) -> Result<Box<dyn DetectorState>, EngineError> {
+        Ok(Box::new(checkpoint::decode::<RollingMedian>(self.name(), saved)?))
+    }
+
     fn start(&self) -> Box<dyn DetectorState> {
         Box::new(self.window())
     }
@@ -91,7 +96,7 @@ const NARROW_WINDOW: usize = 256;
 
 /// A window of the last `capacity` values (at most [`MAX_WINDOW`]), kept sorted, each with its
 /// arrival number.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct RollingMedian {
     sorted: Vec<f64>,
     /// Arrival number of each value in `sorted`, at the same index: the oldest value is the one
@@ -109,7 +114,7 @@ pub(crate) struct RollingMedian {
 
 /// The arrival numbers of a window's values: one byte each up to 256 values (the numbers of
 /// `capacity` consecutive arrivals are distinct modulo 256), two beyond.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 enum Arrivals {
     Narrow(Vec<u8>),
     Wide(Vec<u16>),
@@ -385,6 +390,10 @@ impl DetectorState for RollingMedian {
         let score = self.z(x).map(f64::abs);
         self.push(x);
         score
+    }
+
+    fn save(&self) -> Result<Vec<u8>, EngineError> {
+        checkpoint::encode("zscore", self)
     }
 
     fn state_bytes(&self) -> usize {
