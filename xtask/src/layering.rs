@@ -15,6 +15,10 @@ pub(crate) const ALLOWED: &[(&str, Option<&[&str]>)] = &[
     ("analytics-sim", Some(&["analytics-types"])),
     ("analytics-eval", Some(&["analytics-types"])),
     ("analytics-io", Some(&["analytics-types"])),
+    (
+        "analytics-serve",
+        Some(&["analytics-types", "analytics-explain", "analytics-engine", "analytics-io"]),
+    ),
     ("analytics-cli", None),
 ];
 

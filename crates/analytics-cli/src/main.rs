@@ -15,7 +15,7 @@ mod prom;
 mod sim_source;
 mod table;
 
-use commands::{bench, demo, detect, eval, report, suite};
+use commands::{bench, demo, detect, eval, report, serve, suite};
 
 /// Anomaly detection for fleets of cloud metrics: which series, nodes, clusters and tenants
 /// misbehave, how badly (a score in [0, 1]), how (spike, trend, seasonal) and why.
@@ -26,6 +26,24 @@ and prints the worst tenants, clusters and nodes with explanations.")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
+}
+
+/// Options of `analytics serve` (the service itself is configured by its file; see
+/// docs/serve.md).
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// The service's TOML configuration file.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+    /// Check the configuration file and exit.
+    #[arg(long, requires = "config")]
+    pub(crate) check: bool,
+    /// Print a configuration file with every option at its default, commented, and exit.
+    #[arg(long, conflicts_with_all = ["config", "hash_token"])]
+    pub(crate) example_config: bool,
+    /// Read a bearer token on stdin and print its SHA-256 (what the config file holds), and exit.
+    #[arg(long, conflicts_with = "config")]
+    pub(crate) hash_token: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -64,6 +82,17 @@ enum Command {
     /// published detectors are.
     #[command(subcommand)]
     Eval(EvalCommand),
+    /// Run as a service beside Prometheus: poll sources every step, score every series online,
+    /// serve /metrics, a JSON API and a live dashboard, post incidents to Alertmanager, and
+    /// checkpoint engine state so that a restart resumes where it stopped.
+    ///
+    /// Examples:
+    ///   analytics serve --example-config > serve.toml     # every option, with its default
+    ///   echo -n "$TOKEN" | analytics serve --hash-token   # a token's SHA-256 for the config
+    ///   analytics serve --config serve.toml --check       # check the file and exit
+    ///   analytics serve --config serve.toml               # run (SIGTERM: checkpoint and stop)
+    #[command(verbatim_doc_comment)]
+    Serve(ServeArgs),
     /// Write a simulated fleet as long CSV (tenant,cluster,node,metric,timestamp,value), and
     /// optionally its ground truth as JSON.
     Simulate(SimulateArgs),
@@ -422,6 +451,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Bench(args) => bench::run(&args),
         Command::Engines(args) => demo::engines(&args),
         Command::Simulate(args) => demo::simulate(&args),
+        Command::Serve(args) => serve::run(&args),
         Command::Eval(EvalCommand::Nab(args)) => eval::nab(&args),
         Command::Eval(EvalCommand::Asd(args)) => eval::asd(&args),
         Command::Eval(EvalCommand::Suite(args)) => suite::run(&args),

@@ -3,19 +3,21 @@
 use analytics_types::{MetricSeries, SeriesKey, TenantId};
 use chrono::{DateTime, Utc};
 
+mod alertmanager;
 mod error;
 mod file;
 mod prometheus;
 mod store;
 mod timestamp;
 
+pub use alertmanager::{Alert, AlertmanagerClient};
 pub use error::IoError;
 pub use file::{FileFormat, FileOptions, FileSource, RepairReport, Repairs};
 pub use prometheus::{
     decode_query_range, Decoded, LabelMapping, PrometheusConfig, PrometheusSource, CONCURRENT_QUERIES,
     MAX_POINTS_PER_QUERY, MIN_STEPS_PER_QUERY,
 };
-pub use store::{Counts, ResultStore, RunRecord, SCHEMA_VERSION};
+pub use store::{Checkpoint, Counts, ResultStore, RunRecord, SCHEMA_VERSION};
 pub use timestamp::{parse_timestamp, TimestampFormat};
 
 /// Which series of a tenant to fetch: each field, when set, must match exactly.

@@ -246,6 +246,73 @@ impl PrometheusSource {
         format!("{{{}}}", matchers.join(","))
     }
 
+    /// Evaluates a PromQL expression over `[start, end]` at the configured step: the range in
+    /// pieces of at most [`MAX_POINTS_PER_QUERY`] steps (and a long range in at least
+    /// [`CONCURRENT_QUERIES`] pieces, fetched and decoded that many at a time), joined per series
+    /// in time order. Series missing a mapped label are counted in [`Decoded::unmapped`], not
+    /// returned; points are as Prometheus gave them (ends inclusive; a timestamp at a piece's
+    /// boundary is kept once).
+    pub async fn query_range(
+        &self,
+        promql: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<Decoded, IoError> {
+        if start > end {
+            return Err(IoError::Config(format!(
+                "empty time range: from {} is after to {}",
+                start.to_rfc3339(),
+                end.to_rfc3339()
+            )));
+        }
+        let query = promql.to_owned();
+        // The range in pieces: at most MAX_POINTS_PER_QUERY steps each (Prometheus' limit), and
+        // a long range in at least CONCURRENT_QUERIES pieces of MIN_STEPS_PER_QUERY steps or more,
+        // fetched and decoded CONCURRENT_QUERIES at a time.
+        let steps = ((end - start).num_seconds() / self.cfg.step.num_seconds().max(1)) + 1;
+        let per_piece = ((steps + CONCURRENT_QUERIES as i64 - 1) / CONCURRENT_QUERIES as i64)
+            .clamp(MIN_STEPS_PER_QUERY, MAX_POINTS_PER_QUERY);
+        let chunk = self.cfg.step * (per_piece as i32 - 1);
+        let mut pieces = Vec::new();
+        let mut from = start;
+        while from <= end {
+            // query_range includes both ends; the next piece starts one step later.
+            let to = (from + chunk).min(end);
+            pieces.push((from, to));
+            from = to + self.cfg.step;
+        }
+        let this = std::sync::Arc::new(self.clone());
+        let query = std::sync::Arc::new(query);
+        let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(CONCURRENT_QUERIES));
+        let mut tasks = tokio::task::JoinSet::new();
+        for (k, (from, to)) in pieces.iter().copied().enumerate() {
+            let (this, query, permits) = (this.clone(), query.clone(), permits.clone());
+            tasks.spawn(async move {
+                let _permit = permits.acquire_owned().await;
+                (k, this.fetch(&query, from, to).await)
+            });
+        }
+        let mut parts: Vec<Option<Result<Decoded, IoError>>> = (0..pieces.len()).map(|_| None).collect();
+        while let Some(done) = tasks.join_next().await {
+            let (k, part) = done.map_err(|e| self.remote(format!("a query task stopped: {e}")))?;
+            parts[k] = Some(part);
+        }
+        let mut all = Decoded::default();
+        // In range order, so the error reported is the earliest piece's.
+        for part in parts.into_iter().flatten() {
+            let part = part?;
+            for (k, pts) in part.series {
+                all.series.entry(k).or_default().extend(pts);
+            }
+            all.unmapped = all.unmapped.max(part.unmapped);
+            all.nan_dropped += part.nan_dropped;
+        }
+        for pts in all.series.values_mut() {
+            pts.dedup_by_key(|p| p.0);
+        }
+        Ok(all)
+    }
+
     fn remote(&self, message: String) -> IoError {
         IoError::Remote { source_name: format!("prometheus {}", self.cfg.url), message }
     }
@@ -314,52 +381,14 @@ impl MetricSource for PrometheusSource {
                 end.to_rfc3339()
             )));
         }
-        let query = self.query(tenant, selector);
-        // The range in pieces: at most MAX_POINTS_PER_QUERY steps each (Prometheus' limit), and
-        // a long range in at least CONCURRENT_QUERIES pieces of MIN_STEPS_PER_QUERY steps or more,
-        // fetched and decoded CONCURRENT_QUERIES at a time.
-        let steps = ((end - start).num_seconds() / self.cfg.step.num_seconds().max(1)) + 1;
-        let per_piece = ((steps + CONCURRENT_QUERIES as i64 - 1) / CONCURRENT_QUERIES as i64)
-            .clamp(MIN_STEPS_PER_QUERY, MAX_POINTS_PER_QUERY);
-        let chunk = self.cfg.step * (per_piece as i32 - 1);
-        let mut pieces = Vec::new();
-        let mut from = start;
-        while from <= end {
-            // query_range includes both ends; the next piece starts one step later.
-            let to = (from + chunk).min(end);
-            pieces.push((from, to));
-            from = to + self.cfg.step;
+        let decoded = self.query_range(&self.query(tenant, selector), start, end).await?;
+        if decoded.unmapped > 0 {
+            return Err(self.remote(format!(
+                "{} series lack one of the labels {:?}, {:?}, {:?} (set the label mapping)",
+                decoded.unmapped, self.cfg.labels.tenant, self.cfg.labels.cluster, self.cfg.labels.node
+            )));
         }
-        let this = std::sync::Arc::new(self.clone());
-        let query = std::sync::Arc::new(query);
-        let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(CONCURRENT_QUERIES));
-        let mut tasks = tokio::task::JoinSet::new();
-        for (k, (from, to)) in pieces.iter().copied().enumerate() {
-            let (this, query, permits) = (this.clone(), query.clone(), permits.clone());
-            tasks.spawn(async move {
-                let _permit = permits.acquire_owned().await;
-                (k, this.fetch(&query, from, to).await)
-            });
-        }
-        let mut parts: Vec<Option<Result<Decoded, IoError>>> = (0..pieces.len()).map(|_| None).collect();
-        while let Some(done) = tasks.join_next().await {
-            let (k, part) = done.map_err(|e| self.remote(format!("a query task stopped: {e}")))?;
-            parts[k] = Some(part);
-        }
-        let mut all: BTreeMap<SeriesKey, Vec<(DateTime<Utc>, f64)>> = BTreeMap::new();
-        // In range order, so the error reported is the earliest piece's.
-        for part in parts.into_iter().flatten() {
-            let part = part?;
-            for (k, pts) in part.series {
-                all.entry(k).or_default().extend(pts);
-            }
-            if part.unmapped > 0 {
-                return Err(self.remote(format!(
-                    "{} series lack one of the labels {:?}, {:?}, {:?} (set the label mapping)",
-                    part.unmapped, self.cfg.labels.tenant, self.cfg.labels.cluster, self.cfg.labels.node
-                )));
-            }
-        }
+        let all = decoded.series;
         let mut out = Vec::with_capacity(all.len());
         for (key, mut pts) in all {
             // Range queries end where the next starts: keep each timestamp once, and the points

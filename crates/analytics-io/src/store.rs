@@ -90,6 +90,17 @@ const MIGRATIONS: &[&str] = &[
     // rows written before).
     "ALTER TABLE results ADD COLUMN decades REAL;
      ALTER TABLE aggregates ADD COLUMN decades REAL;",
+    // 6: a long-running service's saved stream states, one row per series it tracks, replaced
+    // as a whole at each checkpoint.
+    "CREATE TABLE checkpoints (
+        service TEXT NOT NULL,
+        tenant TEXT NOT NULL, cluster TEXT NOT NULL, node TEXT NOT NULL, metric TEXT NOT NULL,
+        last_timestamp TEXT NOT NULL,
+        points INTEGER NOT NULL,
+        state BLOB NOT NULL,
+        saved_at TEXT NOT NULL,
+        PRIMARY KEY (service, tenant, cluster, node, metric)
+    ) WITHOUT ROWID;",
 ];
 
 /// Bytes per packed timestamp: seconds since the epoch (i64) and nanoseconds (u32), little-endian.
@@ -152,6 +163,19 @@ pub struct RunRecord {
     pub points: usize,
 }
 
+/// One series' saved stream state, as a service checkpoints it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Checkpoint {
+    /// The series.
+    pub key: SeriesKey,
+    /// The newest point the state has taken.
+    pub last_timestamp: DateTime<Utc>,
+    /// Points the state has taken since it started.
+    pub points: u64,
+    /// The state, as the service encoded it (opaque to the store).
+    pub state: Vec<u8>,
+}
+
 /// Row counts of each table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Counts {
@@ -182,6 +206,20 @@ fn parse_ts(s: &str) -> rusqlite::Result<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s)
         .map(|d| d.with_timezone(&Utc))
         .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
+}
+
+fn series_key(
+    tenant: String,
+    cluster: String,
+    node: String,
+    metric: String,
+) -> Result<SeriesKey, analytics_types::ContractError> {
+    Ok(SeriesKey {
+        tenant_id: analytics_types::TenantId::new(tenant)?,
+        cluster_id: analytics_types::ClusterId::new(cluster)?,
+        node_id: analytics_types::NodeId::new(node)?,
+        metric_name: analytics_types::MetricName::new(metric)?,
+    })
 }
 
 fn level_of(a: &AggregatedAnomalyScore) -> &'static str {
@@ -618,5 +656,78 @@ impl ResultStore {
             vs.push(v);
         }
         Ok((ts_out, vs))
+    }
+
+    /// Replaces every checkpoint of `service` by `checkpoints`, in one transaction: a reader, or
+    /// a service restarted after a crash half-way, sees either the previous set or the new one,
+    /// never a mix. A series absent from `checkpoints` loses its row. Returns the rows written.
+    pub fn save_checkpoints(
+        &mut self,
+        service: &str,
+        saved_at: DateTime<Utc>,
+        checkpoints: &[Checkpoint],
+    ) -> Result<usize, IoError> {
+        let path = self.path.clone();
+        let fail = |e: rusqlite::Error| IoError::Store { path: path.clone(), message: e.to_string() };
+        let tx = self.conn.transaction().map_err(fail)?;
+        tx.execute("DELETE FROM checkpoints WHERE service = ?1", [service]).map_err(fail)?;
+        {
+            let mut insert = tx
+                .prepare(
+                    "INSERT INTO checkpoints (service, tenant, cluster, node, metric, last_timestamp, points, state, saved_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                )
+                .map_err(fail)?;
+            let saved_at = ts(saved_at);
+            for c in checkpoints {
+                insert
+                    .execute(params![
+                        service,
+                        c.key.tenant_id.as_str(),
+                        c.key.cluster_id.as_str(),
+                        c.key.node_id.as_str(),
+                        c.key.metric_name.as_str(),
+                        ts(c.last_timestamp),
+                        i64::try_from(c.points).unwrap_or(i64::MAX),
+                        c.state,
+                        saved_at,
+                    ])
+                    .map_err(fail)?;
+            }
+        }
+        tx.commit().map_err(fail)?;
+        Ok(checkpoints.len())
+    }
+
+    /// Every checkpoint of `service`, by series key, and when they were saved (`None` when there
+    /// are none).
+    pub fn checkpoints(&self, service: &str) -> Result<(Vec<Checkpoint>, Option<DateTime<Utc>>), IoError> {
+        let mut q = self
+            .conn
+            .prepare(
+                "SELECT tenant, cluster, node, metric, last_timestamp, points, state, saved_at FROM checkpoints
+                 WHERE service = ?1 ORDER BY tenant, cluster, node, metric",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = q
+            .query_map([service], |r| {
+                Ok((
+                    series_key(r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?),
+                    r.get::<_, String>(4)?,
+                    r.get::<_, i64>(5)?,
+                    r.get::<_, Vec<u8>>(6)?,
+                    r.get::<_, String>(7)?,
+                ))
+            })
+            .map_err(|e| self.err(e))?;
+        let (mut out, mut saved_at) = (Vec::new(), None);
+        for row in rows {
+            let (key, last, points, state, at) = row.map_err(|e| self.err(e))?;
+            let key = key.map_err(|e| self.err(format!("a checkpoint names a bad series: {e}")))?;
+            let last_timestamp = parse_ts(&last).map_err(|e| self.err(e))?;
+            saved_at = Some(parse_ts(&at).map_err(|e| self.err(e))?);
+            out.push(Checkpoint { key, last_timestamp, points: u64::try_from(points).unwrap_or(0), state });
+        }
+        Ok((out, saved_at))
     }
 }

@@ -166,11 +166,12 @@ fn an_old_schema_is_migrated_and_a_newer_one_refused() {
         let mut s = ResultStore::open(&path).unwrap();
         s.write_run(&run(), results(), &aggregates(), &[], &[]).unwrap();
     }
-    // Roll the file back to schema version 1: no samples, series_samples or incidents table.
+    // Roll the file back to schema version 1: no samples, series_samples, incidents or checkpoints
+    // table.
     let raw = |p: &PathBuf, sql: &str| rusqlite::Connection::open(p).unwrap().execute_batch(sql).unwrap();
     raw(
         &path,
-        "DROP TABLE samples; DROP TABLE series_samples; DROP TABLE incidents; \
+        "DROP TABLE samples; DROP TABLE series_samples; DROP TABLE incidents; DROP TABLE checkpoints; \
          ALTER TABLE results DROP COLUMN decades; ALTER TABLE aggregates DROP COLUMN decades; \
          UPDATE schema_version SET version = 1;",
     );
@@ -214,7 +215,8 @@ fn samples_written_one_row_per_point_are_still_read() {
     // Back to version 2, with the series stored as version 2 stored it.
     let raw = rusqlite::Connection::open(&path).unwrap();
     raw.execute_batch(
-        "DROP TABLE series_samples; DROP TABLE incidents; ALTER TABLE results DROP COLUMN decades; \
+        "DROP TABLE series_samples; DROP TABLE incidents; DROP TABLE checkpoints; \
+         ALTER TABLE results DROP COLUMN decades; \
          ALTER TABLE aggregates DROP COLUMN decades; UPDATE schema_version SET version = 2;",
     )
     .unwrap();
@@ -235,4 +237,34 @@ fn samples_written_one_row_per_point_are_still_read() {
     assert_eq!(s.write_run(&run(), results(), &aggregates(), &[], &[&again]).unwrap(), id);
     assert_eq!(s.samples(id, &series.key()).unwrap(), (vec![t0], vec![9.0]));
     assert_eq!(s.counts().unwrap().samples, 1);
+}
+
+/// A service's checkpoints: written as a set, replaced as a set (a series no longer tracked
+/// loses its row), kept apart from another service's, read back byte for byte.
+#[test]
+fn checkpoints_are_replaced_as_a_set_per_service() {
+    use analytics_io::Checkpoint;
+    let path = db("checkpoints.db");
+    let mut s = ResultStore::open(&path).unwrap();
+    let t = Utc.with_ymd_and_hms(2024, 3, 4, 0, 0, 0).unwrap();
+    let key = |node: &str| MetricSeries::new("acme", "prod", node, "cpu", vec![t], vec![1.0]).unwrap().key();
+    let cp = |node: &str, points: u64, state: Vec<u8>| Checkpoint {
+        key: key(node),
+        last_timestamp: t + Duration::minutes(points as i64),
+        points,
+        state,
+    };
+    assert_eq!(s.checkpoints("a").unwrap(), (vec![], None));
+    let first = vec![cp("n1", 10, vec![1, 2, 3]), cp("n2", 20, vec![0; 5000])];
+    assert_eq!(s.save_checkpoints("a", t, &first).unwrap(), 2);
+    s.save_checkpoints("b", t, &[cp("n9", 1, vec![9])]).unwrap();
+    assert_eq!(s.checkpoints("a").unwrap(), (first, Some(t)));
+    let second = vec![cp("n2", 21, vec![7])];
+    s.save_checkpoints("a", t + Duration::minutes(1), &second).unwrap();
+    assert_eq!(s.checkpoints("a").unwrap(), (second, Some(t + Duration::minutes(1))));
+    assert_eq!(s.checkpoints("b").unwrap().0.len(), 1);
+    drop(s);
+    // Reopened: still there.
+    let s = ResultStore::open(&path).unwrap();
+    assert_eq!(s.checkpoints("a").unwrap().0[0].state, vec![7]);
 }

@@ -5,4 +5,5 @@ pub(crate) mod demo;
 pub(crate) mod detect;
 pub(crate) mod eval;
 pub(crate) mod report;
+pub(crate) mod serve;
 pub(crate) mod suite;

@@ -1,0 +1,394 @@
+//! The series the service tracks: one engine stream each, fed point by point, with the recent
+//! points, scores and events the API shows; rankings and live incidents computed from them.
+//!
+//! Late and repeated points are handled as Prometheus' storage handles samples: a point older
+//! than the series' newest is out of order and dropped; a point at the newest's timestamp is a
+//! duplicate and dropped (the first value kept). Both are counted. After a restart, or a poll
+//! retried after a source error, the overlap with what a series has already taken is expected
+//! and lands in the duplicate count.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use analytics_engine::{AnomalyDetectionEngine, EngineStream};
+use analytics_explain::{classify, explain_series, ShapeConfig};
+use analytics_types::{AnomalyLabel, SeriesKey};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::ServeError;
+
+/// Most closed events kept per series.
+pub(crate) const EVENTS_KEPT: usize = 16;
+
+/// One point as the API shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Point {
+    /// When.
+    pub t: DateTime<Utc>,
+    /// The value polled.
+    pub value: f64,
+    /// Its calibrated anomaly score.
+    pub score: f64,
+}
+
+/// An alarm event of a series, closed, with its sentence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// First point of the event.
+    pub start: DateTime<Utc>,
+    /// Last point of the event.
+    pub end: DateTime<Utc>,
+    /// Highest score in it.
+    pub peak: f64,
+    /// Its shape.
+    pub label: AnomalyLabel,
+    /// What happened, in a sentence.
+    pub explanation: String,
+}
+
+/// A series' current anomaly: from its first point at or above the anomalous score to its
+/// last, and the highest score between.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Hot {
+    pub(crate) since: DateTime<Utc>,
+    pub(crate) last: DateTime<Utc>,
+    pub(crate) peak: f64,
+}
+
+/// A tracked series.
+#[derive(Debug)]
+pub(crate) struct Tracked {
+    stream: Box<dyn EngineStream>,
+    /// Points taken since the stream started (the engine's event indices count from there).
+    points: u64,
+    /// The newest points, oldest first, at most `keep`.
+    pub(crate) recent: VecDeque<Point>,
+    /// Closed events, oldest first, at most [`EVENTS_KEPT`].
+    pub(crate) events: VecDeque<Event>,
+    /// Its current anomaly, if any.
+    pub(crate) hot: Option<Hot>,
+}
+
+impl Tracked {
+    pub(crate) fn last(&self) -> Option<&Point> {
+        self.recent.back()
+    }
+}
+
+/// What is saved of a series at a checkpoint.
+#[derive(Serialize, Deserialize)]
+struct Saved {
+    stream: Vec<u8>,
+    points: u64,
+    recent: Vec<Point>,
+    events: Vec<Event>,
+    hot: Option<Hot>,
+}
+
+/// Points dropped while feeding, by reason.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Dropped {
+    /// Older than the series' newest point.
+    pub out_of_order: u64,
+    /// At the series' newest timestamp.
+    pub duplicate: u64,
+}
+
+/// Every tracked series.
+#[derive(Debug)]
+pub(crate) struct Fleet {
+    pub(crate) series: BTreeMap<SeriesKey, Tracked>,
+    keep: usize,
+    anomalous_score: f64,
+    resolve: chrono::TimeDelta,
+    shape: ShapeConfig,
+    pub(crate) dropped: Dropped,
+    pub(crate) points_total: u64,
+}
+
+/// A ranking row: a tenant, cluster, node or series and how it stands now.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Standing {
+    /// The name at this level (tenant, cluster, node or metric).
+    pub name: String,
+    /// Highest current score of its series.
+    pub score: f64,
+    /// Series at or above the service's `anomalous_score`.
+    pub anomalous: usize,
+    /// Series tracked (not stale).
+    pub series: usize,
+}
+
+impl Fleet {
+    pub(crate) fn new(keep: usize, anomalous_score: f64, resolve_seconds: i64) -> Self {
+        Self {
+            series: BTreeMap::new(),
+            keep,
+            anomalous_score,
+            resolve: chrono::TimeDelta::seconds(resolve_seconds),
+            shape: ShapeConfig::default(),
+            dropped: Dropped::default(),
+            points_total: 0,
+        }
+    }
+
+    /// Feeds one series' points (in time order, as polled); returns the events that closed.
+    pub(crate) fn feed(
+        &mut self,
+        engine: &dyn AnomalyDetectionEngine,
+        key: &SeriesKey,
+        points: &[(DateTime<Utc>, f64)],
+    ) -> Vec<Event> {
+        let keep = self.keep;
+        let tracked = self.series.entry(key.clone()).or_insert_with(|| Tracked {
+            stream: engine.stream(),
+            points: 0,
+            recent: VecDeque::with_capacity(keep.min(64)),
+            events: VecDeque::new(),
+            hot: None,
+        });
+        let mut closed = Vec::new();
+        for &(t, value) in points {
+            if let Some(last) = tracked.recent.back() {
+                if t < last.t {
+                    self.dropped.out_of_order += 1;
+                    continue;
+                }
+                if t == last.t {
+                    self.dropped.duplicate += 1;
+                    continue;
+                }
+            }
+            let (score, event) = tracked.stream.update(t, value);
+            tracked.points += 1;
+            self.points_total += 1;
+            if tracked.recent.len() == keep {
+                tracked.recent.pop_front();
+            }
+            tracked.recent.push_back(Point { t, value, score });
+            if tracked.hot.is_some_and(|h| t - h.last > self.resolve) {
+                tracked.hot = None;
+            }
+            if score >= self.anomalous_score {
+                let h = tracked.hot.get_or_insert(Hot { since: t, last: t, peak: score });
+                h.last = t;
+                h.peak = h.peak.max(score);
+            }
+            if let Some(range) = event {
+                if let Some(e) = describe(key, tracked, range, &self.shape) {
+                    if tracked.events.len() == EVENTS_KEPT {
+                        tracked.events.pop_front();
+                    }
+                    tracked.events.push_back(e.clone());
+                    closed.push(e);
+                }
+            }
+        }
+        closed
+    }
+
+    /// Drops the series with no point since `before`; returns how many.
+    pub(crate) fn forget(&mut self, before: DateTime<Utc>) -> usize {
+        let n = self.series.len();
+        self.series.retain(|_, s| s.last().is_some_and(|p| p.t >= before));
+        n - self.series.len()
+    }
+
+    /// Every series' state, encoded, with its newest timestamp and point count.
+    pub(crate) fn save(&self) -> Result<Vec<analytics_io::Checkpoint>, ServeError> {
+        let mut out = Vec::with_capacity(self.series.len());
+        for (key, s) in &self.series {
+            let Some(last) = s.last() else { continue };
+            let saved = Saved {
+                stream: s.stream.save()?,
+                points: s.points,
+                recent: s.recent.iter().copied().collect(),
+                events: s.events.iter().cloned().collect(),
+                hot: s.hot,
+            };
+            let state = postcard::to_allocvec(&saved)
+                .map_err(|e| ServeError::Internal(format!("the state of {key} does not encode: {e}")))?;
+            out.push(analytics_io::Checkpoint { key: key.clone(), last_timestamp: last.t, points: s.points, state });
+        }
+        Ok(out)
+    }
+
+    /// Restores a checkpoint; an error names the series (the caller starts it afresh).
+    pub(crate) fn restore(
+        &mut self,
+        engine: &dyn AnomalyDetectionEngine,
+        checkpoint: &analytics_io::Checkpoint,
+    ) -> Result<(), ServeError> {
+        let bad = |message: String| ServeError::Checkpoint { series: checkpoint.key.to_string(), message };
+        let saved: Saved = postcard::from_bytes(&checkpoint.state).map_err(|e| bad(format!("undecodable: {e}")))?;
+        let stream = engine.resume(&saved.stream).map_err(|e| bad(e.to_string()))?;
+        let mut recent: VecDeque<Point> = saved.recent.into();
+        while recent.len() > self.keep {
+            recent.pop_front();
+        }
+        let tracked = Tracked { stream, points: saved.points, recent, events: saved.events.into(), hot: saved.hot };
+        self.series.insert(checkpoint.key.clone(), tracked);
+        Ok(())
+    }
+
+    /// The series not stale at `now`, with their newest point.
+    pub(crate) fn live(&self, now: DateTime<Utc>, stale_seconds: i64) -> impl Iterator<Item = (&SeriesKey, &Point)> {
+        let since = now - chrono::TimeDelta::seconds(stale_seconds);
+        self.series.iter().filter_map(move |(k, s)| s.last().filter(|p| p.t >= since).map(|p| (k, p)))
+    }
+
+    /// Rankings one level down from a prefix: tenants (no prefix), a tenant's clusters, a
+    /// cluster's nodes or a node's series; highest score first, then most anomalous, then name.
+    pub(crate) fn standings(
+        &self,
+        now: DateTime<Utc>,
+        stale_seconds: i64,
+        anomalous_score: f64,
+        prefix: &[&str],
+    ) -> Vec<Standing> {
+        let mut by: BTreeMap<&str, Standing> = BTreeMap::new();
+        for (k, p) in self.live(now, stale_seconds) {
+            let parts = [k.tenant_id.as_str(), k.cluster_id.as_str(), k.node_id.as_str(), k.metric_name.as_str()];
+            if parts[..prefix.len()] != *prefix {
+                continue;
+            }
+            let name = parts[prefix.len()];
+            let row = by.entry(name).or_insert_with(|| Standing {
+                name: name.to_owned(),
+                score: 0.0,
+                anomalous: 0,
+                series: 0,
+            });
+            row.score = row.score.max(p.score);
+            row.series += 1;
+            row.anomalous += usize::from(p.score >= anomalous_score);
+        }
+        let mut rows: Vec<Standing> = by.into_values().collect();
+        rows.sort_by(|a, b| b.score.total_cmp(&a.score).then(b.anomalous.cmp(&a.anomalous)).then(a.name.cmp(&b.name)));
+        rows
+    }
+}
+
+/// The event over the stream's point indices `range`, measured on the points still kept.
+fn describe(key: &SeriesKey, s: &Tracked, range: std::ops::Range<usize>, shape: &ShapeConfig) -> Option<Event> {
+    let first_kept = s.points - s.recent.len() as u64;
+    let to_pos = |i: usize| (i as u64).saturating_sub(first_kept) as usize;
+    let (a, b) = (to_pos(range.start), to_pos(range.end).min(s.recent.len()));
+    if a >= b {
+        return None;
+    }
+    let ts: Vec<DateTime<Utc>> = s.recent.iter().map(|p| p.t).collect();
+    let vs: Vec<f64> = s.recent.iter().map(|p| p.value).collect();
+    let peak = s.recent.range(a..b).map(|p| p.score).fold(0.0, f64::max);
+    let (label, explanation) = match classify(&ts, &vs, a..b, None, shape) {
+        Ok(shape) => (shape.label, explain_series(key, None, &shape)),
+        Err(_) => (AnomalyLabel::Spike, format!("{} on {} scored {peak:.2}", key.metric_name, key.node_id)),
+    };
+    Some(Event { start: ts[a], end: ts[b - 1], peak, label, explanation })
+}
+
+/// The scope of a live incident.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    /// One series.
+    Series,
+    /// Several series of one node.
+    Node,
+    /// Series on two or more nodes of one cluster.
+    Cluster,
+}
+
+/// An incident open now: the series in an anomaly (a point at or above the anomalous score
+/// within the last `resolve_seconds`), grouped by cluster when they span two or more nodes of
+/// it, else by node, else the one series.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LiveIncident {
+    /// Series, node or cluster.
+    pub scope: Scope,
+    /// Tenant.
+    pub tenant: String,
+    /// Cluster.
+    pub cluster: String,
+    /// Node (empty for a cluster incident).
+    pub node: String,
+    /// Metric (a series incident only; empty otherwise).
+    pub metric: String,
+    /// Highest score among its members.
+    pub score: f64,
+    /// When its earliest member's anomaly began.
+    pub since: DateTime<Utc>,
+    /// Its members: `node/metric` with their scores, highest first.
+    pub members: Vec<(String, f64)>,
+    /// What is happening, in a sentence.
+    pub summary: String,
+}
+
+impl LiveIncident {
+    /// A stable identity: scope and place.
+    pub fn id(&self) -> String {
+        format!("{:?}/{}/{}/{}/{}", self.scope, self.tenant, self.cluster, self.node, self.metric)
+    }
+}
+
+/// A series in an incident: its key, peak score and when its anomaly began.
+type Member<'a> = (&'a SeriesKey, f64, DateTime<Utc>);
+
+/// The incidents open at `now`, broadest and highest first.
+pub(crate) fn live_incidents(fleet: &Fleet, now: DateTime<Utc>, stale_seconds: i64) -> Vec<LiveIncident> {
+    let mut groups: BTreeMap<(&str, &str), Vec<Member<'_>>> = BTreeMap::new();
+    let live: std::collections::BTreeSet<&SeriesKey> = fleet.live(now, stale_seconds).map(|(k, _)| k).collect();
+    for (k, s) in &fleet.series {
+        let Some(h) = s.hot.filter(|h| now - h.last <= fleet.resolve && live.contains(k)) else { continue };
+        groups.entry((k.tenant_id.as_str(), k.cluster_id.as_str())).or_default().push((k, h.peak, h.since));
+    }
+    let mut out = Vec::new();
+    for ((tenant, cluster), mut members) in groups {
+        members.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(b.0)));
+        let nodes: std::collections::BTreeSet<&str> = members.iter().map(|m| m.0.node_id.as_str()).collect();
+        let make = |scope: Scope, node: &str, metric: &str, ms: &[Member<'_>]| {
+            let metrics: std::collections::BTreeSet<&str> = ms.iter().map(|m| m.0.metric_name.as_str()).collect();
+            let metrics: Vec<&str> = metrics.into_iter().collect();
+            let (worst, score) = (ms[0].0, ms[0].1);
+            let place = match scope {
+                Scope::Cluster => format!("{tenant}/{cluster}: {} on {} nodes", join(&metrics), nodes.len()),
+                Scope::Node | Scope::Series => format!("{tenant}/{cluster}/{node}: {}", join(&metrics)),
+            };
+            LiveIncident {
+                scope,
+                tenant: tenant.to_owned(),
+                cluster: cluster.to_owned(),
+                node: node.to_owned(),
+                metric: metric.to_owned(),
+                score,
+                since: ms.iter().map(|m| m.2).min().unwrap_or(now),
+                members: ms.iter().map(|m| (format!("{}/{}", m.0.node_id, m.0.metric_name), m.1)).collect(),
+                summary: format!(
+                    "{place} anomalous, score {score:.2}; worst {} on {}",
+                    worst.metric_name, worst.node_id
+                ),
+            }
+        };
+        if nodes.len() >= 2 {
+            out.push(make(Scope::Cluster, "", "", &members));
+            continue;
+        }
+        let node = members[0].0.node_id.as_str();
+        if members.len() == 1 {
+            out.push(make(Scope::Series, node, members[0].0.metric_name.as_str(), &members));
+        } else {
+            out.push(make(Scope::Node, node, "", &members));
+        }
+    }
+    out.sort_by(|a, b| b.scope.cmp(&a.scope).then(b.score.total_cmp(&a.score)).then(a.id().cmp(&b.id())));
+    out
+}
+
+/// "a", "a and b", "a, b and c".
+fn join(items: &[&str]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => (*one).to_owned(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
+}

@@ -1,0 +1,154 @@
+//! `/metrics` in Prometheus' text exposition format (version 0.0.4, which OpenMetrics scrapers
+//! also accept): the scores of the series and their roll-ups, the open incidents, and, for the
+//! admin token only, the service's own health.
+
+use std::fmt::Write;
+use std::sync::atomic::Ordering;
+
+use crate::auth::Access;
+use crate::{lock, Service};
+
+/// A label value escaped as the format wants (backslash, double quote, newline).
+fn esc(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+/// A sample value: Go's formatting of specials, shortest round-trip text otherwise.
+fn num(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v.is_infinite() {
+        if v > 0.0 { "+Inf" } else { "-Inf" }.into()
+    } else {
+        format!("{v}")
+    }
+}
+
+/// The page for `access`.
+pub(crate) fn render(svc: &Service, access: &Access) -> String {
+    let mut out = String::with_capacity(4096);
+    // Locks nest in one order everywhere: the fleet first, then health or incidents.
+    let now = svc.now();
+    let (stale, anomalous) = (svc.cfg.stale_seconds, svc.cfg.anomalous_score);
+    let fleet = lock(&svc.fleet);
+    let live: Vec<_> = fleet.live(now, stale).filter(|(k, _)| access.sees(k.tenant_id.as_str())).collect();
+
+    header(&mut out, "anomaly_score", "gauge", "Calibrated anomaly score of a series' newest point, in [0, 1].");
+    for (k, p) in &live {
+        let _ = writeln!(
+            out,
+            "anomaly_score{{tenant=\"{}\",cluster=\"{}\",node=\"{}\",metric=\"{}\"}} {}",
+            esc(k.tenant_id.as_str()),
+            esc(k.cluster_id.as_str()),
+            esc(k.node_id.as_str()),
+            esc(k.metric_name.as_str()),
+            num(p.score)
+        );
+    }
+    let levels: [(&str, &str, usize); 3] = [
+        ("anomaly_node_score", "Highest anomaly score among a node's series.", 3),
+        ("anomaly_cluster_score", "Highest anomaly score among a cluster's series.", 2),
+        ("anomaly_tenant_score", "Highest anomaly score among a tenant's series.", 1),
+    ];
+    let names = ["tenant", "cluster", "node"];
+    for (metric, help, depth) in levels {
+        let mut groups: std::collections::BTreeMap<Vec<&str>, (f64, usize)> = Default::default();
+        for (k, p) in &live {
+            let parts = [k.tenant_id.as_str(), k.cluster_id.as_str(), k.node_id.as_str()];
+            let g = groups.entry(parts[..depth].to_vec()).or_insert((0.0, 0));
+            g.0 = g.0.max(p.score);
+            g.1 += usize::from(p.score >= anomalous);
+        }
+        header(&mut out, metric, "gauge", help);
+        for (parts, (score, _)) in &groups {
+            let labels: Vec<String> = parts.iter().zip(names).map(|(v, n)| format!("{n}=\"{}\"", esc(v))).collect();
+            let _ = writeln!(out, "{metric}{{{}}} {}", labels.join(","), num(*score));
+        }
+        let count = format!("{}_anomalous_series", metric.trim_end_matches("_score"));
+        header(&mut out, &count, "gauge", "Series at or above the service's anomalous_score.");
+        for (parts, (_, n)) in &groups {
+            let labels: Vec<String> = parts.iter().zip(names).map(|(v, n)| format!("{n}=\"{}\"", esc(v))).collect();
+            let _ = writeln!(out, "{count}{{{}}} {n}", labels.join(","));
+        }
+    }
+
+    header(&mut out, "anomaly_incident_open", "gauge", "An incident open now (1), with its scope and place.");
+    header(&mut out, "anomaly_incident_score", "gauge", "Highest score among an open incident's members.");
+    for inc in svc.open_incidents().iter().filter(|i| access.sees(&i.tenant)) {
+        let labels = format!(
+            "scope=\"{}\",tenant=\"{}\",cluster=\"{}\",node=\"{}\",metric=\"{}\"",
+            format!("{:?}", inc.scope).to_lowercase(),
+            esc(&inc.tenant),
+            esc(&inc.cluster),
+            esc(&inc.node),
+            esc(&inc.metric)
+        );
+        let _ = writeln!(out, "anomaly_incident_open{{{labels}}} 1");
+        let _ = writeln!(out, "anomaly_incident_score{{{labels}}} {}", num(inc.score));
+    }
+
+    if *access != Access::Admin {
+        return out;
+    }
+    let h = lock(&svc.health).clone();
+    let gauge = |out: &mut String, name: &str, help: &str, v: f64| {
+        header(out, name, "gauge", help);
+        let _ = writeln!(out, "{name} {}", num(v));
+    };
+    let counter = |out: &mut String, name: &str, help: &str, v: u64| {
+        header(out, name, "counter", help);
+        let _ = writeln!(out, "{name} {v}");
+    };
+    gauge(&mut out, "analytics_serve_series_tracked", "Series with an engine state.", fleet.series.len() as f64);
+    gauge(&mut out, "analytics_serve_series_live", "Series not stale.", live.len() as f64);
+    counter(&mut out, "analytics_serve_points_total", "Points fed to the engines.", fleet.points_total);
+    let rate = if h.last_poll_seconds > 0.0 { h.last_poll_points as f64 / h.last_poll_seconds } else { 0.0 };
+    gauge(&mut out, "analytics_serve_points_per_second", "Points fed per second of the last poll's work.", rate);
+    gauge(&mut out, "analytics_serve_poll_seconds", "Duration of the last poll.", h.last_poll_seconds);
+    counter(&mut out, "analytics_serve_polls_total", "Polls made.", h.polls);
+    let lag = h.newest_point.map_or(f64::NAN, |t| (chrono::Utc::now() - t).num_milliseconds() as f64 / 1000.0);
+    gauge(&mut out, "analytics_serve_poll_lag_seconds", "Age of the newest point taken, by the wall clock.", lag);
+    header(&mut out, "analytics_serve_samples_dropped_total", "counter", "Points dropped, by reason.");
+    let _ = writeln!(
+        out,
+        "analytics_serve_samples_dropped_total{{reason=\"out_of_order\"}} {}",
+        fleet.dropped.out_of_order
+    );
+    let _ = writeln!(out, "analytics_serve_samples_dropped_total{{reason=\"duplicate\"}} {}", fleet.dropped.duplicate);
+    let nan: u64 = svc.sources.iter().map(|s| s.nan_dropped.load(Ordering::Relaxed)).sum();
+    let _ = writeln!(out, "analytics_serve_samples_dropped_total{{reason=\"nan\"}} {nan}");
+    header(&mut out, "analytics_serve_source_errors_total", "counter", "Failed polls of a source.");
+    for s in &svc.sources {
+        let _ = writeln!(
+            out,
+            "analytics_serve_source_errors_total{{source=\"{}\"}} {}",
+            esc(&s.cfg.name),
+            s.errors.load(Ordering::Relaxed)
+        );
+    }
+    header(&mut out, "analytics_serve_source_unmapped_series_total", "counter", "Series left out for a missing label.");
+    for s in &svc.sources {
+        let _ = writeln!(
+            out,
+            "analytics_serve_source_unmapped_series_total{{source=\"{}\"}} {}",
+            esc(&s.cfg.name),
+            s.unmapped.load(Ordering::Relaxed)
+        );
+    }
+    let age =
+        h.last_checkpoint.map_or(f64::NAN, |t| (chrono::Utc::now() - t).num_milliseconds().max(0) as f64 / 1000.0);
+    gauge(&mut out, "analytics_serve_checkpoint_age_seconds", "Seconds since the last checkpoint.", age);
+    gauge(&mut out, "analytics_serve_checkpoint_series", "Series in the last checkpoint.", h.checkpoint_series as f64);
+    counter(&mut out, "analytics_serve_checkpoint_errors_total", "Checkpoints that failed.", h.checkpoint_errors);
+    counter(&mut out, "analytics_serve_alerts_sent_total", "Alerts delivered to Alertmanager.", h.alerts_sent);
+    counter(&mut out, "analytics_serve_alert_errors_total", "Failed posts to Alertmanager.", h.alert_errors);
+    counter(&mut out, "analytics_serve_series_forgotten_total", "Series dropped after forget_seconds.", h.forgotten);
+    gauge(&mut out, "analytics_serve_series_restored", "Series resumed from checkpoints at start.", h.restored as f64);
+    gauge(&mut out, "analytics_serve_uptime_seconds", "Seconds since start.", svc.started.elapsed().as_secs_f64());
+    out
+}
