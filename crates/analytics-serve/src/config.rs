@@ -192,11 +192,24 @@ impl ServeConfig {
             }
         }
         cfg.check().map_err(|(key, message)| ServeError::Config {
-            file,
+            file: file.clone(),
             line: key_line(text, key),
             message: format!("{key}: {message}"),
         })?;
+        // The engine is built once here so that a bad engine or parameter is refused with the
+        // file's line, not later.
+        if let Err(e) = cfg.build_engine() {
+            let key = if cfg.engine_config.is_empty() { "engine" } else { "engine_config" };
+            return Err(ServeError::Config { file, line: key_line(text, key), message: format!("{key}: {e}") });
+        }
         Ok(cfg)
+    }
+
+    /// The configured engine, built from the registry.
+    pub fn build_engine(&self) -> Result<Box<dyn analytics_engine::AnomalyDetectionEngine>, ServeError> {
+        let engine_cfg = serde_json::to_value(&self.engine_config)
+            .map_err(|e| ServeError::Internal(format!("engine_config does not convert to JSON: {e}")))?;
+        Ok(analytics_engine::EngineRegistry::with_builtins().build(&self.engine, &engine_cfg)?)
     }
 
     /// The listen address, parsed.
@@ -390,6 +403,13 @@ mod tests {
         assert_eq!(e, "conf/serve.toml:6: admin_token_sha256: must be 64 hex digits (a SHA-256)");
         let e = parse("").unwrap_err();
         assert_eq!(e, "conf/serve.toml: sources: at least one [[sources]] table is needed");
+        let e = parse(&format!(
+            "engine = \"robust_zscore\"\n[engine_config]\ncalibration = {{ min_samples = 1 }}\n{MINIMAL}"
+        ))
+        .unwrap_err();
+        assert_eq!(e, "conf/serve.toml:2: engine_config: parameter min_samples is 1; it must be at least 32");
+        let e = parse(&format!("engine = \"nope\"\n{MINIMAL}")).unwrap_err();
+        assert!(e.starts_with("conf/serve.toml:1: engine: unknown engine \"nope\"; known engines: "), "{e}");
         let e = parse(&format!("listen = \"localhost\"\n{MINIMAL}")).unwrap_err();
         assert!(e.starts_with("conf/serve.toml:1: listen: \"localhost\" is not an address"), "{e}");
     }

@@ -68,10 +68,15 @@ function bar(score) {
 }
 function renderIncidents(list) {
   const box = $("incidents");
+  // With nothing picked, the series view opens on the worst member of the first incident.
+  if (!state.series && list.length) {
+    const [node, metric] = list[0].members[0][0].split("/");
+    state.series = [list[0].tenant, list[0].cluster, node, metric];
+  }
   if (!list.length) { box.className = "none"; box.textContent = "none"; return; }
   box.className = "";
   box.innerHTML = list.map((i) => `<div class="inc"><span class="badge ${i.scope}">${esc(i.scope)}</span>
-    <span style="flex:1">${esc(i.summary)} <span class="none">since ${esc(i.since.slice(11, 16))} UTC</span></span>${bar(i.score)}</div>`).join("");
+    <span style="flex:1">${esc(i.summary)}</span>${bar(i.score)}</div>`).join("");
 }
 function crumbs() {
   const parts = ["tenants"].concat(state.path);

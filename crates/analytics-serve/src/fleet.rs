@@ -111,9 +111,10 @@ pub(crate) struct Fleet {
 pub struct Standing {
     /// The name at this level (tenant, cluster, node or metric).
     pub name: String,
-    /// Highest current score of its series.
+    /// Highest standing score of its series: a series in an anomaly stands at the anomaly's
+    /// peak until it resolves, any other at its newest point's score.
     pub score: f64,
-    /// Series at or above the service's `anomalous_score`.
+    /// Series in an anomaly (a point at or above `anomalous_score` within `resolve_seconds`).
     pub anomalous: usize,
     /// Series tracked (not stale).
     pub series: usize,
@@ -231,6 +232,14 @@ impl Fleet {
         Ok(())
     }
 
+    /// Whether a series is in an anomaly at `now`, and its standing score.
+    pub(crate) fn standing(&self, s: &Tracked, newest: &Point, now: DateTime<Utc>) -> (bool, f64) {
+        match s.hot.filter(|h| now - h.last <= self.resolve) {
+            Some(h) => (true, h.peak.max(newest.score)),
+            None => (false, newest.score),
+        }
+    }
+
     /// The series not stale at `now`, with their newest point.
     pub(crate) fn live(&self, now: DateTime<Utc>, stale_seconds: i64) -> impl Iterator<Item = (&SeriesKey, &Point)> {
         let since = now - chrono::TimeDelta::seconds(stale_seconds);
@@ -239,15 +248,10 @@ impl Fleet {
 
     /// Rankings one level down from a prefix: tenants (no prefix), a tenant's clusters, a
     /// cluster's nodes or a node's series; highest score first, then most anomalous, then name.
-    pub(crate) fn standings(
-        &self,
-        now: DateTime<Utc>,
-        stale_seconds: i64,
-        anomalous_score: f64,
-        prefix: &[&str],
-    ) -> Vec<Standing> {
+    pub(crate) fn standings(&self, now: DateTime<Utc>, stale_seconds: i64, prefix: &[&str]) -> Vec<Standing> {
         let mut by: BTreeMap<&str, Standing> = BTreeMap::new();
         for (k, p) in self.live(now, stale_seconds) {
+            let (hot, score) = self.standing(&self.series[k], p, now);
             let parts = [k.tenant_id.as_str(), k.cluster_id.as_str(), k.node_id.as_str(), k.metric_name.as_str()];
             if parts[..prefix.len()] != *prefix {
                 continue;
@@ -259,9 +263,9 @@ impl Fleet {
                 anomalous: 0,
                 series: 0,
             });
-            row.score = row.score.max(p.score);
+            row.score = row.score.max(score);
             row.series += 1;
-            row.anomalous += usize::from(p.score >= anomalous_score);
+            row.anomalous += usize::from(hot);
         }
         let mut rows: Vec<Standing> = by.into_values().collect();
         rows.sort_by(|a, b| b.score.total_cmp(&a.score).then(b.anomalous.cmp(&a.anomalous)).then(a.name.cmp(&b.name)));
@@ -338,6 +342,11 @@ type Member<'a> = (&'a SeriesKey, f64, DateTime<Utc>);
 pub(crate) fn live_incidents(fleet: &Fleet, now: DateTime<Utc>, stale_seconds: i64) -> Vec<LiveIncident> {
     let mut groups: BTreeMap<(&str, &str), Vec<Member<'_>>> = BTreeMap::new();
     let live: std::collections::BTreeSet<&SeriesKey> = fleet.live(now, stale_seconds).map(|(k, _)| k).collect();
+    // The live nodes of each cluster, for "on 3 of 8 nodes".
+    let mut cluster_nodes: BTreeMap<(&str, &str), std::collections::BTreeSet<&str>> = BTreeMap::new();
+    for k in &live {
+        cluster_nodes.entry((k.tenant_id.as_str(), k.cluster_id.as_str())).or_default().insert(k.node_id.as_str());
+    }
     for (k, s) in &fleet.series {
         let Some(h) = s.hot.filter(|h| now - h.last <= fleet.resolve && live.contains(k)) else { continue };
         groups.entry((k.tenant_id.as_str(), k.cluster_id.as_str())).or_default().push((k, h.peak, h.since));
@@ -350,9 +359,26 @@ pub(crate) fn live_incidents(fleet: &Fleet, now: DateTime<Utc>, stale_seconds: i
             let metrics: std::collections::BTreeSet<&str> = ms.iter().map(|m| m.0.metric_name.as_str()).collect();
             let metrics: Vec<&str> = metrics.into_iter().collect();
             let (worst, score) = (ms[0].0, ms[0].1);
-            let place = match scope {
-                Scope::Cluster => format!("{tenant}/{cluster}: {} on {} nodes", join(&metrics), nodes.len()),
-                Scope::Node | Scope::Series => format!("{tenant}/{cluster}/{node}: {}", join(&metrics)),
+            let since = ms.iter().map(|m| m.2).min().unwrap_or(now);
+            let value = fleet.series[worst].last().map_or(String::new(), |p| format!(" at {}", short(p.value)));
+            let when = since.format("%Y-%m-%d %H:%M UTC");
+            let summary = match scope {
+                Scope::Cluster => {
+                    let of = cluster_nodes.get(&(tenant, cluster)).map_or(0, std::collections::BTreeSet::len);
+                    format!(
+                        "{tenant}/{cluster}: {} on {} of {of} nodes since {when}; worst {} ({}{value}, score {score:.2})",
+                        join(&metrics),
+                        nodes.len(),
+                        worst.node_id,
+                        worst.metric_name
+                    )
+                }
+                Scope::Node => format!(
+                    "{tenant}/{cluster}/{node}: {} since {when}; worst {}{value} (score {score:.2})",
+                    join(&metrics),
+                    worst.metric_name
+                ),
+                Scope::Series => format!("{tenant}/{cluster}/{node}: {metric} since {when}{value} (score {score:.2})"),
             };
             LiveIncident {
                 scope,
@@ -361,12 +387,9 @@ pub(crate) fn live_incidents(fleet: &Fleet, now: DateTime<Utc>, stale_seconds: i
                 node: node.to_owned(),
                 metric: metric.to_owned(),
                 score,
-                since: ms.iter().map(|m| m.2).min().unwrap_or(now),
+                since,
                 members: ms.iter().map(|m| (format!("{}/{}", m.0.node_id, m.0.metric_name), m.1)).collect(),
-                summary: format!(
-                    "{place} anomalous, score {score:.2}; worst {} on {}",
-                    worst.metric_name, worst.node_id
-                ),
+                summary,
             }
         };
         if nodes.len() >= 2 {
@@ -382,6 +405,16 @@ pub(crate) fn live_incidents(fleet: &Fleet, now: DateTime<Utc>, stale_seconds: i
     }
     out.sort_by(|a, b| b.scope.cmp(&a.scope).then(b.score.total_cmp(&a.score)).then(a.id().cmp(&b.id())));
     out
+}
+
+/// A value with three significant digits, or as an integer when that is longer.
+fn short(v: f64) -> String {
+    if v.abs() >= 1000.0 {
+        format!("{v:.0}")
+    } else {
+        let digits = (2 - v.abs().log10().floor() as i32).clamp(0, 6) as usize;
+        format!("{v:.digits$}")
+    }
 }
 
 /// "a", "a and b", "a, b and c".

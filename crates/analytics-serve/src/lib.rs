@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use analytics_engine::{AnomalyDetectionEngine, EngineError, EngineRegistry};
+use analytics_engine::{AnomalyDetectionEngine, EngineError};
 use analytics_io::{Alert, AlertmanagerClient, IoError, LabelMapping, PrometheusConfig, PrometheusSource, ResultStore};
 use analytics_types::SeriesKey;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -175,9 +175,7 @@ impl Service {
     /// Builds the service from a checked configuration: opens the store, builds the engine and
     /// the sources, and resumes every series the store holds a checkpoint of.
     pub fn start(cfg: ServeConfig) -> Result<(Arc<Self>, StartReport), ServeError> {
-        let engine_cfg = serde_json::to_value(&cfg.engine_config)
-            .map_err(|e| ServeError::Internal(format!("engine_config does not convert to JSON: {e}")))?;
-        let engine = EngineRegistry::with_builtins().build(&cfg.engine, &engine_cfg)?;
+        let engine = cfg.build_engine()?;
         let mut sources = Vec::new();
         for s in &cfg.sources {
             let mut pc = PrometheusConfig::new(&s.url);
@@ -263,7 +261,7 @@ impl Service {
 
     /// Rankings one level below `prefix` (tenant, cluster, node), as the API serves them.
     pub fn standings(&self, prefix: &[&str]) -> Vec<Standing> {
-        lock(&self.fleet).standings(self.now(), self.cfg.stale_seconds, self.cfg.anomalous_score, prefix)
+        lock(&self.fleet).standings(self.now(), self.cfg.stale_seconds, prefix)
     }
 
     fn step(&self) -> TimeDelta {

@@ -34,7 +34,7 @@ pub(crate) fn render(svc: &Service, access: &Access) -> String {
     let mut out = String::with_capacity(4096);
     // Locks nest in one order everywhere: the fleet first, then health or incidents.
     let now = svc.now();
-    let (stale, anomalous) = (svc.cfg.stale_seconds, svc.cfg.anomalous_score);
+    let stale = svc.cfg.stale_seconds;
     let fleet = lock(&svc.fleet);
     let live: Vec<_> = fleet.live(now, stale).filter(|(k, _)| access.sees(k.tenant_id.as_str())).collect();
 
@@ -51,18 +51,31 @@ pub(crate) fn render(svc: &Service, access: &Access) -> String {
         );
     }
     let levels: [(&str, &str, usize); 3] = [
-        ("anomaly_node_score", "Highest anomaly score among a node's series.", 3),
-        ("anomaly_cluster_score", "Highest anomaly score among a cluster's series.", 2),
-        ("anomaly_tenant_score", "Highest anomaly score among a tenant's series.", 1),
+        (
+            "anomaly_node_score",
+            "Highest standing score among a node's series (an anomaly's peak until it resolves).",
+            3,
+        ),
+        (
+            "anomaly_cluster_score",
+            "Highest standing score among a cluster's series (an anomaly's peak until it resolves).",
+            2,
+        ),
+        (
+            "anomaly_tenant_score",
+            "Highest standing score among a tenant's series (an anomaly's peak until it resolves).",
+            1,
+        ),
     ];
     let names = ["tenant", "cluster", "node"];
     for (metric, help, depth) in levels {
         let mut groups: std::collections::BTreeMap<Vec<&str>, (f64, usize)> = Default::default();
         for (k, p) in &live {
             let parts = [k.tenant_id.as_str(), k.cluster_id.as_str(), k.node_id.as_str()];
+            let (hot, score) = fleet.standing(&fleet.series[*k], p, now);
             let g = groups.entry(parts[..depth].to_vec()).or_insert((0.0, 0));
-            g.0 = g.0.max(p.score);
-            g.1 += usize::from(p.score >= anomalous);
+            g.0 = g.0.max(score);
+            g.1 += usize::from(hot);
         }
         header(&mut out, metric, "gauge", help);
         for (parts, (score, _)) in &groups {
@@ -70,7 +83,12 @@ pub(crate) fn render(svc: &Service, access: &Access) -> String {
             let _ = writeln!(out, "{metric}{{{}}} {}", labels.join(","), num(*score));
         }
         let count = format!("{}_anomalous_series", metric.trim_end_matches("_score"));
-        header(&mut out, &count, "gauge", "Series at or above the service's anomalous_score.");
+        header(
+            &mut out,
+            &count,
+            "gauge",
+            "Series in an anomaly (a point at or above anomalous_score within resolve_seconds).",
+        );
         for (parts, (_, n)) in &groups {
             let labels: Vec<String> = parts.iter().zip(names).map(|(v, n)| format!("{n}=\"{}\"", esc(v))).collect();
             let _ = writeln!(out, "{count}{{{}}} {n}", labels.join(","));

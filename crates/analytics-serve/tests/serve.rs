@@ -406,7 +406,8 @@ async fn an_incident_opens_and_resolves_in_alertmanager() {
             assert_eq!(alert["labels"]["service"], "test");
             assert_eq!(alert["status"]["state"], "active");
             let summary = alert["annotations"]["summary"].as_str().unwrap();
-            assert!(summary.starts_with("acme/prod: error_rate on 2 nodes anomalous, score "), "{summary}");
+            assert!(summary.starts_with("acme/prod: error_rate on 2 of 2 nodes since "), "{summary}");
+            assert!(summary.contains("; worst node-"), "{summary}");
         }
         opened.extend(r.opened);
         resolved.extend(r.resolved);
