@@ -203,7 +203,10 @@ async fn serve_beside_a_real_prometheus_end_to_end() {
     }
     let text = std::fs::read_to_string(&log2).unwrap();
     assert!(text.contains("resumed 4 series from checkpoints"), "{text}");
-    eprintln!("dashboard screenshot: {}", shot.display());
+    #[allow(clippy::print_stderr)]
+    {
+        eprintln!("dashboard screenshot: {}", shot.display());
+    }
 }
 
 /// A configuration mistake stops `serve` before anything starts, naming file, line and key.
