@@ -200,17 +200,17 @@ async fn series(State(svc): State<Arc<Service>>, headers: HeaderMap, Query(q): Q
     may_read(&who, &tenant)?;
     let (from, to) = (instant("from", q.from.as_deref())?, instant("to", q.to.as_deref())?);
     let inside = |t: DateTime<Utc>| from.is_none_or(|f| t >= f) && to.is_none_or(|e| t < e);
+    let bad = |e: analytics_types::ContractError| ApiError::new(StatusCode::BAD_REQUEST, e.to_string());
+    let key = analytics_types::SeriesKey {
+        tenant_id: analytics_types::TenantId::new(tenant.as_str()).map_err(bad)?,
+        cluster_id: analytics_types::ClusterId::new(cluster.as_str()).map_err(bad)?,
+        node_id: analytics_types::NodeId::new(node.as_str()).map_err(bad)?,
+        metric_name: analytics_types::MetricName::new(metric.as_str()).map_err(bad)?,
+    };
     let fleet = lock(&svc.fleet);
     let tracked = fleet
         .series
-        .iter()
-        .find(|(k, _)| {
-            k.tenant_id.as_str() == tenant
-                && k.cluster_id.as_str() == cluster
-                && k.node_id.as_str() == node
-                && k.metric_name.as_str() == metric
-        })
-        .map(|(_, s)| s)
+        .get(&key)
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no series {tenant}/{cluster}/{node}/{metric}")))?;
     let points = tracked.recent.iter().filter(|p| inside(p.t)).copied().collect();
     let events = tracked.events.iter().filter(|e| inside(e.start) || inside(e.end)).cloned().collect();

@@ -17,6 +17,7 @@ mod dashboard;
 mod fleet;
 mod http;
 mod metrics;
+mod snapshot;
 
 pub use auth::hash_token;
 pub use config::{
@@ -162,6 +163,8 @@ pub struct Service {
     auth: auth::Auth,
     health: Mutex<Health>,
     ready: AtomicBool,
+    /// What requests read between polls.
+    snapshot: Mutex<Arc<snapshot::Snapshot>>,
     /// Incidents open now, by id, with the time each was first seen.
     incidents: Mutex<BTreeMap<String, LiveIncident>>,
     /// Incidents resolved and not yet delivered to Alertmanager.
@@ -237,6 +240,7 @@ impl Service {
             health: Mutex::new(health),
             ready: AtomicBool::new(false),
             incidents: Mutex::new(BTreeMap::new()),
+            snapshot: Mutex::new(Arc::default()),
             unsent_resolved: Mutex::new(Vec::new()),
             alertmanager,
             started: Instant::now(),
@@ -259,9 +263,14 @@ impl Service {
         lock(&self.health).last_until.unwrap_or_else(Utc::now)
     }
 
-    /// Rankings one level below `prefix` (tenant, cluster, node), as the API serves them.
+    /// Rankings one level below `prefix` (tenant, cluster, node), as the API serves them (as of
+    /// the last poll).
     pub fn standings(&self, prefix: &[&str]) -> Vec<Standing> {
-        lock(&self.fleet).standings(self.now(), self.cfg.stale_seconds, prefix)
+        self.snapshot().standings(prefix)
+    }
+
+    pub(crate) fn snapshot(&self) -> Arc<snapshot::Snapshot> {
+        Arc::clone(&lock(&self.snapshot))
     }
 
     fn step(&self) -> TimeDelta {
@@ -324,6 +333,8 @@ impl Service {
             h.forgotten += forgotten as u64;
             h.newest_point = newest.or(h.newest_point);
         }
+        let fresh = snapshot::Snapshot::of(&lock(&self.fleet), self.now(), self.cfg.stale_seconds);
+        *lock(&self.snapshot) = Arc::new(fresh);
         self.ready.store(true, Ordering::Release);
         self.send_alerts(until).await;
         report

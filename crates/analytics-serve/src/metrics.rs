@@ -6,94 +6,35 @@ use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
 use crate::auth::Access;
+use crate::snapshot::{esc, num};
 use crate::{lock, Service};
-
-/// A label value escaped as the format wants (backslash, double quote, newline).
-fn esc(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
-}
 
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
-/// A sample value: Go's formatting of specials, shortest round-trip text otherwise.
-fn num(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else if v.is_infinite() {
-        if v > 0.0 { "+Inf" } else { "-Inf" }.into()
-    } else {
-        format!("{v}")
-    }
-}
-
 /// The page for `access`.
 pub(crate) fn render(svc: &Service, access: &Access) -> String {
-    let mut out = String::with_capacity(4096);
-    // Locks nest in one order everywhere: the fleet first, then health or incidents.
-    let now = svc.now();
-    let stale = svc.cfg.stale_seconds;
-    let fleet = lock(&svc.fleet);
-    let live: Vec<_> = fleet.live(now, stale).filter(|(k, _)| access.sees(k.tenant_id.as_str())).collect();
-
-    header(&mut out, "anomaly_score", "gauge", "Calibrated anomaly score of a series' newest point, in [0, 1].");
-    for (k, p) in &live {
-        let _ = writeln!(
-            out,
-            "anomaly_score{{tenant=\"{}\",cluster=\"{}\",node=\"{}\",metric=\"{}\"}} {}",
-            esc(k.tenant_id.as_str()),
-            esc(k.cluster_id.as_str()),
-            esc(k.node_id.as_str()),
-            esc(k.metric_name.as_str()),
-            num(p.score)
-        );
-    }
-    let levels: [(&str, &str, usize); 3] = [
-        (
-            "anomaly_node_score",
-            "Highest standing score among a node's series (an anomaly's peak until it resolves).",
-            3,
-        ),
-        (
-            "anomaly_cluster_score",
-            "Highest standing score among a cluster's series (an anomaly's peak until it resolves).",
-            2,
-        ),
-        (
-            "anomaly_tenant_score",
-            "Highest standing score among a tenant's series (an anomaly's peak until it resolves).",
-            1,
-        ),
-    ];
-    let names = ["tenant", "cluster", "node"];
-    for (metric, help, depth) in levels {
-        let mut groups: std::collections::BTreeMap<Vec<&str>, (f64, usize)> = Default::default();
-        for (k, p) in &live {
-            let parts = [k.tenant_id.as_str(), k.cluster_id.as_str(), k.node_id.as_str()];
-            let (hot, score) = fleet.standing(&fleet.series[*k], p, now);
-            let g = groups.entry(parts[..depth].to_vec()).or_insert((0.0, 0));
-            g.0 = g.0.max(score);
-            g.1 += usize::from(hot);
-        }
-        header(&mut out, metric, "gauge", help);
-        for (parts, (score, _)) in &groups {
-            let labels: Vec<String> = parts.iter().zip(names).map(|(v, n)| format!("{n}=\"{}\"", esc(v))).collect();
-            let _ = writeln!(out, "{metric}{{{}}} {}", labels.join(","), num(*score));
-        }
-        let count = format!("{}_anomalous_series", metric.trim_end_matches("_score"));
-        header(
-            &mut out,
-            &count,
-            "gauge",
-            "Series in an anomaly (a point at or above anomalous_score within resolve_seconds).",
-        );
-        for (parts, (_, n)) in &groups {
-            let labels: Vec<String> = parts.iter().zip(names).map(|(v, n)| format!("{n}=\"{}\"", esc(v))).collect();
-            let _ = writeln!(out, "{count}{{{}}} {n}", labels.join(","));
+    // The scores are formatted once per poll (the snapshot); a request only joins the
+    // tenants it may see.
+    let snap = svc.snapshot();
+    let mut out = String::with_capacity(
+        1024 + snap.families.iter().map(|f| f.by_tenant.values().map(String::len).sum::<usize>()).sum::<usize>(),
+    );
+    for family in &snap.families {
+        header(&mut out, family.name, "gauge", family.help);
+        for (tenant, lines) in &family.by_tenant {
+            if access.sees(tenant) {
+                out.push_str(lines);
+            }
         }
     }
+    let live: usize = snap.live.values().sum();
+    let (tracked, points_total, dropped) = {
+        let fleet = lock(&svc.fleet);
+        (fleet.series.len(), fleet.points_total, fleet.dropped)
+    };
 
     header(&mut out, "anomaly_incident_open", "gauge", "An incident open now (1), with its scope and place.");
     header(&mut out, "anomaly_incident_score", "gauge", "Highest score among an open incident's members.");
@@ -122,9 +63,9 @@ pub(crate) fn render(svc: &Service, access: &Access) -> String {
         header(out, name, "counter", help);
         let _ = writeln!(out, "{name} {v}");
     };
-    gauge(&mut out, "analytics_serve_series_tracked", "Series with an engine state.", fleet.series.len() as f64);
-    gauge(&mut out, "analytics_serve_series_live", "Series not stale.", live.len() as f64);
-    counter(&mut out, "analytics_serve_points_total", "Points fed to the engines.", fleet.points_total);
+    gauge(&mut out, "analytics_serve_series_tracked", "Series with an engine state.", tracked as f64);
+    gauge(&mut out, "analytics_serve_series_live", "Series not stale.", live as f64);
+    counter(&mut out, "analytics_serve_points_total", "Points fed to the engines.", points_total);
     let rate = if h.last_poll_seconds > 0.0 { h.last_poll_points as f64 / h.last_poll_seconds } else { 0.0 };
     gauge(&mut out, "analytics_serve_points_per_second", "Points fed per second of the last poll's work.", rate);
     gauge(&mut out, "analytics_serve_poll_seconds", "Duration of the last poll.", h.last_poll_seconds);
@@ -132,12 +73,8 @@ pub(crate) fn render(svc: &Service, access: &Access) -> String {
     let lag = h.newest_point.map_or(f64::NAN, |t| (chrono::Utc::now() - t).num_milliseconds() as f64 / 1000.0);
     gauge(&mut out, "analytics_serve_poll_lag_seconds", "Age of the newest point taken, by the wall clock.", lag);
     header(&mut out, "analytics_serve_samples_dropped_total", "counter", "Points dropped, by reason.");
-    let _ = writeln!(
-        out,
-        "analytics_serve_samples_dropped_total{{reason=\"out_of_order\"}} {}",
-        fleet.dropped.out_of_order
-    );
-    let _ = writeln!(out, "analytics_serve_samples_dropped_total{{reason=\"duplicate\"}} {}", fleet.dropped.duplicate);
+    let _ = writeln!(out, "analytics_serve_samples_dropped_total{{reason=\"out_of_order\"}} {}", dropped.out_of_order);
+    let _ = writeln!(out, "analytics_serve_samples_dropped_total{{reason=\"duplicate\"}} {}", dropped.duplicate);
     let nan: u64 = svc.sources.iter().map(|s| s.nan_dropped.load(Ordering::Relaxed)).sum();
     let _ = writeln!(out, "analytics_serve_samples_dropped_total{{reason=\"nan\"}} {nan}");
     header(&mut out, "analytics_serve_source_errors_total", "counter", "Failed polls of a source.");

@@ -102,6 +102,7 @@ async fn a_restarted_service_scores_exactly_as_an_uninterrupted_one() {
 
     let (whole, report) = Service::start(config(&dir, "whole.db", &[("prom", &url)], "")).unwrap();
     assert_eq!(report.restored, 0);
+    assert!(!whole.is_ready(), "not ready before the first poll");
     let taken = polls(&whole, start, 180, 1439).await;
     assert_eq!(taken, 8 * 1440, "every point of the day, once");
 
