@@ -15,10 +15,7 @@ pub(crate) const ALLOWED: &[(&str, Option<&[&str]>)] = &[
     ("analytics-sim", Some(&["analytics-types"])),
     ("analytics-eval", Some(&["analytics-types"])),
     ("analytics-io", Some(&["analytics-types"])),
-    (
-        "analytics-serve",
-        Some(&["analytics-types", "analytics-explain", "analytics-engine", "analytics-io"]),
-    ),
+    ("analytics-serve", Some(&["analytics-types", "analytics-explain", "analytics-engine", "analytics-io"])),
     ("analytics-cli", None),
 ];
 
