@@ -94,14 +94,20 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 #[allow(clippy::print_stdout)]
 fn main() {
     if std::env::args().any(|a| a == "--list") {
-        return; // `cargo test --benches` lists benchmarks; this one runs only when asked.
+        return;
     }
-    let series = env("SERIES", 10_000) as usize;
-    let duration = Duration::from_secs(env("DURATION", 180));
-    let clients = env("CLIENTS", 32) as usize;
-    let step = env("STEP", 15);
+    // `cargo bench` passes --bench: the full run. Run as a test (`cargo test --benches`, as
+    // `cargo xtask verify` does), a small smoke run that checks the harness still works.
+    let full = std::env::args().any(|a| a == "--bench");
+    let series = env("SERIES", if full { 10_000 } else { 200 }) as usize;
+    let duration = Duration::from_secs(env("DURATION", if full { 180 } else { 4 }));
+    let clients = env("CLIENTS", if full { 32 } else { 4 }) as usize;
+    let step = env("STEP", if full { 15 } else { 1 });
     let dir = common::tempdir("serve-load");
     let fleet = exporter(series);
+    // The metrics that exist for every node (a small fleet has fewer than METRICS).
+    let nodes = series.div_ceil(TENANTS * CLUSTERS * METRICS).max(1);
+    let metrics = (series / (TENANTS * CLUSTERS * nodes)).clamp(1, METRICS);
     let port = common::free_port();
     let scrape = format!(
         "  - job_name: fleet\n    scrape_interval: {step}s\n    static_configs: [{{targets: ['127.0.0.1:{fleet}']}}]\n"
@@ -170,7 +176,7 @@ fn main() {
                             "series",
                             format!(
                                 "/api/v1/series?tenant=tenant-{t}&cluster=cluster-{c}&node=node-0&metric=metric_{}",
-                                i % METRICS
+                                i % metrics
                             ),
                         ),
                         _ => ("incidents", "/api/v1/incidents".into()),
@@ -254,6 +260,11 @@ fn main() {
         "| store after it | {:.1} MiB ({:.0} bytes per series) |",
         db as f64 / 1048576.0,
         db as f64 / series as f64
+    );
+    assert!(
+        points > 0 && errors == 0 && !all.is_empty() && status.success(),
+        "the load run failed; log at {}",
+        log.display()
     );
 }
 

@@ -195,7 +195,7 @@ async fn serve_beside_a_real_prometheus_end_to_end() {
 
     // Started again, it resumes every series from the store.
     let log2 = dir.join("serve2.log");
-    let _again = start_service(&config, &log2);
+    let again = start_service(&config, &log2);
     let deadline = Instant::now() + Duration::from_secs(20);
     while !std::fs::read_to_string(&log2).unwrap_or_default().contains("listening on") {
         assert!(Instant::now() < deadline, "{}", std::fs::read_to_string(&log2).unwrap_or_default());
@@ -203,6 +203,27 @@ async fn serve_beside_a_real_prometheus_end_to_end() {
     }
     let text = std::fs::read_to_string(&log2).unwrap();
     assert!(text.contains("resumed 4 series from checkpoints"), "{text}");
+
+    // kill -9 after its first checkpoint: the next start resumes from that checkpoint.
+    while !std::fs::read_to_string(&log2).unwrap_or_default().contains("checkpoint: 4 series") {
+        assert!(
+            Instant::now() < deadline + Duration::from_secs(20),
+            "{}",
+            std::fs::read_to_string(&log2).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let pid = again.0.as_ref().unwrap().id().to_string();
+    assert!(Command::new("kill").args(["-KILL", &pid]).status().unwrap().success());
+    let log3 = dir.join("serve3.log");
+    let _third = start_service(&config, &log3);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !std::fs::read_to_string(&log3).unwrap_or_default().contains("listening on") {
+        assert!(Instant::now() < deadline, "{}", std::fs::read_to_string(&log3).unwrap_or_default());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let text = std::fs::read_to_string(&log3).unwrap();
+    assert!(text.contains("resumed 4 series from checkpoints"), "after kill -9: {text}");
     #[allow(clippy::print_stderr)]
     {
         eprintln!("dashboard screenshot: {}", shot.display());

@@ -64,6 +64,10 @@ pub trait AnomalyDetectionEngine: Send + Sync + fmt::Debug {
 pub trait EngineStream: Send + fmt::Debug {
     /// Takes the next point: its calibrated score, and an alarm event if one just closed.
     fn update(&mut self, t: DateTime<Utc>, x: f64) -> (f64, Option<Range<usize>>);
+    /// The evidence behind the last score: `-log10` of its tail probability, not capped at 10
+    /// decades as the score is (0 where the score is 0), as [`Scores::decades`] has it in the
+    /// batch path. Two points that both score 1 keep their order here.
+    fn decades(&self) -> f64;
     /// Closes the open event at the end of the data.
     fn finish(&mut self) -> Option<Range<usize>>;
     /// Bytes of state held for this series.
@@ -231,6 +235,8 @@ struct Stream<C> {
     calibrator: C,
     rest: Rest,
     alarm: AlarmState,
+    /// The last score's evidence, in decades.
+    decades: f64,
     /// The engine's [`DetectorEngine::fingerprint`].
     fingerprint: u64,
 }
@@ -243,13 +249,22 @@ struct SavedStream<C> {
     calibrator: C,
     rest: Rest,
     alarm: AlarmState,
+    decades: f64,
 }
 
 impl<C: Calibrate + Clone + Serialize> EngineStream for Stream<C> {
     fn update(&mut self, t: DateTime<Utc>, x: f64) -> (f64, Option<Range<usize>>) {
         let raw = self.detector.update(t, x);
-        let score = rested(&mut self.rest, t, self.calibrator.uncapped(raw));
+        let uncapped = self.calibrator.uncapped(raw);
+        let score = rested(&mut self.rest, t, uncapped);
+        // As the batch path has it: the evidence goes with the score, 0 while the rest period
+        // holds the score at 0.
+        self.decades = if score > 0.0 { uncapped * SCORE_DECADES } else { 0.0 };
         (score, self.alarm.update(score))
+    }
+
+    fn decades(&self) -> f64 {
+        self.decades
     }
 
     fn finish(&mut self) -> Option<Range<usize>> {
@@ -269,6 +284,7 @@ impl<C: Calibrate + Clone + Serialize> EngineStream for Stream<C> {
             calibrator: self.calibrator.clone(),
             rest: self.rest.clone(),
             alarm: self.alarm.clone(),
+            decades: self.decades,
         };
         checkpoint::encode("engine", &saved)
     }
@@ -291,8 +307,8 @@ impl<D: Detector> DetectorEngine<D> {
             }
             other => other,
         })?;
-        let SavedStream { calibrator, rest, alarm, fingerprint, .. } = saved;
-        Ok(Box::new(Stream { detector, calibrator, rest, alarm, fingerprint }))
+        let SavedStream { calibrator, rest, alarm, decades, fingerprint, .. } = saved;
+        Ok(Box::new(Stream { detector, calibrator, rest, alarm, decades, fingerprint }))
     }
 }
 
@@ -310,10 +326,10 @@ impl<D: Detector + 'static> AnomalyDetectionEngine for DetectorEngine<D> {
             (self.detector.start(), Rest::new(&self.alarm), AlarmState::new(self.alarm.clone()));
         let fingerprint = self.fingerprint;
         if self.detector.is_calibrated() {
-            Box::new(Stream { detector, calibrator: Given, rest, alarm, fingerprint })
+            Box::new(Stream { detector, calibrator: Given, rest, alarm, decades: 0.0, fingerprint })
         } else {
             let calibrator = Calibrator::new(self.calibration.clone());
-            Box::new(Stream { detector, calibrator, rest, alarm, fingerprint })
+            Box::new(Stream { detector, calibrator, rest, alarm, decades: 0.0, fingerprint })
         }
     }
 
@@ -440,6 +456,7 @@ mod tests {
             calibrator: Given,
             rest: Rest::new(&alarm),
             alarm: AlarmState::new(alarm),
+            decades: 0.0,
             fingerprint: 0,
         };
         assert!(full.state_bytes() < 4096, "{} bytes with a full recurrence memory", full.state_bytes());

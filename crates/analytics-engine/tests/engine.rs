@@ -252,6 +252,13 @@ fn every_engine_is_causal_and_its_streaming_path_agrees() {
                 info.name,
                 full.calibrated[i]
             );
+            let decades = stream.decades();
+            assert!(
+                (decades - full.decades[i]).abs() <= 1e-8,
+                "{} at {i}: decades {decades} vs {}",
+                info.name,
+                full.decades[i]
+            );
         }
         assert!(stream.state_bytes() > 0);
     }

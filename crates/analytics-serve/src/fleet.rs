@@ -29,6 +29,9 @@ pub struct Point {
     pub value: f64,
     /// Its calibrated anomaly score.
     pub score: f64,
+    /// The evidence behind the score: `-log10` of its tail probability, not capped as the
+    /// score is at 1 (10 decades); it orders points that both score 1.
+    pub decades: f64,
 }
 
 /// An alarm event of a series, closed, with its sentence.
@@ -53,6 +56,8 @@ pub(crate) struct Hot {
     pub(crate) since: DateTime<Utc>,
     pub(crate) last: DateTime<Utc>,
     pub(crate) peak: f64,
+    /// The most evidence of its points, in decades.
+    pub(crate) decades: f64,
 }
 
 /// A tracked series.
@@ -81,7 +86,7 @@ impl Tracked {
 struct Saved {
     stream: Vec<u8>,
     points: u64,
-    recent: Vec<(i64, u32, f64, f64)>,
+    recent: Vec<(i64, u32, f64, f64, f64)>,
     events: Vec<Event>,
     hot: Option<Hot>,
 }
@@ -115,6 +120,7 @@ pub(crate) struct Live<'a> {
     pub(crate) newest: &'a Point,
     pub(crate) hot: bool,
     pub(crate) standing: f64,
+    pub(crate) decades: f64,
 }
 
 /// A ranking row: a tenant, cluster, node or series and how it stands now.
@@ -125,6 +131,8 @@ pub struct Standing {
     /// Highest standing score of its series: a series in an anomaly stands at the anomaly's
     /// peak until it resolves, any other at its newest point's score.
     pub score: f64,
+    /// The evidence behind that standing, in decades (uncapped: it orders rows that all score 1).
+    pub decades: f64,
     /// Series in an anomaly (a point at or above `anomalous_score` within `resolve_seconds`).
     pub anomalous: usize,
     /// Series tracked (not stale).
@@ -177,14 +185,16 @@ impl Fleet {
             if tracked.recent.len() == keep {
                 tracked.recent.pop_front();
             }
-            tracked.recent.push_back(Point { t, value, score });
+            let decades = tracked.stream.decades();
+            tracked.recent.push_back(Point { t, value, score, decades });
             if tracked.hot.is_some_and(|h| t - h.last > self.resolve) {
                 tracked.hot = None;
             }
             if score >= self.anomalous_score {
-                let h = tracked.hot.get_or_insert(Hot { since: t, last: t, peak: score });
+                let h = tracked.hot.get_or_insert(Hot { since: t, last: t, peak: score, decades });
                 h.last = t;
                 h.peak = h.peak.max(score);
+                h.decades = h.decades.max(decades);
             }
             if let Some(range) = event {
                 if let Some(e) = describe(key, tracked, range, &self.shape) {
@@ -217,7 +227,7 @@ impl Fleet {
                 recent: s
                     .recent
                     .iter()
-                    .map(|p| (p.t.timestamp(), p.t.timestamp_subsec_nanos(), p.value, p.score))
+                    .map(|p| (p.t.timestamp(), p.t.timestamp_subsec_nanos(), p.value, p.score, p.decades))
                     .collect(),
                 events: s.events.iter().cloned().collect(),
                 hot: s.hot,
@@ -239,10 +249,10 @@ impl Fleet {
         let saved: Saved = postcard::from_bytes(&checkpoint.state).map_err(|e| bad(format!("undecodable: {e}")))?;
         let stream = engine.resume(&saved.stream).map_err(|e| bad(e.to_string()))?;
         let mut recent = VecDeque::with_capacity(saved.recent.len());
-        for (secs, nanos, value, score) in saved.recent {
+        for (secs, nanos, value, score, decades) in saved.recent {
             let t = DateTime::from_timestamp(secs, nanos)
                 .ok_or_else(|| bad(format!("a kept point's time {secs} is out of range")))?;
-            recent.push_back(Point { t, value, score });
+            recent.push_back(Point { t, value, score, decades });
         }
         while recent.len() > self.keep {
             recent.pop_front();
@@ -259,11 +269,11 @@ impl Fleet {
         let resolve = self.resolve;
         self.series.iter().filter_map(move |(key, s)| {
             let newest = s.last().filter(|p| p.t >= since)?;
-            let (hot, standing) = match s.hot.filter(|h| now - h.last <= resolve) {
-                Some(h) => (true, h.peak.max(newest.score)),
-                None => (false, newest.score),
+            let (hot, standing, decades) = match s.hot.filter(|h| now - h.last <= resolve) {
+                Some(h) => (true, h.peak.max(newest.score), h.decades.max(newest.decades)),
+                None => (false, newest.score, newest.decades),
             };
-            Some(Live { key, series: s, newest, hot, standing })
+            Some(Live { key, series: s, newest, hot, standing, decades })
         })
     }
 }
@@ -315,6 +325,8 @@ pub struct LiveIncident {
     pub metric: String,
     /// Highest score among its members.
     pub score: f64,
+    /// The most evidence among its members, in decades.
+    pub decades: f64,
     /// When its earliest member's anomaly began.
     pub since: DateTime<Utc>,
     /// Its members: `node/metric` with their scores, highest first.
@@ -331,7 +343,7 @@ impl LiveIncident {
 }
 
 /// A series in an incident: its key, peak score and when its anomaly began.
-type Member<'a> = (&'a SeriesKey, f64, DateTime<Utc>);
+type Member<'a> = (&'a SeriesKey, f64, DateTime<Utc>, f64);
 
 /// The incidents open at `now`, broadest and highest first.
 pub(crate) fn live_incidents(fleet: &Fleet, now: DateTime<Utc>, stale_seconds: i64) -> Vec<LiveIncident> {
@@ -342,12 +354,16 @@ pub(crate) fn live_incidents(fleet: &Fleet, now: DateTime<Utc>, stale_seconds: i
         let k = l.key;
         cluster_nodes.entry((k.tenant_id.as_str(), k.cluster_id.as_str())).or_default().insert(k.node_id.as_str());
         if let Some(h) = l.series.hot.filter(|_| l.hot) {
-            groups.entry((k.tenant_id.as_str(), k.cluster_id.as_str())).or_default().push((k, h.peak, h.since));
+            groups
+                .entry((k.tenant_id.as_str(), k.cluster_id.as_str()))
+                .or_default()
+                .push((k, h.peak, h.since, h.decades));
         }
     }
     let mut out = Vec::new();
     for ((tenant, cluster), mut members) in groups {
-        members.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(b.0)));
+        // Worst first: highest score, then most evidence.
+        members.sort_by(|a, b| b.1.total_cmp(&a.1).then(b.3.total_cmp(&a.3)).then(a.0.cmp(b.0)));
         let nodes: std::collections::BTreeSet<&str> = members.iter().map(|m| m.0.node_id.as_str()).collect();
         let make = |scope: Scope, node: &str, metric: &str, ms: &[Member<'_>]| {
             let metrics: std::collections::BTreeSet<&str> = ms.iter().map(|m| m.0.metric_name.as_str()).collect();
@@ -381,6 +397,7 @@ pub(crate) fn live_incidents(fleet: &Fleet, now: DateTime<Utc>, stale_seconds: i
                 node: node.to_owned(),
                 metric: metric.to_owned(),
                 score,
+                decades: ms.iter().map(|m| m.3).fold(0.0, f64::max),
                 since,
                 members: ms.iter().map(|m| (format!("{}/{}", m.0.node_id, m.0.metric_name), m.1)).collect(),
                 summary,
@@ -397,7 +414,13 @@ pub(crate) fn live_incidents(fleet: &Fleet, now: DateTime<Utc>, stale_seconds: i
             out.push(make(Scope::Node, node, "", &members));
         }
     }
-    out.sort_by(|a, b| b.scope.cmp(&a.scope).then(b.score.total_cmp(&a.score)).then(a.id().cmp(&b.id())));
+    out.sort_by(|a, b| {
+        b.scope
+            .cmp(&a.scope)
+            .then(b.score.total_cmp(&a.score))
+            .then(b.decades.total_cmp(&a.decades))
+            .then(a.id().cmp(&b.id()))
+    });
     out
 }
 
@@ -458,7 +481,7 @@ mod tests {
             let k = key(node, metric);
             f.feed(engine.as_ref(), &k, &[(t0 + chrono::TimeDelta::seconds(at), 1.0)]);
             f.series.get_mut(&k).unwrap().hot =
-                Some(Hot { since: t0, last: t0 + chrono::TimeDelta::seconds(at), peak: 0.9 });
+                Some(Hot { since: t0, last: t0 + chrono::TimeDelta::seconds(at), peak: 0.9, decades: 9.0 });
         };
         hot(&mut fleet, "n1", "cpu", 0);
         let now = t0 + chrono::TimeDelta::seconds(60);

@@ -36,19 +36,30 @@ pub(crate) fn render(svc: &Service, access: &Access) -> String {
         (fleet.series.len(), fleet.points_total, fleet.dropped)
     };
 
+    // Each family's samples follow its own header, as the text format (and OpenMetrics) wants.
+    let incidents: Vec<(String, f64)> = svc
+        .open_incidents()
+        .iter()
+        .filter(|i| access.sees(&i.tenant))
+        .map(|inc| {
+            let labels = format!(
+                "scope=\"{}\",tenant=\"{}\",cluster=\"{}\",node=\"{}\",metric=\"{}\"",
+                format!("{:?}", inc.scope).to_lowercase(),
+                esc(&inc.tenant),
+                esc(&inc.cluster),
+                esc(&inc.node),
+                esc(&inc.metric)
+            );
+            (labels, inc.score)
+        })
+        .collect();
     header(&mut out, "anomaly_incident_open", "gauge", "An incident open now (1), with its scope and place.");
-    header(&mut out, "anomaly_incident_score", "gauge", "Highest score among an open incident's members.");
-    for inc in svc.open_incidents().iter().filter(|i| access.sees(&i.tenant)) {
-        let labels = format!(
-            "scope=\"{}\",tenant=\"{}\",cluster=\"{}\",node=\"{}\",metric=\"{}\"",
-            format!("{:?}", inc.scope).to_lowercase(),
-            esc(&inc.tenant),
-            esc(&inc.cluster),
-            esc(&inc.node),
-            esc(&inc.metric)
-        );
+    for (labels, _) in &incidents {
         let _ = writeln!(out, "anomaly_incident_open{{{labels}}} 1");
-        let _ = writeln!(out, "anomaly_incident_score{{{labels}}} {}", num(inc.score));
+    }
+    header(&mut out, "anomaly_incident_score", "gauge", "Highest score among an open incident's members.");
+    for (labels, score) in &incidents {
+        let _ = writeln!(out, "anomaly_incident_score{{{labels}}} {}", num(*score));
     }
 
     if *access != Access::Admin {

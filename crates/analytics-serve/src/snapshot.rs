@@ -62,9 +62,10 @@ impl Snapshot {
             for depth in 0..4 {
                 let row =
                     rankings.entry(parts[..depth].to_vec()).or_default().entry(parts[depth]).or_insert_with(|| {
-                        Standing { name: parts[depth].to_owned(), score: 0.0, anomalous: 0, series: 0 }
+                        Standing { name: parts[depth].to_owned(), score: 0.0, decades: 0.0, anomalous: 0, series: 0 }
                     });
                 row.score = row.score.max(l.standing);
+                row.decades = row.decades.max(l.decades);
                 row.series += 1;
                 row.anomalous += usize::from(l.hot);
             }
@@ -129,7 +130,11 @@ impl Snapshot {
             .map(|(prefix, rows)| {
                 let mut rows: Vec<Standing> = rows.into_values().collect();
                 rows.sort_by(|a, b| {
-                    b.score.total_cmp(&a.score).then(b.anomalous.cmp(&a.anomalous)).then(a.name.cmp(&b.name))
+                    b.score
+                        .total_cmp(&a.score)
+                        .then(b.decades.total_cmp(&a.decades))
+                        .then(b.anomalous.cmp(&a.anomalous))
+                        .then(a.name.cmp(&b.name))
                 });
                 (prefix.into_iter().map(str::to_owned).collect(), rows)
             })
@@ -137,10 +142,41 @@ impl Snapshot {
         Self { rankings, families, live: per_tenant }
     }
 
-    /// Rankings one level below `prefix`: highest standing score first, then most series in an
-    /// anomaly, then name.
+    /// Rankings one level below `prefix`: highest standing score first, then most evidence (so
+    /// that rows scoring 1 keep an order), then most series in an anomaly, then name.
     pub(crate) fn standings(&self, prefix: &[&str]) -> Vec<Standing> {
         let key: Vec<String> = prefix.iter().map(|s| (*s).to_owned()).collect();
         self.rankings.get(&key).cloned().unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fleet::Hot;
+    use analytics_engine::EngineRegistry;
+
+    /// Rows that all stand at a score of 1 keep an order: by their evidence in decades.
+    #[test]
+    fn rows_scoring_one_are_ordered_by_their_evidence() {
+        let engine = EngineRegistry::with_builtins().build("robust_zscore", &serde_json::json!({})).unwrap();
+        let mut fleet = Fleet::new(10, 0.5, 300);
+        let t0 = DateTime::UNIX_EPOCH + chrono::TimeDelta::days(1);
+        for (node, decades) in [("n1", 12.0), ("n2", 30.0), ("n3", 0.0)] {
+            let key =
+                analytics_types::MetricSeries::new("acme", "prod", node, "cpu", vec![t0], vec![1.0]).unwrap().key();
+            fleet.feed(engine.as_ref(), &key, &[(t0, 1.0)]);
+            if decades > 0.0 {
+                fleet.series.get_mut(&key).unwrap().hot = Some(Hot { since: t0, last: t0, peak: 1.0, decades });
+            }
+        }
+        let snap = Snapshot::of(&fleet, t0, 900);
+        let rows = snap.standings(&["acme", "prod"]);
+        let order: Vec<(&str, f64, f64, usize)> =
+            rows.iter().map(|r| (r.name.as_str(), r.score, r.decades, r.anomalous)).collect();
+        assert_eq!(order, vec![("n2", 1.0, 30.0, 1), ("n1", 1.0, 12.0, 1), ("n3", 0.0, 0.0, 0)]);
+        assert_eq!(snap.standings(&[])[0].decades, 30.0);
+        assert!(snap.families[0].by_tenant["acme"]
+            .contains("anomaly_score{tenant=\"acme\",cluster=\"prod\",node=\"n2\",metric=\"cpu\"} 0\n"));
     }
 }

@@ -253,6 +253,16 @@ async fn a_tenant_token_sees_its_tenant_only_on_every_endpoint() {
     let (_, admin_metrics) = get(&format!("{base}/metrics"), Some(ADMIN)).await;
     assert!(admin_metrics.contains("tenant=\"acme\"") && admin_metrics.contains("tenant=\"globex\""));
     assert!(admin_metrics.contains("analytics_serve_series_tracked 8"), "{admin_metrics}");
+    // Every sample follows its own family's TYPE line (the text format's rule).
+    let mut family = "";
+    for line in admin_metrics.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            family = rest.split(' ').next().unwrap();
+        } else if !line.starts_with('#') {
+            let name = line.split(['{', ' ']).next().unwrap();
+            assert_eq!(name, family, "{line} outside its family");
+        }
+    }
     let (_, acme_metrics) = get(&format!("{base}/metrics"), Some(ACME)).await;
     assert!(!acme_metrics.contains("analytics_serve_"), "service health is for the admin");
     assert_eq!(acme_metrics.matches("anomaly_score{").count(), 4, "acme's four series");
