@@ -13,7 +13,7 @@
 //!
 //! Needs Debian's `prometheus` package, as the tests do.
 
-#[path = "../../analytics-serve/tests/common/mod.rs"]
+#[path = "../../analytics-io/tests/support/mod.rs"]
 mod common;
 
 use std::collections::BTreeMap;

@@ -2,7 +2,7 @@
 //! Prometheus, the service polling that Prometheus, the same Prometheus scraping the service's
 //! /metrics, a headless Chromium loading the dashboard, SIGTERM, and a restart that resumes.
 
-#[path = "../../analytics-serve/tests/common/mod.rs"]
+#[path = "../../analytics-io/tests/support/mod.rs"]
 mod common;
 
 use std::io::{Read, Write};

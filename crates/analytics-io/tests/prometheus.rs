@@ -7,110 +7,22 @@
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
 use analytics_io::{IoError, MetricSource, PrometheusConfig, PrometheusSource, Selector, TimeRange};
 use analytics_sim::{simulate_fleet, FleetConfig};
 use analytics_types::{MetricSeries, TenantId};
 use chrono::{DateTime, TimeDelta, Timelike, Utc};
 
-/// Kills the server when the test ends, however it ends.
-struct Server(Child);
+#[path = "support/mod.rs"]
+mod support;
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.0.kill().ok();
-        self.0.wait().ok();
-    }
-}
+use support::{free_port, openmetrics, tempdir};
 
-fn require(binary: &str) {
-    let found = Command::new(binary).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok();
-    assert!(
-        found,
-        "\n\n*** `{binary}` is not installed: this test needs a real Prometheus server. ***\n\
-         Install it with `apt-get install -y --no-install-recommends prometheus` (.ci/run does).\n\n"
-    );
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn openmetrics(series: &[MetricSeries]) -> String {
-    let mut by_metric: std::collections::BTreeMap<&str, Vec<&MetricSeries>> = Default::default();
-    for s in series {
-        by_metric.entry(s.metric_name().as_str()).or_default().push(s);
-    }
-    let mut out = String::new();
-    for (metric, list) in by_metric {
-        out += &format!("# TYPE {metric} gauge\n");
-        for s in list {
-            let labels =
-                format!("tenant=\"{}\",cluster=\"{}\",node=\"{}\"", s.tenant_id(), s.cluster_id(), s.node_id());
-            for (t, v) in s.timestamps().iter().zip(s.values()) {
-                out += &format!("{metric}{{{labels}}} {v} {}\n", t.timestamp());
-            }
-        }
-    }
-    out + "# EOF\n"
-}
-
-fn start_prometheus(dir: &Path, data: &str) -> (Server, String) {
-    require("promtool");
-    require("prometheus");
-    let om = dir.join("data.om");
-    std::fs::write(&om, data).unwrap();
-    let tsdb = dir.join("tsdb");
-    let out = Command::new("promtool")
-        .args(["tsdb", "create-blocks-from", "openmetrics"])
-        .arg(&om)
-        .arg(&tsdb)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "promtool failed: {}", String::from_utf8_lossy(&out.stderr));
-    let cfg = dir.join("prometheus.yml");
-    std::fs::write(&cfg, "global:\n  scrape_interval: 1h\n").unwrap();
-    let port = free_port();
-    let child = Command::new("prometheus")
-        .arg(format!("--config.file={}", cfg.display()))
-        .arg(format!("--storage.tsdb.path={}", tsdb.display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .arg("--storage.tsdb.retention.time=90d")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.join("prometheus.log")).unwrap())
-        .spawn()
-        .unwrap();
-    let server = Server(child);
-    let url = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let ready = std::net::TcpStream::connect(("127.0.0.1", port)).ok().and_then(|mut s| {
-            s.write_all(b"GET /-/ready HTTP/1.0\r\n\r\n").ok()?;
-            let mut buf = String::new();
-            s.read_to_string(&mut buf).ok()?;
-            buf.starts_with("HTTP/1.0 200").then_some(())
-        });
-        if ready.is_some() {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "prometheus did not become ready; see {}",
-            dir.join("prometheus.log").display()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    (server, url)
-}
-
-fn tempdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("analytics-prom-{name}-{}", std::process::id()));
-    std::fs::remove_dir_all(&d).ok();
-    std::fs::create_dir_all(&d).unwrap();
-    d
+/// Prometheus with `data` backfilled, scraping nothing.
+fn start_prometheus(dir: &Path, data: &str) -> (support::Server, String) {
+    support::start_prometheus(dir, data, "")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -414,14 +414,19 @@ pub(crate) fn live_incidents(fleet: &Fleet, now: DateTime<Utc>, stale_seconds: i
             out.push(make(Scope::Node, node, "", &members));
         }
     }
-    out.sort_by(|a, b| {
+    rank(&mut out);
+    out
+}
+
+/// Orders incidents broadest first (cluster, node, series), then by score, then by evidence.
+pub(crate) fn rank(incidents: &mut [LiveIncident]) {
+    incidents.sort_by(|a, b| {
         b.scope
             .cmp(&a.scope)
             .then(b.score.total_cmp(&a.score))
             .then(b.decades.total_cmp(&a.decades))
             .then(a.id().cmp(&b.id()))
     });
-    out
 }
 
 /// A value with three significant digits, or as an integer when that is longer.

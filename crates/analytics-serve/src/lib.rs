@@ -376,13 +376,7 @@ impl Service {
     /// The incidents open now, broadest and highest first.
     pub fn open_incidents(&self) -> Vec<LiveIncident> {
         let mut v: Vec<LiveIncident> = lock(&self.incidents).values().cloned().collect();
-        v.sort_by(|a, b| {
-            b.scope
-                .cmp(&a.scope)
-                .then(b.score.total_cmp(&a.score))
-                .then(b.decades.total_cmp(&a.decades))
-                .then(a.id().cmp(&b.id()))
-        });
+        fleet::rank(&mut v);
         v
     }
 

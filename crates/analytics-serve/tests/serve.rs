@@ -2,6 +2,7 @@
 //! point, tenants kept apart on every endpoint, bad input that keeps it up, replicas that split
 //! a fleet, alerts that open and resolve.
 
+#[path = "../../analytics-io/tests/support/mod.rs"]
 mod common;
 
 use std::path::Path;

@@ -1,7 +1,8 @@
-//! Real servers for the service's tests: Prometheus (Debian's `prometheus` package, 2.42) with
-//! simulated history backfilled by `promtool`, and Alertmanager (`prometheus-alertmanager`,
-//! 0.25), each on a free loopback port and killed when the test ends. Without the packages the
-//! tests fail, loudly: `.ci/run` installs them.
+//! Real servers for the integration tests of io, serve and the binary (each includes this file
+//! with `#[path]`): Prometheus (Debian's `prometheus` package, 2.42) with history backfilled by
+//! `promtool`, and Alertmanager (`prometheus-alertmanager`, 0.25), each on a free loopback port
+//! and killed when the test ends. Without the packages the tests fail, loudly: `.ci/run`
+//! installs them.
 
 #![allow(dead_code, unreachable_pub)]
 
@@ -37,7 +38,7 @@ pub fn free_port() -> u16 {
 }
 
 pub fn tempdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("analytics-serve-{name}-{}", std::process::id()));
+    let d = std::env::temp_dir().join(format!("analytics-test-{name}-{}", std::process::id()));
     std::fs::remove_dir_all(&d).ok();
     std::fs::create_dir_all(&d).unwrap();
     d
