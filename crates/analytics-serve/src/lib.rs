@@ -91,6 +91,9 @@ pub fn shard_of(key: &SeriesKey, count: u64) -> u64 {
 /// A series' key and the points a poll brought.
 type Polled = (SeriesKey, Vec<(DateTime<Utc>, f64)>);
 
+/// What feeding a poll's points did: series that took points, points taken, events closed.
+type Fed = (usize, u64, Vec<Event>);
+
 /// A source and what happened to it.
 #[derive(Debug)]
 struct Source {
@@ -290,34 +293,27 @@ impl Service {
         let until = DateTime::from_timestamp(now.timestamp().div_euclid(step) * step, 0).unwrap_or(now);
         let mut report = PollReport { until: Some(until), ..PollReport::default() };
         let clock = Instant::now();
-        for (i, source) in self.sources.iter().enumerate() {
-            let cursor = *lock(&source.cursor);
-            let from = cursor.map_or(until - TimeDelta::seconds(self.cfg.warmup_seconds), |c| c + self.step());
-            if from > until {
-                continue;
+        // The sources are polled concurrently; their outcomes are reported in source order.
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..self.sources.len() {
+            let this = Arc::clone(self);
+            tasks.spawn(async move { (i, this.poll_source(i, until).await) });
+        }
+        let mut outcomes: Vec<Option<Result<Fed, String>>> = (0..self.sources.len()).map(|_| None).collect();
+        while let Some(done) = tasks.join_next().await {
+            match done {
+                Ok((i, outcome)) => outcomes[i] = outcome,
+                Err(e) => report.errors.push(format!("a source's poll stopped: {e}")),
             }
-            match source.prom.query_range(&source.cfg.query, from, until).await {
-                Err(e) => {
-                    source.errors.fetch_add(1, Ordering::Relaxed);
-                    *lock(&source.last_error) = Some(e.to_string());
-                    report.errors.push(format!("source {:?}: {e}", source.cfg.name));
+        }
+        for outcome in outcomes.into_iter().flatten() {
+            match outcome {
+                Ok((n, points, events)) => {
+                    report.series += n;
+                    report.points += points;
+                    report.events.extend(events);
                 }
-                Ok(decoded) => {
-                    source.unmapped.fetch_add(decoded.unmapped as u64, Ordering::Relaxed);
-                    source.nan_dropped.fetch_add(decoded.nan_dropped as u64, Ordering::Relaxed);
-                    let series: Vec<_> = decoded.series.into_iter().filter(|(k, _)| self.mine(k)).collect();
-                    let this = Arc::clone(self);
-                    let fed = tokio::task::spawn_blocking(move || this.feed(&series)).await;
-                    match fed {
-                        Ok((n, points, events)) => {
-                            report.series += n;
-                            report.points += points;
-                            report.events.extend(events);
-                        }
-                        Err(e) => report.errors.push(format!("source {i}: feeding stopped: {e}")),
-                    }
-                    *lock(&source.cursor) = Some(until);
-                }
+                Err(e) => report.errors.push(e),
             }
         }
         let forgotten = lock(&self.fleet).forget(until - TimeDelta::seconds(self.cfg.forget_seconds));
@@ -340,9 +336,35 @@ impl Service {
         report
     }
 
+    /// Polls source `i` from its cursor to `until` and feeds what it brings: `None` when there
+    /// is nothing new to ask for, the error's text when the source failed (its cursor stays).
+    async fn poll_source(self: Arc<Self>, i: usize, until: DateTime<Utc>) -> Option<Result<Fed, String>> {
+        let source = &self.sources[i];
+        let cursor = *lock(&source.cursor);
+        let from = cursor.map_or(until - TimeDelta::seconds(self.cfg.warmup_seconds), |c| c + self.step());
+        if from > until {
+            return None;
+        }
+        let decoded = match source.prom.query_range(&source.cfg.query, from, until).await {
+            Ok(d) => d,
+            Err(e) => {
+                source.errors.fetch_add(1, Ordering::Relaxed);
+                *lock(&source.last_error) = Some(e.to_string());
+                return Some(Err(format!("source {:?}: {e}", source.cfg.name)));
+            }
+        };
+        source.unmapped.fetch_add(decoded.unmapped as u64, Ordering::Relaxed);
+        source.nan_dropped.fetch_add(decoded.nan_dropped as u64, Ordering::Relaxed);
+        let series: Vec<Polled> = decoded.series.into_iter().filter(|(k, _)| self.mine(k)).collect();
+        let this = Arc::clone(&self);
+        let fed = tokio::task::spawn_blocking(move || this.feed(&series)).await;
+        *lock(&source.cursor) = Some(until);
+        Some(fed.map_err(|e| format!("source {:?}: feeding stopped: {e}", source.cfg.name)))
+    }
+
     /// Feeds polled points, taking the fleet's lock once per series so that the API is served
     /// between them even during a long warm-up.
-    fn feed(&self, series: &[Polled]) -> (usize, u64, Vec<Event>) {
+    fn feed(&self, series: &[Polled]) -> Fed {
         let (mut events, mut touched, mut points) = (Vec::new(), 0, 0);
         for (key, pts) in series {
             let mut fleet = lock(&self.fleet);
@@ -482,12 +504,29 @@ impl Service {
         let mut ticks = tokio::time::interval(Duration::from_secs(self.cfg.step_seconds as u64));
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_checkpoint = Instant::now();
+        let mut first = true;
+        if lock(&self.fleet).series.is_empty() {
+            log(&format!(
+                "warming up: reading up to {} s of history from {} source(s)",
+                self.cfg.warmup_seconds,
+                self.sources.len()
+            ));
+        }
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
                 _ = &mut shutdown => break,
                 _ = ticks.tick() => {
+                    let started = Instant::now();
                     let r = self.poll_once(Utc::now()).await;
+                    if std::mem::take(&mut first) {
+                        log(&format!(
+                            "first poll: {} points of {} series in {:.1} s; ready",
+                            r.points,
+                            r.series,
+                            started.elapsed().as_secs_f64()
+                        ));
+                    }
                     for e in &r.errors {
                         log(e);
                     }
