@@ -91,6 +91,25 @@ enum Command {
     ///   echo -n "$TOKEN" | analytics serve --hash-token   # a token's SHA-256 for the config
     ///   analytics serve --config serve.toml --check       # check the file and exit
     ///   analytics serve --config serve.toml               # run (SIGTERM: checkpoint and stop)
+    ///
+    /// The configuration file's keys, with their defaults (docs/serve.md explains each):
+    ///   name = "analytics"          this instance; key of its checkpoints (one per replica)
+    ///   listen = "127.0.0.1:9464"   /metrics, /api/v1/..., /-/healthy, /-/ready, / (dashboard)
+    ///   store = "serve.db"          SQLite file for checkpoints, relative to the config file
+    ///   engine = "default"          engine by name (analytics engines); [engine_config] its parameters
+    ///   step_seconds = 60           poll period and query step
+    ///   warmup_seconds = 86400      history read at start for a series with no checkpoint
+    ///   checkpoint_seconds = 300    checkpoint period (and once more at shutdown)
+    ///   keep_points = 360           points per series kept for the API's series view
+    ///   stale_seconds = 900         no new point for this long: out of /metrics and rankings
+    ///   forget_seconds = 86400      no new point for this long: state dropped
+    ///   anomalous_score = 0.5       a point at or above this starts or extends an anomaly
+    ///   resolve_seconds = 300       an anomaly ends after this long without such a point
+    ///   [shard] count, index        this replica's share of the series (none: all)
+    ///   [alertmanager] url          where incidents are posted (none: no alerts)
+    ///   [[sources]] name, url, query, tenant_label = "tenant", cluster_label = "cluster",
+    ///               node_label = "node", timeout_seconds = 10, bearer_token_file   (required)
+    ///   [auth] admin_token_sha256, [[auth.tenants]] tenant, token_sha256         (required)
     #[command(verbatim_doc_comment)]
     Serve(ServeArgs),
     /// Write a simulated fleet as long CSV (tenant,cluster,node,metric,timestamp,value), and

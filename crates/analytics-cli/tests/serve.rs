@@ -244,6 +244,29 @@ fn a_bad_config_is_refused_with_file_line_and_key() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.trim(), format!("error: {}:1: step_seconds: 0 must be at least 1", config.display()));
+    // --help explains every key of the file, with its default.
+    let help = Command::new(env!("CARGO_BIN_EXE_analytics")).args(["serve", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    let example = analytics_serve::EXAMPLE_CONFIG;
+    for key in example.lines().filter_map(|l| l.split_once(" = ").map(|(k, _)| k.trim().trim_start_matches("# "))) {
+        if ![
+            "query",
+            "admin_token_sha256",
+            "url",
+            "alarm",
+            "count",
+            "index",
+            "timeout_seconds",
+            "token_sha256",
+            "tenant",
+            "bearer_token_file",
+        ]
+        .contains(&key)
+            && !key.starts_with('#')
+        {
+            assert!(help.contains(&format!("{key} = ")), "--help does not explain {key}:\n{help}");
+        }
+    }
     let out = Command::new(env!("CARGO_BIN_EXE_analytics")).args(["serve", "--example-config"]).output().unwrap();
     let example = String::from_utf8_lossy(&out.stdout);
     std::fs::write(&config, example.as_bytes()).unwrap();
