@@ -110,6 +110,8 @@ enum Command {
     ///   [[sources]] name, url, query, tenant_label = "tenant", cluster_label = "cluster",
     ///               node_label = "node", timeout_seconds = 10, bearer_token_file   (required)
     ///   [auth] admin_token_sha256, [[auth.tenants]] tenant, token_sha256         (required)
+    // The TOML table names above are help text, not links.
+    #[allow(rustdoc::broken_intra_doc_links)]
     #[command(verbatim_doc_comment)]
     Serve(ServeArgs),
     /// Write a simulated fleet as long CSV (tenant,cluster,node,metric,timestamp,value), and
