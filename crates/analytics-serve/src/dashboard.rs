@@ -23,7 +23,7 @@ section h2 { font-size:15px; margin:0 0 8px; }
 .inc { display:flex; gap:12px; align-items:center; padding:6px 0; border-top:1px solid var(--line); }
 .inc:first-of-type { border-top:none; }
 .badge { font-size:11px; text-transform:uppercase; letter-spacing:.04em; padding:2px 6px; border-radius:4px; color:#fff; background:var(--warn); }
-.badge.cluster { background:var(--bad); }
+.badge.cluster, .badge.tenant { background:var(--bad); }
 .none { color:var(--muted); }
 table { width:100%; border-collapse:collapse; }
 td, th { text-align:left; padding:4px 6px; border-top:1px solid var(--line); }

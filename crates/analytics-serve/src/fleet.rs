@@ -306,11 +306,14 @@ pub enum Scope {
     Node,
     /// Series on two or more nodes of one cluster.
     Cluster,
+    /// Cluster incidents in two or more clusters of one tenant at once.
+    Tenant,
 }
 
 /// An incident open now: the series in an anomaly (a point at or above the anomalous score
 /// within the last `resolve_seconds`), grouped by cluster when they span two or more nodes of
-/// it, else by node, else the one series.
+/// it, else by node, else the one series; and cluster incidents in two or more clusters of one
+/// tenant at once make one tenant incident.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LiveIncident {
     /// Series, node or cluster.
@@ -373,7 +376,8 @@ pub(crate) fn live_incidents(fleet: &Fleet, now: DateTime<Utc>, stale_seconds: i
             let value = fleet.series[worst].last().map_or(String::new(), |p| format!(" at {}", short(p.value)));
             let when = since.format("%Y-%m-%d %H:%M UTC");
             let summary = match scope {
-                Scope::Cluster => {
+                // (Tenant incidents are made from cluster ones, by `merge_tenants`.)
+                Scope::Cluster | Scope::Tenant => {
                     let of = cluster_nodes.get(&(tenant, cluster)).map_or(0, std::collections::BTreeSet::len);
                     format!(
                         "{tenant}/{cluster}: {} on {} of {of} nodes since {when}; worst {} ({}{value}, score {score:.2})",
@@ -414,7 +418,72 @@ pub(crate) fn live_incidents(fleet: &Fleet, now: DateTime<Utc>, stale_seconds: i
             out.push(make(Scope::Node, node, "", &members));
         }
     }
+    let mut out = merge_tenants(out, &cluster_nodes);
     rank(&mut out);
+    out
+}
+
+/// Replaces the cluster incidents of a tenant with two or more of them by one tenant incident.
+fn merge_tenants(
+    incidents: Vec<LiveIncident>,
+    cluster_nodes: &BTreeMap<(&str, &str), std::collections::BTreeSet<&str>>,
+) -> Vec<LiveIncident> {
+    let mut by_tenant: BTreeMap<String, Vec<LiveIncident>> = BTreeMap::new();
+    let mut out = Vec::new();
+    for inc in incidents {
+        if inc.scope == Scope::Cluster {
+            by_tenant.entry(inc.tenant.clone()).or_default().push(inc);
+        } else {
+            out.push(inc);
+        }
+    }
+    for (tenant, mut clusters) in by_tenant {
+        if clusters.len() < 2 {
+            out.append(&mut clusters);
+            continue;
+        }
+        rank(&mut clusters);
+        let of = cluster_nodes.keys().filter(|(t, _)| *t == tenant).count();
+        let parts: Vec<String> = clusters
+            .iter()
+            .map(|c| {
+                let metrics: std::collections::BTreeSet<&str> =
+                    c.members.iter().filter_map(|(m, _)| m.split_once('/').map(|(_, metric)| metric)).collect();
+                let metrics: Vec<&str> = metrics.into_iter().collect();
+                let nodes: std::collections::BTreeSet<&str> =
+                    c.members.iter().filter_map(|(m, _)| m.split_once('/').map(|(node, _)| node)).collect();
+                let total = cluster_nodes
+                    .get(&(tenant.as_str(), c.cluster.as_str()))
+                    .map_or(0, std::collections::BTreeSet::len);
+                format!("{}: {} on {} of {total} nodes", c.cluster, join(&metrics), nodes.len())
+            })
+            .collect();
+        let since = clusters.iter().map(|c| c.since).min().unwrap_or_default();
+        let score = clusters.iter().map(|c| c.score).fold(0.0, f64::max);
+        let summary = format!(
+            "{tenant}: {} of {of} clusters at once since {} ({}); worst {}/{}",
+            clusters.len(),
+            since.format("%Y-%m-%d %H:%M UTC"),
+            parts.join("; "),
+            clusters[0].cluster,
+            clusters[0].summary.split_once("; worst ").map_or("", |(_, w)| w)
+        );
+        out.push(LiveIncident {
+            scope: Scope::Tenant,
+            tenant: tenant.clone(),
+            cluster: String::new(),
+            node: String::new(),
+            metric: String::new(),
+            score,
+            decades: clusters.iter().map(|c| c.decades).fold(0.0, f64::max),
+            since,
+            members: clusters
+                .iter()
+                .flat_map(|c| c.members.iter().map(move |(m, s)| (format!("{}/{m}", c.cluster), *s)))
+                .collect(),
+            summary,
+        });
+    }
     out
 }
 
@@ -501,6 +570,29 @@ mod tests {
         assert!(cluster[0]
             .summary
             .starts_with("acme/prod: cpu and mem on 2 of 2 nodes since 1970-01-02 00:00 UTC; worst n1"));
+        // Two nodes of a second cluster too: one tenant incident.
+        for node in ["m1", "m2"] {
+            let k =
+                analytics_types::MetricSeries::new("acme", "staging", node, "cpu", vec![t0], vec![1.0]).unwrap().key();
+            fleet.feed(engine.as_ref(), &k, &[(t0 + chrono::TimeDelta::seconds(30), 1.0)]);
+            fleet.series.get_mut(&k).unwrap().hot =
+                Some(Hot { since: t0, last: t0 + chrono::TimeDelta::seconds(30), peak: 0.8, decades: 8.0 });
+        }
+        let tenant = live_incidents(&fleet, now, 900);
+        assert_eq!((tenant.len(), tenant[0].scope), (1, Scope::Tenant));
+        assert_eq!(tenant[0].members.len(), 5);
+        assert!(
+            tenant[0].summary.starts_with(
+                "acme: 2 of 2 clusters at once since 1970-01-02 00:00 UTC (prod: cpu and mem on 2 of 2 nodes; staging: cpu on 2 of 2 nodes); worst prod/n1"
+            ),
+            "{}",
+            tenant[0].summary
+        );
+        for node in ["m1", "m2"] {
+            let k =
+                analytics_types::MetricSeries::new("acme", "staging", node, "cpu", vec![t0], vec![1.0]).unwrap().key();
+            fleet.series.remove(&k);
+        }
         // 300 s after the last anomalous point, the anomalies have resolved.
         assert_eq!(live_incidents(&fleet, t0 + chrono::TimeDelta::seconds(319), 900).len(), 1);
         assert!(live_incidents(&fleet, t0 + chrono::TimeDelta::seconds(321), 900).is_empty());

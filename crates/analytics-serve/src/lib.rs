@@ -408,8 +408,10 @@ impl Service {
             ("service".to_owned(), self.cfg.name.clone()),
             ("scope".to_owned(), format!("{:?}", inc.scope).to_lowercase()),
             ("tenant".to_owned(), inc.tenant.clone()),
-            ("cluster".to_owned(), inc.cluster.clone()),
         ]);
+        if !inc.cluster.is_empty() {
+            labels.insert("cluster".into(), inc.cluster.clone());
+        }
         if !inc.node.is_empty() {
             labels.insert("node".into(), inc.node.clone());
         }
