@@ -168,7 +168,7 @@ pub struct Service {
     ready: AtomicBool,
     /// What requests read between polls.
     snapshot: Mutex<Arc<snapshot::Snapshot>>,
-    /// Incidents open now, by id, with the time each was first seen.
+    /// Incidents open now, by id (to tell those that open and resolve at each poll).
     incidents: Mutex<BTreeMap<String, LiveIncident>>,
     /// Incidents resolved and not yet delivered to Alertmanager.
     unsent_resolved: Mutex<Vec<(LiveIncident, DateTime<Utc>)>>,
@@ -332,7 +332,7 @@ impl Service {
         let fresh = snapshot::Snapshot::of(&lock(&self.fleet), self.now(), self.cfg.stale_seconds);
         *lock(&self.snapshot) = Arc::new(fresh);
         self.ready.store(true, Ordering::Release);
-        self.send_alerts(until).await;
+        self.send_alerts().await;
         report
     }
 
@@ -429,7 +429,7 @@ impl Service {
 
     /// Posts the open incidents (again: Alertmanager expects a firing alert to be re-sent) and
     /// the resolved ones not yet delivered; a failure is counted and retried next poll.
-    async fn send_alerts(&self, _now: DateTime<Utc>) {
+    async fn send_alerts(&self) {
         let Some(am) = &self.alertmanager else { return };
         let resolved: Vec<(LiveIncident, DateTime<Utc>)> = lock(&self.unsent_resolved).clone();
         let mut alerts: Vec<Alert> = self.open_incidents().iter().map(|i| self.alert(i, None)).collect();

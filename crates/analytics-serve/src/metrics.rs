@@ -30,7 +30,7 @@ pub(crate) fn render(svc: &Service, access: &Access) -> String {
             }
         }
     }
-    let live: usize = snap.live.values().sum();
+    let live = snap.live;
     let (tracked, points_total, dropped) = {
         let fleet = lock(&svc.fleet);
         (fleet.series.len(), fleet.points_total, fleet.dropped)

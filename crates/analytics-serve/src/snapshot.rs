@@ -24,8 +24,8 @@ pub(crate) struct Snapshot {
     pub(crate) rankings: HashMap<Vec<String>, Vec<Standing>>,
     /// The score families, in page order.
     pub(crate) families: Vec<Family>,
-    /// Live series, by tenant.
-    pub(crate) live: BTreeMap<String, usize>,
+    /// Live series.
+    pub(crate) live: usize,
 }
 
 /// A label value escaped as the text format wants (backslash, double quote, newline).
@@ -55,7 +55,6 @@ impl Snapshot {
             help: "Calibrated anomaly score of a series' newest point, in [0, 1].",
             by_tenant: BTreeMap::new(),
         };
-        let mut per_tenant: BTreeMap<String, usize> = BTreeMap::new();
         for l in &live {
             let k = l.key;
             let parts = [k.tenant_id.as_str(), k.cluster_id.as_str(), k.node_id.as_str(), k.metric_name.as_str()];
@@ -84,7 +83,6 @@ impl Snapshot {
                 esc(parts[3]),
                 num(l.newest.score)
             );
-            *per_tenant.entry(parts[0].to_owned()).or_default() += 1;
         }
         let mut families = vec![scores];
         let names = ["tenant", "cluster", "node"];
@@ -139,7 +137,7 @@ impl Snapshot {
                 (prefix.into_iter().map(str::to_owned).collect(), rows)
             })
             .collect();
-        Self { rankings, families, live: per_tenant }
+        Self { rankings, families, live: live.len() }
     }
 
     /// Rankings one level below `prefix`: highest standing score first, then most evidence (so
