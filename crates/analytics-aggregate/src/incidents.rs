@@ -223,6 +223,9 @@ mod tests {
             duration_seconds: len * 60,
             num_points: len as usize,
             event_start: Some(t(minute)),
+            level_during: None,
+            spread_before: None,
+            spread_during: None,
         };
         AnomalyResult::new(key(cluster, node, metric), t(hour), t(hour + 60), score, AnomalyLabel::Spike)
             .unwrap()

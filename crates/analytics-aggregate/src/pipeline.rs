@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use analytics_engine::AnomalyDetectionEngine;
 use analytics_types::{
-    AggregatedAnomalyScore, AnomalyResult, ClusterId, Incident, MetricSeries, NodeId, SeriesKey, TenantId,
+    AggregatedAnomalyScore, AnomalyLabel, AnomalyResult, ClusterId, Incident, MetricSeries, NodeId, SeriesKey, TenantId,
 };
 use rayon::prelude::*;
 use serde::Serialize;
@@ -273,7 +273,7 @@ fn contributors(metrics: &[MetricSummary], keep: impl Fn(&SeriesKey) -> bool) ->
 }
 
 fn describe(m: &MetricSummary) -> String {
-    let label = m.worst.as_ref().map_or("normal", |w| w.anomaly_label().as_str());
+    let label = m.worst.as_ref().map_or(AnomalyLabel::Normal, |w| w.anomaly_label());
     format!("{} {:.3} ({label})", m.key.metric_name, m.score)
 }
 

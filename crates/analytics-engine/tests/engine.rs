@@ -55,7 +55,7 @@ fn a_level_shift_is_found_within_k_points() {
     assert!((800..=803).contains(&first), "found at {first}");
     let results = engine().detect(&s).unwrap();
     let labels: Vec<_> = results.iter().filter(|r| r.is_anomaly()).map(|r| r.anomaly_label()).collect();
-    assert!(labels.contains(&AnomalyLabel::Trend), "{labels:?}");
+    assert!(labels.contains(&AnomalyLabel::LevelShift), "{labels:?}");
 }
 
 #[test]
@@ -146,17 +146,26 @@ fn registry_replacement_returns_the_previous_entry() {
 /// Event-level accuracy on a simulated fleet, for one engine: an injected anomaly counts as found
 /// when an alarm event overlaps it (or starts within 30 points after it); an event is true when it
 /// overlaps an injected anomaly the same way.
+/// The injected shapes: every label but normal, in [`AnomalyLabel::ALL`]'s order (spike, dip,
+/// level shift, trend, variance change, seasonal).
+fn shapes() -> [AnomalyLabel; 6] {
+    let all = AnomalyLabel::ALL;
+    assert_eq!(all[6], AnomalyLabel::Normal);
+    [all[0], all[1], all[2], all[3], all[4], all[5]]
+}
+
 #[derive(Debug, Clone, Copy)]
 struct SimScore {
-    recall: [f64; 3],
+    /// Recall per shape of [`shapes`].
+    recall: [f64; 6],
     precision: f64,
     f1: f64,
     events: usize,
 }
 
 fn sim_score(engine: &dyn AnomalyDetectionEngine, fleet: &analytics_sim::Fleet) -> SimScore {
-    let kinds = [AnomalyLabel::Spike, AnomalyLabel::Trend, AnomalyLabel::Seasonal];
-    let (mut found, mut total) = ([0usize; 3], [0usize; 3]);
+    let kinds = shapes();
+    let (mut found, mut total) = ([0usize; 6], [0usize; 6]);
     let (mut events, mut true_events) = (0, 0);
     for s in &fleet.series {
         let sc = engine.score(s);
@@ -175,16 +184,17 @@ fn sim_score(engine: &dyn AnomalyDetectionEngine, fleet: &analytics_sim::Fleet) 
             }
         }
     }
-    let recall = [0, 1, 2].map(|k| found[k] as f64 / total[k].max(1) as f64);
+    let recall = [0, 1, 2, 3, 4, 5].map(|k| found[k] as f64 / total[k].max(1) as f64);
     let all = found.iter().sum::<usize>() as f64 / total.iter().sum::<usize>() as f64;
     let precision = true_events as f64 / events.max(1) as f64;
     let f1 = if all + precision > 0.0 { 2.0 * all * precision / (all + precision) } else { 0.0 };
     SimScore { recall, precision, f1, events }
 }
 
-/// The default ensemble against each of its members on a simulated fleet with spikes, trends,
-/// seasonal breaks and cluster incidents. Its members each see one kind of anomaly; the ensemble
-/// must find spikes and seasonal breaks as well as its best member does (within 5%), and far more
+/// The default ensemble against each of its members on a simulated fleet with spikes, dips,
+/// level shifts, trends, variance changes, seasonal breaks and cluster incidents. Its members
+/// each see one kind of anomaly; the ensemble must find spikes, level shifts and seasonal breaks
+/// as well as its best member does (within 5%), and far more
 /// trends than the z-score and seasonal members (the spike-density member alone finds a few more:
 /// the Bonferroni correction raises the ensemble's bar). Its event precision
 /// is lower than its members' (it raises the union of their false events too): measured here so
@@ -204,24 +214,28 @@ fn the_default_ensemble_finds_what_its_members_find_on_the_simulator() {
     let mut scores = std::collections::BTreeMap::new();
     for name in ["default", "robust_zscore", "seasonal_baseline", "spike_density", "context_novelty"] {
         let s = sim_score(registry.build(name, &json!({})).unwrap().as_ref(), &fleet);
-        table += &format!(
-            "{name:18} spike {:.3} trend {:.3} seasonal {:.3} precision {:.3} F1 {:.3} ({} events)\n",
-            s.recall[0], s.recall[1], s.recall[2], s.precision, s.f1, s.events
-        );
+        table += &format!("{name:18}");
+        for (shape, recall) in shapes().iter().zip(s.recall) {
+            table += &format!(" {shape} {recall:.3}");
+        }
+        table += &format!(" precision {:.3} F1 {:.3} ({} events)\n", s.precision, s.f1, s.events);
         scores.insert(name, s);
     }
     let d = scores["default"];
-    for k in [0, 2] {
+    // Spikes, level shifts and seasonal breaks (dips and variance changes are too few here, 10
+    // and 13, for a comparison within 5%).
+    for k in [0, 2, 5] {
         let best = scores.iter().filter(|(n, _)| **n != "default").map(|(_, s)| s.recall[k]).fold(0.0, f64::max);
         assert!(d.recall[k] >= best - 0.05, "kind {k}: ensemble {} < best member {best}\n{table}", d.recall[k]);
     }
-    let others = scores["robust_zscore"].recall[1].max(scores["seasonal_baseline"].recall[1]);
-    assert!(d.recall[1] >= 2.0 * others, "trends: ensemble {} vs z-score/seasonal {others}\n{table}", d.recall[1]);
-    // Measured: precision 0.507 over 286 events (members: 0.710, 0.564, 0.414); spike, trend and
-    // seasonal recall 0.955, 0.590, 1.000 (run with SHOW_SIM_TABLE=1 to print the table).
+    let others = scores["robust_zscore"].recall[3].max(scores["seasonal_baseline"].recall[3]);
+    assert!(d.recall[3] >= 2.0 * others, "trends: ensemble {} vs z-score/seasonal {others}\n{table}", d.recall[3]);
+    // Measured: precision 0.439 over 230 events (members: 0.753, 0.575, 0.450); recall of spikes
+    // 0.957, dips 0.900, level shifts 1.000, trends 0.667, variance changes 0.846, seasonal
+    // breaks 1.000 (run with SHOW_SIM_TABLE=1 to print the table).
     assert!(d.precision >= 0.4, "{table}");
     assert!(std::env::var_os("SHOW_SIM_TABLE").is_none(), "\n{table}");
-    assert!(d.recall[0] >= 0.9 && d.recall[2] >= 0.9, "{table}");
+    assert!(d.recall[0] >= 0.9 && d.recall[2] >= 0.9 && d.recall[5] >= 0.9, "{table}");
 }
 
 /// Every registered engine: causal (the scores of the first k points do not change when the
@@ -436,5 +450,72 @@ fn every_engine_takes_a_stream_whose_time_steps_back() {
         if matches!(info.name.as_str(), "default" | "robust_zscore") {
             assert!(scores[800] >= 0.4, "{}: the spike after the step back scores {}", info.name, scores[800]);
         }
+    }
+}
+
+/// Labels as users see them: the default engine's own events on simulated fleets (seeds 1 to
+/// 4), each injected anomaly read through the label of the highest-scoring anomalous window
+/// whose event overlaps it (up to 30 minutes after it). Of the anomalies found, the share given
+/// their true shape, per shape. Seasonal breaks are reported, not held to a bar: at their onset,
+/// which is where the engine's event is, a break to another phase of the cycle is a step, and
+/// is labelled a level shift (docs/explanations.md).
+#[test]
+fn the_default_engine_labels_what_it_finds_by_its_shape() {
+    let engine = EngineRegistry::with_builtins().build("default", &json!({})).unwrap();
+    let mut by_shape = std::collections::BTreeMap::<AnomalyLabel, (usize, usize, usize)>::new();
+    for seed in 1..=4 {
+        let cfg = FleetConfig {
+            seed,
+            tenants: 2,
+            clusters_per_tenant: 2,
+            nodes_per_cluster: 8,
+            anomaly_probability: 0.6,
+            ..Default::default()
+        };
+        let fleet = simulate_fleet(&cfg).unwrap();
+        for s in &fleet.series {
+            let truth: Vec<_> = fleet.truth.iter().filter(|g| g.key == s.key()).collect();
+            if truth.is_empty() {
+                continue;
+            }
+            let results = engine.detect(s).unwrap();
+            for g in truth {
+                let found = results
+                    .iter()
+                    .filter(|r| r.is_anomaly())
+                    .filter(|r| {
+                        let (start, end) = r.evidence().and_then(|e| e.event_span()).unwrap();
+                        start <= g.end + Duration::minutes(30) && g.start <= end
+                    })
+                    .max_by(|x, y| x.anomaly_score().total_cmp(&y.anomaly_score()));
+                let entry = by_shape.entry(g.kind).or_default();
+                entry.0 += 1;
+                if let Some(r) = found {
+                    entry.1 += 1;
+                    entry.2 += usize::from(r.anomaly_label() == g.kind);
+                }
+            }
+        }
+    }
+    let mut table = String::new();
+    for (shape, (injected, found, right)) in &by_shape {
+        table += &format!("{shape:>16}: {injected:>4} injected, {found:>4} found, {right:>4} labelled {shape}\n");
+    }
+    let share = |shape: AnomalyLabel| {
+        let (_, found, right) = by_shape[&shape];
+        right as f64 / found.max(1) as f64
+    };
+    // Measured: of those found, spikes 187 of 189, dips 37 of 37, level shifts 80 of 83, trends
+    // 68 of 69, variance changes 30 of 34 labelled by their shape; seasonal breaks 0 of 66 (run
+    // with SHOW_SIM_TABLE=1 to print the table).
+    assert!(std::env::var_os("SHOW_SIM_TABLE").is_none(), "\n{table}");
+    for (shape, bar) in [
+        (AnomalyLabel::Spike, 0.95),
+        (AnomalyLabel::Dip, 0.9),
+        (AnomalyLabel::LevelShift, 0.95),
+        (AnomalyLabel::Trend, 0.9),
+        (AnomalyLabel::VarianceChange, 0.85),
+    ] {
+        assert!(share(shape) >= bar, "{shape}: {:.3} < {bar}\n{table}", share(shape));
     }
 }

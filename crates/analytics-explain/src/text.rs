@@ -48,6 +48,19 @@ fn clock(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
+/// How a move of level ended: came back, held since (only when what followed is all the data
+/// there is), held for how long it was looked at, or not known.
+fn tail(shape: &Shape, v: &impl Fn(f64) -> String) -> String {
+    match (shape.returned, shape.evidence.level_after) {
+        (Some(true), Some(after)) => format!("then came back to {}", v(after)),
+        (_, Some(after)) if shape.after_to_end => format!("and has held near {} since", v(after)),
+        (_, Some(after)) => {
+            format!("and held near {} for the next {}", v(after), format_duration(shape.after_seconds))
+        }
+        _ => "and had not come back by the end of the data".to_owned(),
+    }
+}
+
 /// The explanation sentence for a labelled event of one series.
 ///
 /// ```
@@ -74,13 +87,36 @@ pub fn explain_series(key: &SeriesKey, unit: Option<&str>, shape: &Shape) -> Str
     let sig = e.deviation_sigma.abs();
     let dur = format_duration(e.duration_seconds);
     match shape.label {
-        AnomalyLabel::Spike => {
-            let verb = if e.deviation_sigma >= 0.0 { "spiked to" } else { "dropped to" };
+        AnomalyLabel::Spike | AnomalyLabel::Dip => {
+            let verb = if shape.label == AnomalyLabel::Spike { "spiked to" } else { "dipped to" };
             format!(
                 "{who} {verb} {} at {}, {sig:.1} robust sigma {dir} its {baseline} of {}, for {dur}.",
                 v(e.peak_value),
                 clock(e.peak_time),
                 v(e.baseline)
+            )
+        }
+        AnomalyLabel::LevelShift => {
+            // From the level before to the level the event held: both medians, so the verb
+            // and the two numbers agree.
+            let during = e.level_during.unwrap_or(e.peak_value);
+            let verb = if during >= e.level_before { "shifted up" } else { "shifted down" };
+            format!(
+                "{who} {verb} from {} to {} at {}{}; {}{sig:.1} robust sigma {dir} its {baseline} of {}.",
+                v(e.level_before),
+                v(during),
+                clock(e.event_start.unwrap_or(e.peak_time)),
+                match tail(shape, &v) {
+                    t if t.starts_with("then") => format!(", {t}"),
+                    t => format!(" {t}"),
+                },
+                // The largest deviation, where it is not the event's one point.
+                if e.num_points > 1 {
+                    format!("at its largest, {} at {}, ", v(e.peak_value), clock(e.peak_time))
+                } else {
+                    String::new()
+                },
+                v(e.baseline),
             )
         }
         AnomalyLabel::Trend => {
@@ -89,19 +125,34 @@ pub fn explain_series(key: &SeriesKey, unit: Option<&str>, shape: &Shape) -> Str
             // the other way round: a value that fell a little can still stand well above what
             // the hour of the day usually brings.
             let verb = if e.peak_value >= e.level_before { "rose" } else { "fell" };
-            let tail = match (shape.returned, e.level_after) {
-                (Some(true), Some(after)) => format!("then came back to {}", v(after)),
-                // "since" only when what followed the event is all the data there is; else how
-                // long it was looked at.
-                (_, Some(after)) if shape.after_to_end => format!("and has held near {} since", v(after)),
-                (_, Some(after)) => {
-                    format!("and held near {} for the next {}", v(after), format_duration(shape.after_seconds))
+            format!(
+                "{who} {verb} from {} to {} over {dur} ending {}, {sig:.1} robust sigma {dir} its {baseline} of {}, {}.",
+                v(e.level_before),
+                v(e.peak_value),
+                clock(e.peak_time),
+                v(e.baseline),
+                tail(shape, &v),
+            )
+        }
+        AnomalyLabel::VarianceChange => {
+            let (before, during) = (e.spread_before.unwrap_or(0.0), e.spread_during.unwrap_or(0.0));
+            let turned = if during >= before { "noisier" } else { "stiller" };
+            let change = if during >= before {
+                if before > 0.0 {
+                    format!("grew {:.1}-fold", during / before)
+                } else {
+                    "grew from nothing".to_owned()
                 }
-                _ => "and had not come back by the end of the data".to_owned(),
+            } else {
+                format!("shrank {:.1}-fold", before / during.max(f64::MIN_POSITIVE))
             };
             format!(
-                "{who} {verb} from {} to {} over {dur} ending {}, {sig:.1} robust sigma {dir} its {baseline} of {}, {tail}.",
-                v(e.level_before),
+                "{who} turned {turned} from {}: over {} its point-to-point spread {change}, from {} to {}, around {}; at its widest, {} at {}, {sig:.1} robust sigma {dir} its {baseline} of {}.",
+                clock(e.event_start.unwrap_or(e.peak_time)),
+                format_duration(shape.spread_seconds),
+                v(before),
+                v(during),
+                v(e.level_during.unwrap_or(e.baseline)),
                 v(e.peak_value),
                 clock(e.peak_time),
                 v(e.baseline),
@@ -264,13 +315,78 @@ mod tests {
             let shape =
                 classify(series.timestamps(), series.values(), shift_at..shift_at + 12, None, &ShapeConfig::default())
                     .unwrap();
-            assert_eq!(shape.label, AnomalyLabel::Trend);
+            assert_eq!(shape.label, AnomalyLabel::LevelShift);
             explain_series(&series.key(), None, &shape)
         };
         let long = sentence(600, 300);
-        assert!(long.ends_with("and held near 81.5 for the next 30 min."), "{long}");
+        assert!(
+            long.starts_with(
+                "cpu_usage on node-7 (cluster prod, tenant acme) shifted up from 41.5 to 81.8 at 2024-03-01 05:00 UTC"
+            ),
+            "{long}"
+        );
+        assert!(
+            long.contains(" at 2024-03-01 05:00 UTC and held near 81.5 for the next 30 min; at its largest, 83.0"),
+            "{long}"
+        );
         let at_end = sentence(330, 300);
-        assert!(at_end.ends_with("and has held near 81.5 since."), "{at_end}");
+        assert!(at_end.contains(" 05:00 UTC and has held near 81.5 since; "), "{at_end}");
+    }
+
+    /// A dip, a shift down and a noisier stretch, each in its own words and with its own
+    /// numbers.
+    #[test]
+    fn dips_shifts_down_and_spread_changes_read_as_such() {
+        use crate::{classify, ShapeConfig};
+        use analytics_types::MetricSeries;
+        use chrono::{Duration, TimeZone};
+        let t0 = Utc.with_ymd_and_hms(2024, 3, 1, 0, 0, 0).unwrap();
+        let explain = |vs: Vec<f64>, event: std::ops::Range<usize>, label: AnomalyLabel| {
+            let ts: Vec<_> = (0..vs.len()).map(|i| t0 + Duration::minutes(i as i64)).collect();
+            let series = MetricSeries::new("acme", "prod", "node-7", "request_rate", ts, vs).unwrap();
+            let shape = classify(series.timestamps(), series.values(), event, None, &ShapeConfig::default()).unwrap();
+            assert_eq!(shape.label, label, "{:?}", shape.evidence);
+            explain_series(&series.key(), Some("req/s"), &shape)
+        };
+        let wobble = |i: usize| ((i * 37) % 7) as f64 * 0.5;
+        let mut dip: Vec<f64> = (0..400).map(|i| 100.0 + wobble(i)).collect();
+        dip[300..303].iter_mut().for_each(|v| *v = 60.0);
+        assert_eq!(
+            explain(dip, 300..303, AnomalyLabel::Dip),
+            "request_rate on node-7 (cluster prod, tenant acme) dipped to 60.0 req/s at 2024-03-01 05:02 UTC, \
+             28.0 robust sigma below its recent baseline of 101.5 req/s, for 3 min."
+        );
+        let down: Vec<f64> = (0..400).map(|i| if i >= 300 { 50.0 } else { 100.0 } + wobble(i)).collect();
+        let text = explain(down, 300..330, AnomalyLabel::LevelShift);
+        assert!(text.contains(" shifted down from 101.5 req/s to 51.5 req/s at 2024-03-01 05:00 UTC"), "{text}");
+        assert!(
+            text.contains(" 05:00 UTC and held near 51.5 req/s for the next 30 min; at its largest, 50.0 req/s"),
+            "{text}"
+        );
+        // Noise (uniform, from a linear congruential generator), five times as wide for an hour
+        // around the same level.
+        let mut state = 12_345u64;
+        let noisy: Vec<f64> = (0..400)
+            .map(|i| {
+                state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                let u = (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5;
+                100.0 + if (300..360).contains(&i) { 5.0 } else { 1.0 } * u
+            })
+            .collect();
+        // A detector's short event at the burst's start: what follows it shows the burst.
+        let text = explain(noisy.clone(), 300..302, AnomalyLabel::VarianceChange);
+        assert!(
+            text.contains(" turned noisier from 2024-03-01 05:00 UTC: over 32 min its point-to-point spread grew"),
+            "{text}"
+        );
+        let text = explain(noisy, 300..360, AnomalyLabel::VarianceChange);
+        assert!(
+            text.contains(
+                " turned noisier from 2024-03-01 05:00 UTC: over 1 h its point-to-point spread grew 5.3-fold, \
+             from 0.309 req/s to 1.65 req/s, around 99.9 req/s; at its widest, 97.5 req/s"
+            ),
+            "{text}"
+        );
     }
 
     #[test]

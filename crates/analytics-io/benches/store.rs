@@ -51,6 +51,9 @@ fn results() -> Vec<AnomalyResult> {
                     duration_seconds: 120,
                     num_points: 2,
                     event_start: Some(start + TimeDelta::minutes(11)),
+                    level_during: None,
+                    spread_before: None,
+                    spread_during: None,
                 };
                 r = r.with_explanation(format!("{metric} on {node} (cluster prod, tenant acme) spiked to 97.2"));
                 if let Ok(with) = r.clone().with_evidence(evidence) {

@@ -215,9 +215,11 @@ pub struct GroundTruth {
     pub start: DateTime<Utc>,
     /// Timestamp of the last point.
     pub end: DateTime<Utc>,
-    /// Spike, trend or seasonal.
+    /// Spike, dip, level shift, trend, variance change or seasonal.
     pub kind: AnomalyLabel,
-    /// Size in noise standard deviations (for a seasonal break, the cycle's amplitude).
+    /// Size in noise standard deviations, signed (negative for a dip or a shift down); for a
+    /// seasonal break, the cycle's amplitude; for a variance change, how many times the noise's
+    /// standard deviation the event's is.
     pub magnitude_sigma: f64,
     /// Whether it came from a cluster-wide incident.
     pub cluster_incident: bool,
@@ -329,38 +331,65 @@ fn plan_injection(cfg: &FleetConfig, profile: &MetricProfile, rng: &mut Rng) -> 
     let n = cfg.points;
     let day = cfg.points_per_day();
     let seasonal_ok = profile.is_seasonal() && n >= day + day / 2;
+    // How far below the series' lowest level over `span` (at the lowest level a series of this
+    // profile is given, on a weekend, with the node's load a tenth of the swing lower than the
+    // daily shape) the floor lies, in noise sigmas, less a margin of three: room for a dip, a
+    // shift down or more noise without being cut at the floor.
+    let room = |span: std::ops::Range<usize>| {
+        let lowest = span
+            .map(|i| daily_shape(cfg.start + Duration::seconds(cfg.step_seconds * i as i64), 0.0))
+            .fold(f64::INFINITY, f64::min);
+        let level = profile.base * 0.8;
+        (level * (1.0 + profile.daily_amplitude * (lowest - 0.1) - profile.weekend_dip) - profile.floor) / profile.noise
+            - 3.0
+    };
     let roll = rng.uniform();
-    let kind = if roll < 0.4 {
-        AnomalyLabel::Spike
-    } else if roll < 0.7 || !seasonal_ok {
-        AnomalyLabel::Trend
-    } else {
-        AnomalyLabel::Seasonal
+    let mut kind = match roll {
+        r if r < 0.15 => AnomalyLabel::Spike,
+        r if r < 0.3 => AnomalyLabel::Dip,
+        r if r < 0.5 => AnomalyLabel::Trend,
+        r if r < 0.65 => AnomalyLabel::LevelShift,
+        r if r < 0.8 => AnomalyLabel::VarianceChange,
+        _ if seasonal_ok => AnomalyLabel::Seasonal,
+        _ => AnomalyLabel::Trend,
     };
     // Leave room for learning before the anomaly and for seeing the series after it.
     let (len, earliest) = match kind {
-        AnomalyLabel::Spike => (rng.index(1, 6), n / 10),
+        AnomalyLabel::Spike | AnomalyLabel::Dip => (rng.index(1, 6), n / 10),
         AnomalyLabel::Trend => (rng.index(30, 181), n / 10),
+        AnomalyLabel::LevelShift => (rng.index(30, 121), n / 10),
+        AnomalyLabel::VarianceChange => (rng.index(60, 241), n / 10),
         _ => (rng.index(60, 241), day + day / 10),
     };
     let latest = n.saturating_sub(len + n / 20 + 10);
     if latest <= earliest {
         return None;
     }
-    let magnitude_sigma = match kind {
-        AnomalyLabel::Spike => rng.range(6.0, 14.0),
-        AnomalyLabel::Trend => rng.range(6.0, 15.0),
+    let mut magnitude_sigma = match kind {
+        AnomalyLabel::Spike | AnomalyLabel::Dip => rng.range(6.0, 14.0),
+        AnomalyLabel::Trend | AnomalyLabel::LevelShift => rng.range(6.0, 15.0),
+        AnomalyLabel::VarianceChange => rng.range(3.0, 6.0),
         _ => profile.base * profile.daily_amplitude / profile.noise,
     };
+    let down = rng.chance(0.5);
+    let start = rng.index(earliest, latest);
+    match kind {
+        // A dip where the floor leaves no room for one is a spike.
+        AnomalyLabel::Dip if magnitude_sigma > room(start..start + len) => kind = AnomalyLabel::Spike,
+        AnomalyLabel::Dip => magnitude_sigma = -magnitude_sigma,
+        // A shift down holds to the end of the series: room over every day.
+        AnomalyLabel::LevelShift if down && magnitude_sigma <= room(0..n.min(day)) => {
+            magnitude_sigma = -magnitude_sigma
+        }
+        // Noise the floor would cut (about 2.5 sigmas of it) is a shift up instead.
+        AnomalyLabel::VarianceChange if 2.5 * magnitude_sigma > room(start..start + len) => {
+            kind = AnomalyLabel::LevelShift;
+            magnitude_sigma *= 2.5;
+        }
+        _ => {}
+    }
     if kind != AnomalyLabel::Seasonal {
-        return Some(Injection {
-            kind,
-            start: rng.index(earliest, latest),
-            len,
-            magnitude_sigma,
-            cluster_incident: false,
-            tenant_incident: false,
-        });
+        return Some(Injection { kind, start, len, magnitude_sigma, cluster_incident: false, tenant_incident: false });
     }
     // A seasonal break is only an anomaly where the cycle of twelve hours away differs from this
     // one (near the cycle's crossings it does not): place it where the swap moves the series by
@@ -424,12 +453,18 @@ fn generate_values(
         let weekend = if is_weekend(t) { -profile.weekend_dip * level } else { 0.0 };
         let drift = profile.drift_per_day * level * (t.timestamp() - t0) as f64 / DAY_SECONDS;
         noise_state = 0.3 * noise_state + (1.0f64 - 0.09).sqrt() * rng.normal();
-        let mut v = level + amp * cycle + weekend + drift + profile.noise * noise_state;
+        // A variance change scales the noise over its stretch.
+        let noise_scale = injections
+            .iter()
+            .filter(|inj| inj.kind == AnomalyLabel::VarianceChange && (inj.start..inj.start + inj.len).contains(&i))
+            .fold(1.0, |scale, inj| scale * inj.magnitude_sigma);
+        let mut v = level + amp * cycle + weekend + drift + profile.noise * noise_scale * noise_state;
         for inj in injections {
             let end = inj.start + inj.len;
             let size = inj.magnitude_sigma * profile.noise;
             match inj.kind {
-                AnomalyLabel::Spike if (inj.start..end).contains(&i) => v += size,
+                AnomalyLabel::Spike | AnomalyLabel::Dip if (inj.start..end).contains(&i) => v += size,
+                AnomalyLabel::LevelShift if i >= inj.start => v += size,
                 AnomalyLabel::Trend if i >= inj.start => {
                     let progress = ((i - inj.start + 1) as f64 / inj.len as f64).min(1.0);
                     v += size * progress;
@@ -642,11 +677,22 @@ mod tests {
             assert_eq!(dirty[..g.start_index], base[..g.start_index]);
             let biggest = (g.start_index..g.end_index).map(|j| (dirty[j] - base[j]).abs()).fold(0.0, f64::max);
             assert!(biggest > 3.0 * profile.noise, "{:?} {} changed by only {biggest}", g.kind, g.key);
-            if g.kind != AnomalyLabel::Trend {
+            if !matches!(g.kind, AnomalyLabel::Trend | AnomalyLabel::LevelShift) {
                 assert_eq!(dirty[g.end_index..], base[g.end_index..]);
             }
+            // A dip goes down, a spike up; a variance change moves both ways.
+            let moved = |j: usize| dirty[j] - base[j];
+            match g.kind {
+                AnomalyLabel::Spike => assert!((g.start_index..g.end_index).all(|j| moved(j) > 0.0)),
+                AnomalyLabel::Dip => assert!((g.start_index..g.end_index).all(|j| moved(j) < 0.0)),
+                AnomalyLabel::VarianceChange => {
+                    assert!((g.start_index..g.end_index).any(|j| moved(j) > 0.0));
+                    assert!((g.start_index..g.end_index).any(|j| moved(j) < 0.0));
+                }
+                _ => {}
+            }
         }
-        for kind in [AnomalyLabel::Spike, AnomalyLabel::Trend, AnomalyLabel::Seasonal] {
+        for kind in AnomalyLabel::ALL.into_iter().filter(|k| *k != AnomalyLabel::Normal) {
             assert!(f.truth.iter().any(|g| g.kind == kind), "no {kind}");
         }
     }

@@ -10,17 +10,30 @@ use crate::{ClusterId, ContractError, MetricName, NodeId, SeriesKey, TenantId};
 
 /// How a window misbehaves.
 ///
-/// - `spike`: short, and the series returns to its baseline;
-/// - `trend`: a sustained change of level or slope;
+/// - `spike`: a short rise above the expected value, after which the series comes back;
+/// - `dip`: a short fall below the expected value, after which the series comes back;
+/// - `level_shift`: an abrupt move to a new level, held for the event (and after it, unless the
+///   series came back);
+/// - `trend`: a gradual move of level (a ramp), the change growing over the event;
+/// - `variance_change`: the level stays, the point-to-point spread changes (noisier or stiller);
 /// - `seasonal`: a value that would be normal at another phase of the cycle but not at this one;
 /// - `normal`: none of the above.
+///
+/// `dip`, `level_shift` and `variance_change` were added after the first contract: older
+/// readers that know only the other four refuse them by name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum AnomalyLabel {
-    /// Short excursion that returns to baseline.
+    /// Short excursion above the expected value that returns to it.
     Spike,
-    /// Sustained change of level or slope.
+    /// Short excursion below the expected value that returns to it.
+    Dip,
+    /// Abrupt change to a new level.
+    LevelShift,
+    /// Gradual change of level: the deviation grows over the event.
     Trend,
+    /// Change of the point-to-point spread, the level unchanged.
+    VarianceChange,
     /// Out of pattern for this phase of the cycle.
     Seasonal,
     /// Nothing anomalous.
@@ -28,34 +41,50 @@ pub enum AnomalyLabel {
 }
 
 impl AnomalyLabel {
-    /// Every label, in a fixed order (spike, trend, seasonal, normal).
-    pub const ALL: [AnomalyLabel; 4] =
-        [AnomalyLabel::Spike, AnomalyLabel::Trend, AnomalyLabel::Seasonal, AnomalyLabel::Normal];
+    /// Every label, in a fixed order (spike, dip, level shift, trend, variance change,
+    /// seasonal, normal).
+    pub const ALL: [AnomalyLabel; 7] = [
+        AnomalyLabel::Spike,
+        AnomalyLabel::Dip,
+        AnomalyLabel::LevelShift,
+        AnomalyLabel::Trend,
+        AnomalyLabel::VarianceChange,
+        AnomalyLabel::Seasonal,
+        AnomalyLabel::Normal,
+    ];
 
-    /// The lowercase name used in JSON.
+    /// The name used in JSON and in the store.
     pub fn as_str(self) -> &'static str {
         match self {
             AnomalyLabel::Spike => "spike",
+            AnomalyLabel::Dip => "dip",
+            AnomalyLabel::LevelShift => "level_shift",
             AnomalyLabel::Trend => "trend",
+            AnomalyLabel::VarianceChange => "variance_change",
             AnomalyLabel::Seasonal => "seasonal",
             AnomalyLabel::Normal => "normal",
         }
     }
 }
 
+/// In words, for sentences: `level shift`, `variance change`; [`AnomalyLabel::as_str`] gives the
+/// name JSON and the store use (`level_shift`).
 impl fmt::Display for AnomalyLabel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.write_str(match self {
+            AnomalyLabel::LevelShift => "level shift",
+            AnomalyLabel::VarianceChange => "variance change",
+            other => other.as_str(),
+        })
     }
 }
 
 impl FromStr for AnomalyLabel {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        AnomalyLabel::ALL
-            .into_iter()
-            .find(|l| l.as_str() == s)
-            .ok_or_else(|| format!("unknown label {s:?}; expected spike, trend, seasonal or normal"))
+        AnomalyLabel::ALL.into_iter().find(|l| l.as_str() == s).ok_or_else(|| {
+            format!("unknown label {s:?}; expected spike, dip, level_shift, trend, variance_change, seasonal or normal")
+        })
     }
 }
 
@@ -91,6 +120,18 @@ pub struct Evidence {
     /// First point of the event (absent in results written before events were recorded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_start: Option<DateTime<Utc>>,
+    /// Median of the event's own values: the new level of a level shift, the level a variance
+    /// change kept (absent for other labels).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level_during: Option<f64>,
+    /// Point-to-point spread before the event (robust standard deviation of successive changes,
+    /// divided by the square root of 2 so that it reads as the noise's standard deviation), in
+    /// the metric's units; set for variance changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spread_before: Option<f64>,
+    /// The same spread over the event's own points; set for variance changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spread_during: Option<f64>,
 }
 
 #[derive(Deserialize)]
@@ -111,6 +152,12 @@ struct RawEvidence {
     num_points: usize,
     #[serde(default)]
     event_start: Option<DateTime<Utc>>,
+    #[serde(default)]
+    level_during: Option<f64>,
+    #[serde(default)]
+    spread_before: Option<f64>,
+    #[serde(default)]
+    spread_during: Option<f64>,
 }
 
 impl TryFrom<RawEvidence> for Evidence {
@@ -129,6 +176,9 @@ impl TryFrom<RawEvidence> for Evidence {
             duration_seconds: r.duration_seconds,
             num_points: r.num_points,
             event_start: r.event_start,
+            level_during: r.level_during,
+            spread_before: r.spread_before,
+            spread_during: r.spread_during,
         };
         e.validate()?;
         Ok(e)
@@ -152,6 +202,9 @@ impl Evidence {
             ("level_before", Some(self.level_before)),
             ("level_after", self.level_after),
             ("expected_seasonal", self.expected_seasonal),
+            ("level_during", self.level_during),
+            ("spread_before", self.spread_before),
+            ("spread_during", self.spread_during),
         ];
         for (field, value) in fields {
             if let Some(value) = value.filter(|v| !v.is_finite()) {

@@ -30,6 +30,9 @@ fn evidence() -> Evidence {
         duration_seconds: 180,
         num_points: 3,
         event_start: Some(t(4)),
+        level_during: None,
+        spread_before: None,
+        spread_during: None,
     }
 }
 
@@ -153,6 +156,32 @@ fn anomaly_result_json_minimal_and_full() {
         "window_start":"2024-03-01T14:05:00Z","window_end":"2024-03-01T14:07:00Z",
         "anomaly_score":0.98,"anomaly_label":"spike"}"#;
     assert_eq!(serde_json::from_str::<AnomalyResult>(old).unwrap(), minimal);
+}
+
+/// The evidence of the labels added later: a variance change carries the level it kept and the
+/// spreads before and during; a non-finite spread is refused by name; evidence without the
+/// three fields (written before them) parses as it did.
+#[test]
+fn variance_change_evidence_json() {
+    let spread =
+        Evidence { level_during: Some(40.3), spread_before: Some(1.5), spread_during: Some(6.2), ..evidence() };
+    let result = AnomalyResult::new(key(), t(5), t(65), 1.0, AnomalyLabel::VarianceChange)
+        .unwrap()
+        .with_evidence(spread.clone())
+        .unwrap();
+    insta::assert_json_snapshot!("anomaly_result_variance_change", result);
+    let back: AnomalyResult = serde_json::from_str(&serde_json::to_string(&result).unwrap()).unwrap();
+    assert_eq!(back, result);
+    let err = AnomalyResult::new(key(), t(5), t(65), 1.0, AnomalyLabel::VarianceChange)
+        .unwrap()
+        .with_evidence(Evidence { spread_during: Some(f64::NAN), ..spread })
+        .unwrap_err();
+    assert!(err.to_string().contains("spread_during"), "{err}");
+    let old = serde_json::to_value(evidence()).unwrap();
+    assert!(old.get("level_during").is_none() && old.get("spread_before").is_none());
+    assert_eq!(serde_json::from_value::<Evidence>(old).unwrap(), evidence());
+    assert_eq!("level_shift".parse::<AnomalyLabel>().unwrap(), AnomalyLabel::LevelShift);
+    assert_eq!(AnomalyLabel::VarianceChange.to_string(), "variance change");
 }
 
 #[test]

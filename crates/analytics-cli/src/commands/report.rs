@@ -32,7 +32,10 @@ fn esc(s: &str) -> String {
 fn color(label: AnomalyLabel) -> &'static str {
     match label {
         AnomalyLabel::Spike => "#d62728",
+        AnomalyLabel::Dip => "#1f77b4",
+        AnomalyLabel::LevelShift => "#8c564b",
         AnomalyLabel::Trend => "#ff7f0e",
+        AnomalyLabel::VarianceChange => "#17becf",
         AnomalyLabel::Seasonal => "#9467bd",
         AnomalyLabel::Normal => "#7f7f7f",
     }
@@ -283,7 +286,7 @@ pub(crate) fn run(args: &ReportArgs) -> Result<()> {
     let _ = write!(
         html,
         "<h1>Anomaly report</h1><p class=\"muted\">Run {} of engine <b>{}</b> over {} ({} series, {} points), data from {} to {}, written {}.</p>\
-         <p class=\"key\">Windows: <span style=\"background:{}\"></span>spike<span style=\"background:{}\"></span>trend<span style=\"background:{}\"></span>seasonal. \
+         <p class=\"key\">Windows: {}. \
          Scores in [0, 1]: 0.3 is one point in a thousand of a series' own history, 0.5 one in 10^5, 1 one in 10^10 or rarer.</p>",
         run.id,
         esc(&run.engine),
@@ -293,9 +296,11 @@ pub(crate) fn run(args: &ReportArgs) -> Result<()> {
         run.range_start.format("%Y-%m-%d %H:%M UTC"),
         run.range_end.format("%Y-%m-%d %H:%M UTC"),
         run.finished_at.format("%Y-%m-%d %H:%M UTC"),
-        color(AnomalyLabel::Spike),
-        color(AnomalyLabel::Trend),
-        color(AnomalyLabel::Seasonal),
+        AnomalyLabel::ALL
+            .iter()
+            .filter(|l| **l != AnomalyLabel::Normal)
+            .map(|l| format!("<span style=\"background:{}\"></span>{}", color(*l), l.as_str().replace('_', " ")))
+            .collect::<String>(),
     );
     let top = analytics_aggregate::top_n(&nodes, args.top);
     let plotted: std::collections::BTreeSet<String> = top
