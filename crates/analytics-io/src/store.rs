@@ -9,6 +9,12 @@
 //! - **Samples** (the values of the series a report plots) are one row per series, timestamps
 //!   and values packed (schema version 3); runs written before keep one row per point, still
 //!   read.
+//! - **Plain windows packed** (schema version 7): a result with nothing to say beyond its score
+//!   (label `normal`, no explanation, no evidence; most windows of most series) is kept in one
+//!   row per series, engine and run, its windows' bounds, scores and decades packed; every other
+//!   result is one row of `results`. [`ResultStore::results`] reads both, in one order. A run
+//!   replaces, per series and engine, every stored window that starts within the span of its own
+//!   windows for that series, whichever run wrote it.
 //! - **Atomic runs.** A run (its record, results, aggregates and samples) is written in one
 //!   transaction: a writer killed half-way leaves the previous complete state, untouched.
 //! - **Readers during writes.** The database is in WAL mode: readers see the last committed state
@@ -101,6 +107,21 @@ const MIGRATIONS: &[&str] = &[
         saved_at TEXT NOT NULL,
         PRIMARY KEY (service, tenant, cluster, node, metric)
     ) WITHOUT ROWID;",
+    // 7: the plain windows of a series (normal, no explanation, no evidence) as one row per
+    // series, engine and run: writing a run is one insert per series, not one per window.
+    // Results written before stay in `results`, which is still read.
+    "CREATE TABLE window_scores (
+        tenant TEXT NOT NULL, cluster TEXT NOT NULL, node TEXT NOT NULL, metric TEXT NOT NULL,
+        engine TEXT NOT NULL,
+        run_id INTEGER NOT NULL REFERENCES runs(id),
+        first_start TEXT NOT NULL, last_start TEXT NOT NULL,
+        windows INTEGER NOT NULL,
+        bounds BLOB NOT NULL,
+        scores BLOB NOT NULL,
+        decades BLOB NOT NULL,
+        UNIQUE (tenant, cluster, node, metric, engine, run_id)
+    );
+    CREATE INDEX window_scores_by_run ON window_scores (run_id);",
 ];
 
 /// Bytes per packed timestamp: seconds since the epoch (i64) and nanoseconds (u32), little-endian.
@@ -109,12 +130,30 @@ const TS_BYTES: usize = 12;
 /// A series' timestamps and values packed for `series_samples`.
 fn pack(s: &MetricSeries) -> (Vec<u8>, Vec<u8>) {
     let mut ts = Vec::with_capacity(s.len() * TS_BYTES);
-    for t in s.timestamps() {
-        ts.extend_from_slice(&t.timestamp().to_le_bytes());
-        ts.extend_from_slice(&t.timestamp_subsec_nanos().to_le_bytes());
+    for &t in s.timestamps() {
+        pack_time(&mut ts, t);
     }
     let vs = s.values().iter().flat_map(|v| v.to_le_bytes()).collect();
     (ts, vs)
+}
+
+fn pack_time(out: &mut Vec<u8>, t: DateTime<Utc>) {
+    out.extend_from_slice(&t.timestamp().to_le_bytes());
+    out.extend_from_slice(&t.timestamp_subsec_nanos().to_le_bytes());
+}
+
+fn unpack_times(ts: &[u8]) -> Option<Vec<DateTime<Utc>>> {
+    ts.chunks_exact(TS_BYTES)
+        .map(|c| {
+            let secs = i64::from_le_bytes(c[..8].try_into().ok()?);
+            let nanos = u32::from_le_bytes(c[8..].try_into().ok()?);
+            DateTime::from_timestamp(secs, nanos)
+        })
+        .collect()
+}
+
+fn unpack_f64s(vs: &[u8]) -> Option<Vec<f64>> {
+    vs.chunks_exact(8).map(|c| c.try_into().ok().map(f64::from_le_bytes)).collect()
 }
 
 /// The timestamps and values packed by [`pack`]; `None` when the blobs do not hold `points`
@@ -123,16 +162,52 @@ fn unpack(points: usize, ts: &[u8], vs: &[u8]) -> Option<(Vec<DateTime<Utc>>, Ve
     if ts.len() != points * TS_BYTES || vs.len() != points * 8 {
         return None;
     }
-    let times = ts
-        .chunks_exact(TS_BYTES)
-        .map(|c| {
-            let secs = i64::from_le_bytes(c[..8].try_into().ok()?);
-            let nanos = u32::from_le_bytes(c[8..].try_into().ok()?);
-            DateTime::from_timestamp(secs, nanos)
-        })
-        .collect::<Option<Vec<_>>>()?;
-    let values = vs.chunks_exact(8).map(|c| c.try_into().ok().map(f64::from_le_bytes)).collect::<Option<Vec<_>>>()?;
-    Some((times, values))
+    Some((unpack_times(ts)?, unpack_f64s(vs)?))
+}
+
+/// Whether a result is plain: nothing to keep beyond its window, score and decades.
+fn is_plain(r: &AnomalyResult) -> bool {
+    r.anomaly_label() == AnomalyLabel::Normal && r.explanation().is_none() && r.evidence().is_none()
+}
+
+/// Plain windows of one series and engine, packed for `window_scores`: each window's start and
+/// end ([`TS_BYTES`] each), its score and its decades (NaN where absent), little-endian.
+#[derive(Debug, Default)]
+struct PackedWindows {
+    bounds: Vec<u8>,
+    scores: Vec<u8>,
+    decades: Vec<u8>,
+    windows: usize,
+}
+
+impl PackedWindows {
+    fn push(&mut self, start: DateTime<Utc>, end: DateTime<Utc>, score: f64, decades: Option<f64>) {
+        pack_time(&mut self.bounds, start);
+        pack_time(&mut self.bounds, end);
+        self.scores.extend_from_slice(&score.to_le_bytes());
+        self.decades.extend_from_slice(&decades.unwrap_or(f64::NAN).to_le_bytes());
+        self.windows += 1;
+    }
+
+    /// The windows of the blobs as (start, end, score, decades); `None` when the blobs do not
+    /// hold `windows` windows.
+    #[allow(clippy::type_complexity)]
+    fn unpack(
+        windows: usize,
+        bounds: &[u8],
+        scores: &[u8],
+        decades: &[u8],
+    ) -> Option<Vec<(DateTime<Utc>, DateTime<Utc>, f64, Option<f64>)>> {
+        if bounds.len() != windows * 2 * TS_BYTES || scores.len() != windows * 8 || decades.len() != windows * 8 {
+            return None;
+        }
+        let (times, scores, decades) = (unpack_times(bounds)?, unpack_f64s(scores)?, unpack_f64s(decades)?);
+        Some(
+            (0..windows)
+                .map(|i| (times[2 * i], times[2 * i + 1], scores[i], Some(decades[i]).filter(|d| !d.is_nan())))
+                .collect(),
+        )
+    }
 }
 
 /// The newest schema version this build knows.
@@ -189,6 +264,54 @@ pub struct Counts {
     pub samples: usize,
     /// Incidents.
     pub incidents: usize,
+}
+
+/// The series and engine a result is stored under (the run's engine when it names none).
+fn group_of<'a>(r: &'a AnomalyResult, run_engine: &'a str) -> (&'a str, &'a str, &'a str, &'a str, &'a str) {
+    let engine = r.engine().unwrap_or(run_engine);
+    (r.tenant_id().as_str(), r.cluster_id().as_str(), r.node_id().as_str(), r.metric_name().as_str(), engine)
+}
+
+/// Writes (or, when there are none, removes) the packed windows of a series, engine and run.
+fn write_packed(
+    conn: &Connection,
+    ids: [&str; 4],
+    engine: &str,
+    run_id: i64,
+    w: &PackedWindows,
+    first: DateTime<Utc>,
+    last: DateTime<Utc>,
+) -> rusqlite::Result<()> {
+    if w.windows == 0 {
+        conn.prepare_cached(
+            "DELETE FROM window_scores
+             WHERE tenant = ?1 AND cluster = ?2 AND node = ?3 AND metric = ?4 AND engine = ?5 AND run_id = ?6",
+        )?
+        .execute(params![ids[0], ids[1], ids[2], ids[3], engine, run_id])?;
+        return Ok(());
+    }
+    conn.prepare_cached(
+        "INSERT INTO window_scores (tenant, cluster, node, metric, engine, run_id, first_start, last_start, windows, bounds, scores, decades)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+         ON CONFLICT (tenant, cluster, node, metric, engine, run_id) DO UPDATE SET
+           first_start = excluded.first_start, last_start = excluded.last_start, windows = excluded.windows,
+           bounds = excluded.bounds, scores = excluded.scores, decades = excluded.decades",
+    )?
+    .execute(params![
+        ids[0],
+        ids[1],
+        ids[2],
+        ids[3],
+        engine,
+        run_id,
+        ts(first),
+        ts(last),
+        w.windows as i64,
+        w.bounds,
+        w.scores,
+        w.decades
+    ])?;
+    Ok(())
 }
 
 /// The SQLite result store.
@@ -332,6 +455,35 @@ impl ResultStore {
             )
             .map_err(fail)?;
         {
+            // The run's results by series and engine: a stable sort, which costs one pass when
+            // they come grouped (as a run writes them), and keeps each series' windows in order.
+            let results: Vec<AnomalyResult> = results.into_iter().collect();
+            let engine_of = run.engine.as_str();
+            let mut order: Vec<usize> = (0..results.len()).collect();
+            order.sort_by(|&i, &j| group_of(&results[i], engine_of).cmp(&group_of(&results[j], engine_of)));
+            let groups = order.chunk_by(|&i, &j| group_of(&results[i], engine_of) == group_of(&results[j], engine_of));
+            tx.execute("DELETE FROM window_scores WHERE run_id = ?1", [id]).map_err(fail)?;
+            // Nothing stored yet but this run's own packs (just removed): no window of another
+            // run, or of this one written before, to give way. The first run into a store, the
+            // common case, skips two statements per series.
+            let stored: bool = tx
+                .query_row("SELECT EXISTS (SELECT 1 FROM results) OR EXISTS (SELECT 1 FROM window_scores)", [], |r| {
+                    r.get(0)
+                })
+                .map_err(fail)?;
+            let mut clear = tx
+                .prepare(
+                    "DELETE FROM results WHERE tenant = ?1 AND cluster = ?2 AND node = ?3 AND metric = ?4 AND engine = ?5
+                       AND window_start >= ?6 AND window_start <= ?7",
+                )
+                .map_err(fail)?;
+            let mut overlapping = tx
+                .prepare(
+                    "SELECT run_id, windows, bounds, scores, decades FROM window_scores
+                     WHERE tenant = ?1 AND cluster = ?2 AND node = ?3 AND metric = ?4 AND engine = ?5
+                       AND first_start <= ?7 AND last_start >= ?6",
+                )
+                .map_err(fail)?;
             let mut put = tx
                 .prepare(
                     "INSERT INTO results (tenant, cluster, node, metric, engine, window_start, window_end, score, label, explanation, evidence, run_id, decades)
@@ -342,24 +494,84 @@ impl ResultStore {
                        decades = excluded.decades",
                 )
                 .map_err(fail)?;
-            for r in results {
-                let evidence = r.evidence().map(|e| serde_json::to_string(e).unwrap_or_default());
-                put.execute(params![
-                    r.tenant_id().as_str(),
-                    r.cluster_id().as_str(),
-                    r.node_id().as_str(),
-                    r.metric_name().as_str(),
-                    r.engine().unwrap_or(&run.engine),
-                    ts(r.window_start()),
-                    ts(r.window_end()),
-                    r.anomaly_score(),
-                    r.anomaly_label().as_str(),
-                    r.explanation(),
-                    evidence,
-                    id,
-                    r.decades()
-                ])
-                .map_err(fail)?;
+            let mut rest = Vec::new();
+            for group in groups {
+                let (tenant, cluster, node, metric, engine) = group_of(&results[group[0]], engine_of);
+                let ids = [tenant, cluster, node, metric];
+                let group = group.iter().map(|&i| &results[i]);
+                let (Some(first), Some(last)) =
+                    (group.clone().map(|r| r.window_start()).min(), group.clone().map(|r| r.window_start()).max())
+                else {
+                    continue;
+                };
+                let span = first..=last;
+                // What earlier runs stored for these windows gives way to this run.
+                if stored {
+                    clear
+                        .execute(params![ids[0], ids[1], ids[2], ids[3], engine, ts(first), ts(last)])
+                        .map_err(fail)?;
+                    rest.clear();
+                    let rows = overlapping
+                        .query_map(params![ids[0], ids[1], ids[2], ids[3], engine, ts(first), ts(last)], |r| {
+                            Ok((
+                                r.get::<_, i64>(0)?,
+                                r.get::<_, i64>(1)?,
+                                r.get::<_, Vec<u8>>(2)?,
+                                r.get::<_, Vec<u8>>(3)?,
+                                r.get::<_, Vec<u8>>(4)?,
+                            ))
+                        })
+                        .map_err(fail)?;
+                    for row in rows {
+                        rest.push(row.map_err(fail)?);
+                    }
+                    for (other, windows, bounds, scores, decades) in rest.drain(..) {
+                        let windows =
+                            PackedWindows::unpack(windows as usize, &bounds, &scores, &decades).ok_or_else(|| {
+                                IoError::Store {
+                                    path: path.clone(),
+                                    message: format!(
+                                    "run {other}'s packed windows of {tenant}/{cluster}/{node}/{metric} are damaged"
+                                ),
+                                }
+                            })?;
+                        let kept: Vec<_> = windows.into_iter().filter(|w| !span.contains(&w.0)).collect();
+                        let mut packed = PackedWindows::default();
+                        for &(start, end, score, decades) in &kept {
+                            packed.push(start, end, score, decades);
+                        }
+                        let (lo, hi) = (kept.iter().map(|w| w.0).min(), kept.iter().map(|w| w.0).max());
+                        write_packed(&tx, ids, engine, other, &packed, lo.unwrap_or(first), hi.unwrap_or(last))
+                            .map_err(fail)?;
+                    }
+                }
+                let mut packed = PackedWindows::default();
+                let (mut lo, mut hi) = (last, first);
+                for r in group {
+                    if is_plain(r) {
+                        (lo, hi) = (lo.min(r.window_start()), hi.max(r.window_start()));
+                        packed.push(r.window_start(), r.window_end(), r.anomaly_score(), r.decades());
+                        continue;
+                    }
+                    let evidence = r.evidence().map(|e| serde_json::to_string(e).unwrap_or_default());
+                    put.execute(params![
+                        ids[0],
+                        ids[1],
+                        ids[2],
+                        ids[3],
+                        engine,
+                        ts(r.window_start()),
+                        ts(r.window_end()),
+                        r.anomaly_score(),
+                        r.anomaly_label().as_str(),
+                        r.explanation(),
+                        evidence,
+                        id,
+                        r.decades()
+                    ])
+                    .map_err(fail)?;
+                }
+                write_packed(&tx, ids, engine, id, &packed, lo, hi).map_err(fail)?;
             }
             let mut put = tx
                 .prepare(
@@ -450,7 +662,12 @@ impl ResultStore {
         };
         Ok(Counts {
             runs: count("runs")?,
-            results: count("results")?,
+            results: count("results")?
+                + self
+                    .conn
+                    .query_row("SELECT COALESCE(SUM(windows), 0) FROM window_scores", [], |r| r.get::<_, i64>(0))
+                    .map(|n| n as usize)
+                    .map_err(|e| self.err(e))?,
             aggregates: count("aggregates")?,
             samples: count("samples")?
                 + self
@@ -493,7 +710,8 @@ impl ResultStore {
             .map_err(|e| self.err(e))
     }
 
-    /// Every result of a run, ordered by series and window.
+    /// Every result of a run (its own rows and its packed plain windows), ordered by series and
+    /// window.
     pub fn results(&self, run_id: i64) -> Result<Vec<AnomalyResult>, IoError> {
         let mut q = self
             .conn
@@ -543,6 +761,41 @@ impl ResultStore {
             }
             out.push(r);
         }
+        let mut q = self
+            .conn
+            .prepare("SELECT tenant, cluster, node, metric, engine, windows, bounds, scores, decades FROM window_scores WHERE run_id = ?1")
+            .map_err(|e| self.err(e))?;
+        let rows = q
+            .query_map([run_id], |r| {
+                Ok((
+                    [r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?],
+                    r.get::<_, String>(4)?,
+                    r.get::<_, i64>(5)?,
+                    r.get::<_, Vec<u8>>(6)?,
+                    r.get::<_, Vec<u8>>(7)?,
+                    r.get::<_, Vec<u8>>(8)?,
+                ))
+            })
+            .map_err(|e| self.err(e))?;
+        for row in rows {
+            let ([tenant, cluster, node, metric], engine, windows, bounds, scores, decades) =
+                row.map_err(|e| self.err(e))?;
+            let bad = |m: String| self.err(format!("a stored result is invalid: {m}"));
+            let key = series_key(tenant, cluster, node, metric).map_err(|e| bad(e.to_string()))?;
+            let windows = PackedWindows::unpack(windows.max(0) as usize, &bounds, &scores, &decades)
+                .ok_or_else(|| bad(format!("the packed windows of {key} do not hold what they say")))?;
+            for (start, end, score, decades) in windows {
+                let mut r = AnomalyResult::new(key.clone(), start, end, score, AnomalyLabel::Normal)
+                    .map_err(|e| bad(e.to_string()))?
+                    .with_engine(engine.clone());
+                if let Some(d) = decades {
+                    r = r.with_decades(d).map_err(|e| bad(e.to_string()))?;
+                }
+                out.push(r);
+            }
+        }
+        // One order for both: by series, then window.
+        out.sort_by(|a, b| a.key().cmp(&b.key()).then(a.window_start().cmp(&b.window_start())));
         Ok(out)
     }
 

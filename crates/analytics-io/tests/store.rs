@@ -158,26 +158,78 @@ fn results_aggregates_and_samples_round_trip() {
     assert_eq!(s.integrity_check().unwrap(), "ok");
 }
 
+/// Puts a run's results back as a store before schema version 7 kept them: every window one row
+/// of `results` (packed plain windows dropped), without the decades column of version 5.
+fn as_rows_before_packing(raw: &rusqlite::Connection, run_id: i64, results: &[AnomalyResult]) {
+    raw.execute_batch("DROP TABLE window_scores; DELETE FROM results;").unwrap();
+    for r in results {
+        raw.execute(
+            "INSERT INTO results (tenant, cluster, node, metric, engine, window_start, window_end, score, label, explanation, evidence, run_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            rusqlite::params![
+                r.tenant_id().as_str(),
+                r.cluster_id().as_str(),
+                r.node_id().as_str(),
+                r.metric_name().as_str(),
+                r.engine().unwrap(),
+                r.window_start().to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+                r.window_end().to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+                r.anomaly_score(),
+                r.anomaly_label().as_str(),
+                r.explanation(),
+                r.evidence().map(|e| serde_json::to_string(e).unwrap()),
+                run_id
+            ],
+        )
+        .unwrap();
+    }
+}
+
 #[test]
 fn an_old_schema_is_migrated_and_a_newer_one_refused() {
     let path = db("old.db");
-    {
+    let written = {
         // A store at schema version 1 (before the samples table), with one run in it.
         let mut s = ResultStore::open(&path).unwrap();
-        s.write_run(&run(), results(), &aggregates(), &[], &[]).unwrap();
-    }
-    // Roll the file back to schema version 1: no samples, series_samples, incidents or checkpoints
-    // table.
+        let id = s.write_run(&run(), results(), &aggregates(), &[], &[]).unwrap();
+        s.results(id).unwrap()
+    };
+    // Roll the file back to schema version 1: results one row per window, no samples,
+    // series_samples, incidents or checkpoints table.
     let raw = |p: &PathBuf, sql: &str| rusqlite::Connection::open(p).unwrap().execute_batch(sql).unwrap();
+    as_rows_before_packing(&rusqlite::Connection::open(&path).unwrap(), 1, &written);
     raw(
         &path,
         "DROP TABLE samples; DROP TABLE series_samples; DROP TABLE incidents; DROP TABLE checkpoints; \
          ALTER TABLE results DROP COLUMN decades; ALTER TABLE aggregates DROP COLUMN decades; \
          UPDATE schema_version SET version = 1;",
     );
-    let s = ResultStore::open(&path).unwrap();
+    let mut s = ResultStore::open(&path).unwrap();
     assert_eq!(s.schema_version().unwrap(), SCHEMA_VERSION);
     assert_eq!(s.counts().unwrap().results, 48, "data survives the migration");
+    // Without decades (the column came at version 5), the results read back as written.
+    let without_decades: Vec<AnomalyResult> = written
+        .iter()
+        .map(|r| {
+            let mut back =
+                AnomalyResult::new(r.key(), r.window_start(), r.window_end(), r.anomaly_score(), r.anomaly_label())
+                    .unwrap()
+                    .with_engine(r.engine().unwrap());
+            if let Some(x) = r.explanation() {
+                back = back.with_explanation(x);
+            }
+            if let Some(e) = r.evidence() {
+                back = back.with_evidence(e.clone()).unwrap();
+            }
+            back
+        })
+        .collect();
+    assert_eq!(s.results(1).unwrap(), without_decades);
+    // Written again, the run's plain windows are packed and the old rows are gone: no window
+    // twice.
+    s.write_run(&run(), results(), &aggregates(), &[], &[]).unwrap();
+    assert_eq!(s.counts().unwrap().results, 48);
+    assert_eq!(s.results(1).unwrap(), written);
     assert_eq!(s.counts().unwrap().samples, 0);
     assert_eq!(s.incidents(1).unwrap(), vec![], "a run from before incidents has none");
     // A newer schema is refused with a clear message.
@@ -208,12 +260,14 @@ fn samples_written_one_row_per_point_are_still_read() {
     let series =
         MetricSeries::new("acme", "prod", "node-1", "cpu", vec![t0, t0 + Duration::minutes(1)], vec![1.5, 2.5])
             .unwrap();
-    let id = {
+    let (id, written) = {
         let mut s = ResultStore::open(&path).unwrap();
-        s.write_run(&run(), results(), &aggregates(), &[], &[]).unwrap()
+        let id = s.write_run(&run(), results(), &aggregates(), &[], &[]).unwrap();
+        (id, s.results(id).unwrap())
     };
     // Back to version 2, with the series stored as version 2 stored it.
     let raw = rusqlite::Connection::open(&path).unwrap();
+    as_rows_before_packing(&raw, id, &written);
     raw.execute_batch(
         "DROP TABLE series_samples; DROP TABLE incidents; DROP TABLE checkpoints; \
          ALTER TABLE results DROP COLUMN decades; \
@@ -267,4 +321,67 @@ fn checkpoints_are_replaced_as_a_set_per_service() {
     // Reopened: still there.
     let s = ResultStore::open(&path).unwrap();
     assert_eq!(s.checkpoints("a").unwrap().0[0].state, vec![7]);
+}
+
+/// A later run over some of the same hours replaces them, packed windows and result rows alike,
+/// whichever run wrote them: the earlier run keeps the hours the later one did not cover, and no
+/// window is stored twice.
+#[test]
+fn a_later_run_over_some_of_the_same_hours_takes_them_over() {
+    let path = db("overlap.db");
+    let mut s = ResultStore::open(&path).unwrap();
+    let first = s.write_run(&run(), results(), &aggregates(), &[], &[]).unwrap();
+    // Twelve hours later: hours 12 to 35, the spike at hour 14 of the first run now at 26.
+    let mut later = run();
+    later.range_start += Duration::hours(12);
+    later.range_end += Duration::hours(12);
+    let shifted: Vec<AnomalyResult> = results()
+        .into_iter()
+        .map(|r| {
+            let moved = AnomalyResult::new(
+                r.key(),
+                r.window_start() + Duration::hours(12),
+                r.window_end() + Duration::hours(12),
+                r.anomaly_score(),
+                r.anomaly_label(),
+            )
+            .unwrap()
+            .with_engine("default");
+            match r.explanation() {
+                Some(x) => moved.with_explanation(x),
+                None => moved,
+            }
+        })
+        .collect();
+    let second = s.write_run(&later, shifted.clone(), &[], &[], &[]).unwrap();
+    assert_ne!(first, second);
+    assert_eq!(s.counts().unwrap().results, 2 * 36, "36 hours of two series, each once");
+    let kept = s.results(first).unwrap();
+    let t0 = run().range_start;
+    assert_eq!(kept.len(), 2 * 12);
+    assert!(kept.iter().all(|r| r.window_start() < t0 + Duration::hours(12)), "the first run keeps hours 0 to 11");
+    assert!(kept.iter().all(|r| r.anomaly_label() == AnomalyLabel::Normal), "its spike at 14 went to the later run");
+    let mut expected = shifted;
+    expected.sort_by(|a, b| a.key().cmp(&b.key()).then(a.window_start().cmp(&b.window_start())));
+    assert_eq!(s.results(second).unwrap(), expected);
+}
+
+/// A packed row that does not hold what it says (a file edited by hand, a torn copy) is refused
+/// with the series named, not read as something else.
+#[test]
+fn damaged_packed_windows_are_refused_by_series() {
+    let path = db("damaged.db");
+    let mut s = ResultStore::open(&path).unwrap();
+    let id = s.write_run(&run(), results(), &aggregates(), &[], &[]).unwrap();
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch("UPDATE window_scores SET windows = windows + 1 WHERE metric = 'mem'")
+        .unwrap();
+    let err = s.results(id).unwrap_err().to_string();
+    assert!(
+        err.ends_with(
+            "a stored result is invalid: the packed windows of acme/prod/node-1/mem do not hold what they say"
+        ),
+        "{err}"
+    );
 }
