@@ -7,7 +7,7 @@ mod text;
 
 pub use seasonality::{autocorrelation, detect_period, median_step_seconds, Period, CALENDAR_PERIODS};
 pub use shape::{classify, Shape, ShapeConfig};
-pub use text::{explain_incident, explain_series, format_duration, format_value, worst_member};
+pub use text::{explain_incident, explain_series, format_duration, format_value, unit_of, worst_member};
 
 /// An explanation was asked of an event that does not fit its series.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

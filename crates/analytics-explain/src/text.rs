@@ -27,6 +27,38 @@ pub fn format_value(v: f64, unit: Option<&str>) -> String {
     }
 }
 
+/// The unit a metric's name declares, by the Prometheus naming conventions: a unit suffix, before
+/// an optional `_total`: `_seconds` (s), `_milliseconds` or `_ms` (ms), `_microseconds` (µs),
+/// `_percent` or `_pct` (%), `_celsius` (°C). None when the name declares none (`cpu_usage`, a
+/// count, `_ratio`, or `_bytes`, whose raw numbers read badly with a unit beside them): the
+/// sentence then prints the bare number rather than guess.
+///
+/// ```
+/// use analytics_explain::unit_of;
+///
+/// assert_eq!(unit_of("http_request_duration_seconds"), Some("s"));
+/// assert_eq!(unit_of("request_latency_ms"), Some("ms"));
+/// assert_eq!(unit_of("gc_pause_milliseconds_total"), Some("ms"));
+/// assert_eq!(unit_of("disk_used_percent"), Some("%"));
+/// assert_eq!(unit_of("cpu_usage"), None);
+/// assert_eq!(unit_of("process_resident_memory_bytes"), None);
+/// ```
+pub fn unit_of(metric: &str) -> Option<&'static str> {
+    let name = metric.strip_suffix("_total").unwrap_or(metric);
+    [
+        ("_seconds", "s"),
+        ("_milliseconds", "ms"),
+        ("_ms", "ms"),
+        ("_microseconds", "µs"),
+        ("_percent", "%"),
+        ("_pct", "%"),
+        ("_celsius", "°C"),
+    ]
+    .into_iter()
+    .find(|(suffix, _)| name.ends_with(suffix) && name.len() > suffix.len())
+    .map(|(_, unit)| unit)
+}
+
 /// Formats a duration in seconds as "45 s", "3 min", "2 h 15 min" or "1 d 2 h".
 pub fn format_duration(seconds: i64) -> String {
     let s = seconds.max(0);
@@ -61,7 +93,8 @@ fn tail(shape: &Shape, v: &impl Fn(f64) -> String) -> String {
     }
 }
 
-/// The explanation sentence for a labelled event of one series.
+/// The explanation sentence for a labelled event of one series, its numbers in `unit` (where
+/// None, the unit the metric's name declares, [`unit_of`], if any).
 ///
 /// ```
 /// use analytics_explain::{classify, explain_series, ShapeConfig};
@@ -79,6 +112,7 @@ fn tail(shape: &Shape, v: &impl Fn(f64) -> String) -> String {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn explain_series(key: &SeriesKey, unit: Option<&str>, shape: &Shape) -> String {
+    let unit = unit.or_else(|| unit_of(key.metric_name.as_str()));
     let e = &shape.evidence;
     let who = format!("{} on {} (cluster {}, tenant {})", key.metric_name, key.node_id, key.cluster_id, key.tenant_id);
     let v = |x: f64| format_value(x, unit);
@@ -174,7 +208,8 @@ pub fn explain_series(key: &SeriesKey, unit: Option<&str>, shape: &Shape) -> Str
 
 /// The sentence for an incident: where, which metrics on how many of the scope's nodes, from
 /// when and for how long, and its worst member against its baseline. `unit` gives a metric's
-/// unit when it is known.
+/// unit when it is known; where it gives none, the unit the metric's name declares
+/// ([`unit_of`]), if any.
 ///
 /// ```
 /// use analytics_explain::explain_incident;
@@ -213,7 +248,7 @@ pub fn explain_incident(incident: &Incident, unit: &dyn Fn(&str) -> Option<&'sta
     let worst = worst_member(members);
     let size = |m: &IncidentMember| match (m.peak_value, m.baseline) {
         (Some(p), Some(b)) => {
-            let u = unit(m.key.metric_name.as_str());
+            let u = unit(m.key.metric_name.as_str()).or_else(|| unit_of(m.key.metric_name.as_str()));
             format!("{} {} against a baseline of {}", m.key.metric_name, format_value(p, u), format_value(b, u))
         }
         _ => format!("{} {}, score {:.3}", m.key.metric_name, m.label, m.score),
@@ -225,7 +260,7 @@ pub fn explain_incident(incident: &Incident, unit: &dyn Fn(&str) -> Option<&'sta
             let events = if members.len() > 1 { format!(" ({} events)", members.len()) } else { String::new() };
             let size = match (m.peak_value, m.baseline) {
                 (Some(p), Some(b)) => {
-                    let u = unit(m.key.metric_name.as_str());
+                    let u = unit(m.key.metric_name.as_str()).or_else(|| unit_of(m.key.metric_name.as_str()));
                     format!("{} against a baseline of {}", format_value(p, u), format_value(b, u))
                 }
                 _ => format!("score {:.3}", m.score),

@@ -247,13 +247,14 @@ fn labels_and_numbers_of_injected_events_match_the_truth() {
 /// value or "fell" to a higher one.
 #[test]
 fn sentences_say_what_their_evidence_says() {
-    use analytics_explain::{explain_series, format_value};
+    use analytics_explain::{explain_series, format_value, unit_of};
     let mut checked = 0;
     let mut wrong: Vec<String> = Vec::new();
     each_injected(|g, _, shape| {
         let text = explain_series(&g.key, None, &shape);
         let e = &shape.evidence;
-        let v = |x: f64| format_value(x, None);
+        let unit = unit_of(g.key.metric_name.as_str());
+        let v = |x: f64| format_value(x, unit);
         let up = e.deviation_sigma >= 0.0;
         let side = if up { "robust sigma above" } else { "robust sigma below" };
         let mut fine = shape.label == AnomalyLabel::Normal || text.contains(side);
