@@ -152,7 +152,12 @@ impl<'a> FleetPipeline<'a> {
                 .install(detect)?,
             None => detect()?,
         };
-        let results: Vec<AnomalyResult> = per_node.into_iter().flatten().collect();
+        // Room for every result at once: growing by doubling would hold up to twice the
+        // results while the last ones are copied in.
+        let mut results: Vec<AnomalyResult> = Vec::with_capacity(per_node.iter().map(Vec::len).sum());
+        for node in per_node {
+            results.extend(node);
+        }
         let detect_seconds = started.elapsed().as_secs_f64();
         let started = Instant::now();
         let metrics = summarise(&results);

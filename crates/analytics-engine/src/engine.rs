@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::ops::Range;
+use std::sync::Arc;
 
 use analytics_explain::{classify, detect_period, explain_series, Shape, ShapeConfig};
 use analytics_types::{AnomalyLabel, AnomalyResult, MetricSeries};
@@ -131,7 +132,8 @@ impl<D: DetectorConfig + Default> Default for EngineConfig<D> {
 /// An engine made of any [`Detector`] with calibration, an alarm rule, windows and labels.
 #[derive(Debug)]
 pub struct DetectorEngine<D: Detector> {
-    name: String,
+    // Shared by every result the engine makes.
+    name: Arc<str>,
     detector: D,
     calibration: CalibrationConfig,
     alarm: AlarmConfig,
@@ -160,7 +162,7 @@ impl<D: Detector + 'static> DetectorEngine<D> {
             .map_err(|e| EngineError::Internal(format!("engine config does not serialise: {e}")))?;
         let EngineConfig { calibration, alarm, shape, .. } = cfg;
         let fingerprint = checkpoint::fingerprint(&serde_json::json!({ "engine": name, "config": config_json }));
-        Ok(Self { name: name.to_owned(), detector, calibration, alarm, windows, shape, config_json, fingerprint })
+        Ok(Self { name: Arc::from(name), detector, calibration, alarm, windows, shape, config_json, fingerprint })
     }
 
     fn label_events(&self, series: &MetricSeries, events: &[Range<usize>]) -> Result<Vec<Shape>, EngineError> {
@@ -299,11 +301,11 @@ impl<D: Detector> DetectorEngine<D> {
         let saved: SavedStream<C> = checkpoint::decode(&self.name, saved)?;
         if saved.fingerprint != self.fingerprint {
             let message = "saved by another engine or another configuration".to_owned();
-            return Err(EngineError::BadCheckpoint { engine: self.name.clone(), message });
+            return Err(EngineError::BadCheckpoint { engine: self.name.to_string(), message });
         }
         let detector = self.detector.resume(&saved.detector).map_err(|e| match e {
             EngineError::BadCheckpoint { message, .. } => {
-                EngineError::BadCheckpoint { engine: self.name.clone(), message }
+                EngineError::BadCheckpoint { engine: self.name.to_string(), message }
             }
             other => other,
         })?;

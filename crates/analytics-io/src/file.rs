@@ -447,10 +447,14 @@ impl<'a> Reader<'a> {
         let selected = self.tenant.is_none_or(|tn| tn == &key.tenant_id) && self.selector.matches(&key);
         let slot = self.slots.len();
         self.index.insert(key.clone(), slot);
-        // Series of a fleet file are mostly of one length: room for the mean length so far
-        // saves the growth's copies and its unused capacity (and a long first series among
-        // many short ones reserves little: the mean falls as they come).
-        let room = self.rows_total.checked_div(self.slots.len()).unwrap_or(0);
+        // Series of a fleet file are mostly of one length: room for the mean length so far, or
+        // the length of the series before this one if larger (in a file sorted by series it is
+        // complete), saves the growth's copies and its unused capacity. A long first series
+        // among many short ones reserves little: the mean falls as they come, and the last
+        // series is short. A range of a file read in parallel that starts within a series still
+        // reserves exactly from its second series on.
+        let mean = self.rows_total.checked_div(self.slots.len()).unwrap_or(0);
+        let room = mean.max(self.slots.last().map_or(0, |s| s.rows.ts.len()));
         let rows = Rows { ts: Vec::with_capacity(room), vs: Vec::with_capacity(room), first_line: 0, last_line: 0 };
         self.slots.push(Slot { key, selected, touched: false, done: false, rows, repairs: Repairs::default() });
         slot

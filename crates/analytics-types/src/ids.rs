@@ -1,6 +1,7 @@
 //! Identifier newtypes: a node id can never be passed where a tenant id is expected.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -21,15 +22,18 @@ macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident, $field:literal) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        ///
+        /// The text is shared: a clone (every result of a series carries its identifiers) is a
+        /// reference count, not a copy.
         #[serde(try_from = "String", into = "String")]
-        pub struct $name(String);
+        pub struct $name(Arc<str>);
 
         impl $name {
             /// Validates and wraps an identifier.
             pub fn new(value: impl Into<String>) -> Result<Self, ContractError> {
                 let value = value.into();
                 check_id($field, &value)?;
-                Ok(Self(value))
+                Ok(Self(value.into()))
             }
 
             /// The identifier as a string slice.
@@ -54,7 +58,7 @@ macro_rules! id_type {
 
         impl From<$name> for String {
             fn from(id: $name) -> String {
-                id.0
+                id.0.as_ref().to_owned()
             }
         }
 
