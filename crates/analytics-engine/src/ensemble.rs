@@ -76,6 +76,13 @@ pub struct EnsembleConfig {
     /// A point beyond the whole range the series has shown is news (with the `bonferroni` and
     /// `max` combinations, where it counts as one more member).
     pub record: RecordConfig,
+    /// Bonferroni's correction over a day's points too (with the `bonferroni` combination), from
+    /// this many points a day: once a series has been watched for a day, its surprise is
+    /// lowered by `log10` of its points per day over this number, so that a score means as many
+    /// false alarms per day on hourly data as on minute data (a series with this many points a
+    /// day is scored as without the correction). 0 turns it off: a score then means as many
+    /// false alarms per point.
+    pub per_day_reference: f64,
 }
 
 /// How the ensemble combines its members' calibrated scores.
@@ -129,6 +136,7 @@ impl Default for EnsembleConfig {
             // experts label repeated incidents each time: off unless configured.
             recurrence: RecurrenceConfig { bin_seconds: 0, ..RecurrenceConfig::default() },
             record: RecordConfig::default(),
+            per_day_reference: 0.0,
         }
     }
 }
@@ -166,6 +174,11 @@ struct Common {
     recurrence: Option<Recurrence>,
     /// The record rule (with the `bonferroni` and `max` combinations, unless turned off).
     records: Option<Records>,
+    /// How many members take part (the combination waits for all of them).
+    members: usize,
+    /// `log10` of the points per day the surprise is corrected from, when it is
+    /// ([`EnsembleConfig::per_day_reference`]).
+    per_day: Option<f64>,
 }
 
 /// What the members said about one point, gathered for the combination.
@@ -200,22 +213,25 @@ impl Tally {
 
 impl Common {
     /// The ensemble's score of the point `x` at `t` from its members' tally and this series'
-    /// range and recurrence memory (both updated here, for every point, in time order): None
+    /// range, recurrence memory and pace (updated here, for every point, in time order): None
     /// until every member is past its warm-up, so that the combination means the same thing
     /// from point to point.
     fn combine(
         &self,
         memory: &mut Memory,
         range: &mut Range,
-        members: usize,
         t: DateTime<Utc>,
         x: f64,
+        pace: &mut Option<Box<Pace>>,
         mut tally: Tally,
     ) -> Option<f64> {
         if let Some(rule) = &self.records {
             tally.record(range.surprise(rule, t, x));
         }
-        if tally.ready < members {
+        if let Some(reference) = self.per_day {
+            tally.most -= pace.get_or_insert_with(Box::default).decades(t, reference);
+        }
+        if tally.ready < self.members {
             return None;
         }
         let mut discount = |surprise: f64| match &self.recurrence {
@@ -230,6 +246,54 @@ impl Common {
             // at 1, so that the engine keeps the evidence of a score of 1 (it caps the score).
             Combine::Bonferroni => (discount(tally.most - self.members_decades) / SCORE_DECADES).max(0.0),
         })
+    }
+}
+
+/// How many points a day a series has, learnt over its first day, as `log10` (0 until a day
+/// has been seen). The time is read every [`PACE_CHECK_EVERY`] points until then, and never
+/// after.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Pace {
+    /// The first point's time (None before it).
+    start: Option<DateTime<Utc>>,
+    /// Points after the first, while the day is being watched.
+    seen: u32,
+    /// `log10` of the points per day, once known.
+    decades: f64,
+    known: bool,
+}
+
+/// Points between two readings of the time while a series' pace is learnt.
+const PACE_CHECK_EVERY: u32 = 16;
+
+impl Pace {
+    /// Bonferroni's correction for a day's points, counted from `reference` (`log10` of the
+    /// points per day it is counted from), in decades: 0 until a day has been seen.
+    #[inline]
+    fn decades(&mut self, t: DateTime<Utc>, reference: f64) -> f64 {
+        if !self.known {
+            self.learn(t);
+            if !self.known {
+                return 0.0;
+            }
+        }
+        self.decades - reference
+    }
+
+    fn learn(&mut self, t: DateTime<Utc>) {
+        let Some(start) = self.start else {
+            self.start = Some(t);
+            return;
+        };
+        self.seen = self.seen.saturating_add(1);
+        if self.seen.is_multiple_of(PACE_CHECK_EVERY) {
+            let span = (t - start).num_seconds();
+            if span >= 86_400 {
+                let per_day = f64::from(self.seen) * 86_400.0 / span as f64;
+                self.decades = per_day.log10();
+                self.known = true;
+            }
+        }
     }
 }
 
@@ -252,6 +316,13 @@ impl Ensemble {
         cfg.record.check()?;
         if cfg.members.is_empty() {
             return Err(EngineError::bad_param("members", "[]", "at least one member"));
+        }
+        if !(cfg.per_day_reference >= 0.0 && cfg.per_day_reference.is_finite()) {
+            return Err(EngineError::bad_param(
+                "per_day_reference",
+                cfg.per_day_reference,
+                "0 (off) or a positive number of points per day",
+            ));
         }
         let z = RobustZ::new(cfg.robust_zscore.clone())?;
         let density = Density::new(cfg.spike_density.clone())?;
@@ -291,9 +362,12 @@ impl Ensemble {
         let common = Common {
             scale: Scale::new(cfg.member_calibration),
             combine: cfg.combine,
+            members: cfg.members.len(),
             members_decades: (asked as f64).log10(),
             recurrence,
             records,
+            per_day: (cfg.per_day_reference > 0.0 && cfg.combine == Combine::Bonferroni)
+                .then(|| cfg.per_day_reference.log10()),
         };
         Ok(Self { members, shared, common: Arc::new(common) })
     }
@@ -333,6 +407,7 @@ impl Detector for Ensemble {
             common: Arc::clone(&self.common),
             memory: saved.memory,
             range: saved.range,
+            pace: saved.pace,
         }))
     }
 
@@ -372,6 +447,7 @@ impl Ensemble {
             common: Arc::clone(&self.common),
             memory: Memory::default(),
             range: Range::default(),
+            pace: None,
         }
     }
 }
@@ -411,6 +487,7 @@ struct SavedEnsemble {
     shared: Option<RollingMedian>,
     memory: Memory,
     range: Range,
+    pace: Option<Box<Pace>>,
 }
 
 #[derive(Debug)]
@@ -424,6 +501,9 @@ struct EnsembleState {
     memory: Memory,
     /// The range this series has shown (for the record rule).
     range: Range,
+    /// How many points a day this series has (for the correction per day; made at the first
+    /// point when the correction is on, absent otherwise).
+    pace: Option<Box<Pace>>,
 }
 
 impl EnsembleState {
@@ -459,13 +539,13 @@ impl EnsembleState {
                 tally.add(raw, history.update_surprise(scale, raw.unwrap_or(0.0), raw.is_none()));
             }
         }
-        let (common, memory, range, members) = (&self.common, &mut self.memory, &mut self.range, self.members.len());
+        let (common, memory, range, pace) = (&self.common, &mut self.memory, &mut self.range, &mut self.pace);
         scores.extend(
             timestamps
                 .iter()
                 .zip(values)
                 .zip(tallies)
-                .map(|((&t, &x), tally)| common.combine(memory, range, members, t, x, tally)),
+                .map(|((&t, &x), tally)| common.combine(memory, range, t, x, pace, tally)),
         );
     }
 }
@@ -486,7 +566,7 @@ impl DetectorState for EnsembleState {
             // Surprise: -log10 of the member's tail probability on this series.
             tally.add(raw, history.update_surprise(&self.common.scale, raw.unwrap_or(0.0), raw.is_none()));
         }
-        self.common.combine(&mut self.memory, &mut self.range, self.members.len(), t, x, tally)
+        self.common.combine(&mut self.memory, &mut self.range, t, x, &mut self.pace, tally)
     }
 
     fn save(&self) -> Result<Vec<u8>, EngineError> {
@@ -504,6 +584,7 @@ impl DetectorState for EnsembleState {
             shared: self.shared.clone(),
             memory: self.memory.clone(),
             range: self.range.clone(),
+            pace: self.pace.clone(),
         };
         checkpoint::encode("ensemble", &saved)
     }
@@ -522,6 +603,7 @@ impl DetectorState for EnsembleState {
             + self.members.capacity() * size_of::<(MemberState, History)>()
             + self.members.iter().map(|(s, _)| boxed(s)).sum::<usize>()
             + self.memory.heap_bytes()
+            + self.pace.as_ref().map_or(0, |_| size_of::<Pace>())
     }
 }
 
@@ -675,5 +757,65 @@ mod tests {
             assert!(batch.iter().zip(&streamed).all(|(a, b)| a.map(f64::to_bits) == b.map(f64::to_bits)), "{cfg:?}");
             assert!(batch.iter().flatten().any(|&s| s > 0.4), "something scores: {cfg:?}");
         }
+    }
+
+    #[test]
+    fn the_day_correction_scores_hourly_data_per_day() {
+        // Twenty days of noise, hourly and at five minutes.
+        let t0 = DateTime::UNIX_EPOCH + chrono::TimeDelta::days(19_000);
+        let series = |step_minutes: i64, n: i64| -> (Vec<DateTime<Utc>>, Vec<f64>) {
+            let mut state = 5u64;
+            let ts = (0..n).map(|i| t0 + chrono::TimeDelta::minutes(i * step_minutes)).collect();
+            let xs = (0..n)
+                .map(|_| {
+                    state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                    10.0 + (state >> 11) as f64 / (1u64 << 53) as f64
+                })
+                .collect();
+            (ts, xs)
+        };
+        let per_day = EnsembleConfig { per_day_reference: 288.0, ..EnsembleConfig::default() };
+        let with = Ensemble::new(per_day.clone()).unwrap();
+        let without = Ensemble::new(EnsembleConfig::default()).unwrap();
+        // Five-minute data has the reference's 288 points a day: the same numbers to the bit.
+        let (ts, xs) = series(5, 20 * 288);
+        let same = with
+            .score_batch(&ts, &xs)
+            .iter()
+            .zip(&without.score_batch(&ts, &xs))
+            .all(|(a, b)| a.map(f64::to_bits) == b.map(f64::to_bits));
+        assert!(same);
+        // Hourly data: once a day has been seen (the time is read every 16 points: by the 32nd
+        // point), each surprise is log10(288 / 24) = 1.08 decades higher, a score 0.108 higher.
+        let (ts, xs) = series(60, 20 * 24);
+        let (a, b) = (with.score_batch(&ts, &xs), without.score_batch(&ts, &xs));
+        let lift = (288.0f64 / 24.0).log10() / SCORE_DECADES;
+        let mut compared = 0;
+        for (i, (a, b)) in a.iter().zip(&b).enumerate() {
+            match (a, b) {
+                (Some(a), Some(b)) if i < 32 => assert_eq!(a.to_bits(), b.to_bits(), "point {i}"),
+                (Some(a), Some(b)) if *b > 0.0 => {
+                    assert!((a - b - lift).abs() < 1e-6, "point {i}: {a} against {b}");
+                    compared += 1;
+                }
+                (Some(a), Some(_)) => assert!(*a <= lift + 1e-6, "point {i}: {a}"),
+                (a, b) => assert_eq!(a.is_some(), b.is_some(), "point {i}"),
+            }
+        }
+        assert!(compared > 100, "{compared}");
+        // The pace is part of the state: streamed, and resumed from a state saved within the
+        // first day, the numbers are the batch's.
+        let mut stream = with.start();
+        let mut streamed = Vec::new();
+        for (k, (&t, &x)) in ts.iter().zip(&xs).enumerate() {
+            if k == 20 {
+                stream = with.resume(&stream.save().unwrap()).unwrap();
+            }
+            streamed.push(stream.update(t, x));
+        }
+        assert!(a.iter().zip(&streamed).all(|(a, b)| a.map(f64::to_bits) == b.map(f64::to_bits)));
+        // A reference that is not a number of points is refused, naming the field.
+        let bad = Ensemble::new(EnsembleConfig { per_day_reference: -1.0, ..EnsembleConfig::default() });
+        assert!(bad.unwrap_err().to_string().contains("per_day_reference"));
     }
 }

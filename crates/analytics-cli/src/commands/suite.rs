@@ -478,3 +478,28 @@ fn render_held_out(held: &[HeldOut], pool: &[Row], all: &str, worst: f64) -> Str
 pub(crate) fn default_data_dir() -> PathBuf {
     std::env::var_os("ANALYTICS_DATA").map_or_else(|| PathBuf::from("../shared"), PathBuf::from)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The repository's candidate lists parse, name each candidate once, and build every
+    /// candidate's engine (a list that fails here would fail ten minutes into a suite run).
+    #[test]
+    fn the_candidate_lists_in_eval_build() {
+        let eval = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../eval");
+        let grid = read_candidates(&eval.join("candidates.toml")).unwrap();
+        let per_day = read_candidates(&eval.join("per_day.toml")).unwrap();
+        assert_eq!(grid.len(), 72);
+        // The grid crossed with three values of the correction per day.
+        assert_eq!(per_day.len(), 3 * grid.len());
+        for reference in [0, 288, 1440] {
+            let with: Vec<&Candidate> =
+                per_day.iter().filter(|c| c.config["detector"]["per_day_reference"] == reference).collect();
+            assert_eq!(with.len(), grid.len(), "per_day_reference {reference}");
+        }
+        for c in grid.iter().chain(&per_day) {
+            build(c).unwrap();
+        }
+    }
+}
