@@ -1,6 +1,7 @@
 //! The crate layering of docs/architecture.md, checked from `cargo metadata`.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 
 use serde_json::Value;
 
@@ -9,8 +10,9 @@ use serde_json::Value;
 pub(crate) const ALLOWED: &[(&str, Option<&[&str]>)] = &[
     ("analytics-types", Some(&[])),
     ("analytics-windows", Some(&["analytics-types"])),
-    ("analytics-explain", Some(&["analytics-types", "analytics-windows"])),
-    ("analytics-engine", Some(&["analytics-types", "analytics-windows", "analytics-explain"])),
+    ("analytics-numerics", Some(&[])),
+    ("analytics-explain", Some(&["analytics-types", "analytics-windows", "analytics-numerics"])),
+    ("analytics-engine", Some(&["analytics-types", "analytics-windows", "analytics-numerics", "analytics-explain"])),
     ("analytics-aggregate", Some(&["analytics-types", "analytics-explain", "analytics-engine"])),
     ("analytics-sim", Some(&["analytics-types"])),
     ("analytics-eval", Some(&["analytics-types"])),
@@ -26,6 +28,7 @@ pub(crate) const TEST_FIXTURES: &[&str] = &["analytics-sim"];
 pub(crate) const MUST_BE_ABSENT: &[(&str, &[&str])] = &[
     ("analytics-types", &["tokio", "rayon", "reqwest", "rusqlite"]),
     ("analytics-windows", &["tokio", "rayon", "reqwest", "rusqlite"]),
+    ("analytics-numerics", &["tokio", "rayon", "reqwest", "rusqlite"]),
     ("analytics-explain", &["tokio", "rayon", "reqwest", "rusqlite"]),
     ("analytics-engine", &["tokio", "rayon", "reqwest", "rusqlite"]),
     ("analytics-sim", &["tokio", "rayon", "reqwest", "rusqlite"]),
@@ -130,6 +133,61 @@ pub(crate) fn forbidden_present(metadata: &Value) -> Vec<String> {
     out
 }
 
+/// Whether Rust source `text` names the crate `name` (its name in code: `md5` for the package
+/// `md-5`): as a path (`name::`), in a `use` or `extern crate`, or as a macro (`name!`).
+pub(crate) fn names_crate(text: &str, name: &str) -> bool {
+    let starts_here = |i: usize| i == 0 || !text[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_');
+    text.match_indices(name).any(|(i, _)| {
+        let rest = &text[i + name.len()..];
+        starts_here(i)
+            && (rest.starts_with("::") || rest.starts_with('!') || rest.starts_with(';') || rest.starts_with(" as "))
+    })
+}
+
+/// The Rust files of a crate's `src` folder (and `build.rs`), concatenated.
+fn crate_source(dir: &Path) -> String {
+    fn walk(dir: &Path, out: &mut String) {
+        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                out.push_str(&std::fs::read_to_string(&p).unwrap_or_default());
+                out.push('\n');
+            }
+        }
+    }
+    let mut text = std::fs::read_to_string(dir.join("build.rs")).unwrap_or_default();
+    walk(&dir.join("src"), &mut text);
+    text
+}
+
+/// Normal (not dev, not build) dependencies of workspace crates that their source never names:
+/// an edge that costs build time and says something false about the crate.
+pub(crate) fn unused_dependencies(metadata: &Value) -> Vec<String> {
+    let packages = metadata["packages"].as_array().cloned().unwrap_or_default();
+    let members: BTreeSet<&str> =
+        metadata["workspace_members"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+    let mut out = Vec::new();
+    for node in metadata["resolve"]["nodes"].as_array().into_iter().flatten() {
+        let Some(id) = node["id"].as_str().filter(|id| members.contains(id)) else { continue };
+        let Some(package) = packages.iter().find(|p| p["id"].as_str() == Some(id)) else { continue };
+        let (Some(krate), Some(manifest)) = (package["name"].as_str(), package["manifest_path"].as_str()) else {
+            continue;
+        };
+        let text = crate_source(Path::new(manifest).parent().unwrap_or(Path::new(".")));
+        for d in node["deps"].as_array().into_iter().flatten() {
+            let normal = d["dep_kinds"].as_array().into_iter().flatten().any(|k| k["kind"].is_null());
+            let Some(name) = d["name"].as_str() else { continue };
+            if normal && !names_crate(&text, name) {
+                out.push(format!("{krate} depends on {name}, which its source never names (remove it from Cargo.toml, or make it a dev-dependency)"));
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,6 +216,24 @@ mod tests {
         let v = violations(&members, &[edge("analytics-engine", "analytics-sim", false)]);
         assert!(v.iter().any(|m| m.starts_with("analytics-engine -> analytics-sim is not an allowed edge")), "{v:?}");
         assert!(v.iter().any(|m| m.starts_with("crate analytics-new is not in the layering table")), "{v:?}");
+    }
+
+    #[test]
+    fn a_crate_is_named_by_path_use_or_macro_only() {
+        assert!(names_crate("use serde::Serialize;", "serde"));
+        assert!(names_crate("#[tokio::main]", "tokio"));
+        assert!(names_crate("let d = md5::compute(b);", "md5"));
+        assert!(names_crate("extern crate rayon;", "rayon"));
+        assert!(names_crate("x = anyhow!(\"no\")", "anyhow"));
+        assert!(!names_crate("use my_serde::X; // serde", "serde"));
+        assert!(!names_crate("the chrono crate", "chrono"));
+    }
+
+    /// Every normal dependency of every workspace crate is named in its source.
+    #[test]
+    fn the_workspace_has_no_unused_dependency() {
+        let metadata = crate::cargo_metadata(true).expect("cargo metadata");
+        assert_eq!(unused_dependencies(&metadata), Vec::<String>::new());
     }
 
     /// The real workspace satisfies its own table (so `cargo test` catches a bad edge too).

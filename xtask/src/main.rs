@@ -114,6 +114,13 @@ fn verify() -> Result<()> {
             layering::MUST_BE_ABSENT.len()
         ))
     })?;
+    step("unused dependencies", || {
+        let v = layering::unused_dependencies(&cargo_metadata(true)?);
+        if !v.is_empty() {
+            bail!("{}", v.join("\n"));
+        }
+        Ok("every normal dependency of every crate is named in its source".to_owned())
+    })?;
     step("tidy", || {
         let mut v =
             tidy::missing_module_docs(&root).into_iter().map(|f| format!("{f}: no //! line")).collect::<Vec<_>>();

@@ -4,7 +4,8 @@ use std::fmt;
 use std::ops::Range;
 use std::sync::Arc;
 
-use analytics_explain::{classify, detect_period, explain_series, Shape, ShapeConfig};
+use analytics_explain::{classify, explain_series, Shape, ShapeConfig};
+use analytics_numerics::seasonality::detect_period;
 use analytics_types::{AnomalyLabel, AnomalyResult, MetricSeries};
 use analytics_windows::TimeWindows;
 use chrono::{DateTime, TimeDelta, Utc};

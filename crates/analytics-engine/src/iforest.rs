@@ -18,7 +18,7 @@
 use std::collections::VecDeque;
 use std::mem::size_of;
 
-use analytics_explain::stats::{median_sigma, MAD_TO_SIGMA};
+use analytics_numerics::stats::{median_sigma, MAD_TO_SIGMA};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 

@@ -274,7 +274,7 @@ impl Extremes {
 
 #[cfg(test)]
 mod tests {
-    use analytics_explain::stats::quantile;
+    use analytics_numerics::stats::quantile;
 
     use super::*;
 

@@ -13,7 +13,7 @@
 
 use std::mem::size_of;
 
-use analytics_explain::stats::MAD_TO_SIGMA;
+use analytics_numerics::stats::MAD_TO_SIGMA;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -404,7 +404,7 @@ impl DetectorState for RollingMedian {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use analytics_explain::stats::median_sigma;
+    use analytics_numerics::stats::median_sigma;
     use proptest::prelude::*;
 
     /// The obvious O(w) computation, to check the incremental one against.

@@ -1,11 +1,14 @@
 #![doc = include_str!("../README.md")]
 
-mod seasonality;
 mod shape;
-pub mod stats;
 mod text;
 
-pub use seasonality::{autocorrelation, detect_period, median_step_seconds, Period, CALENDAR_PERIODS};
+// Re-exported from analytics-numerics, where the detectors read them too (this crate's paths
+// are kept for its users).
+pub use analytics_numerics::seasonality::{
+    autocorrelation, detect_period, median_step_seconds, Period, CALENDAR_PERIODS,
+};
+pub use analytics_numerics::stats;
 pub use shape::{classify, Shape, ShapeConfig};
 pub use text::{explain_incident, explain_series, format_duration, format_value, unit_of, worst_member};
 

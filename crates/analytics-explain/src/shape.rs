@@ -23,9 +23,9 @@ use analytics_types::{AnomalyLabel, Evidence};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::seasonality::{median_step_seconds, Period};
-use crate::stats::{median, median_sigma, quantile};
 use crate::ExplainError;
+use analytics_numerics::seasonality::{median_step_seconds, Period};
+use analytics_numerics::stats::{median, median_sigma, quantile};
 
 /// Thresholds of the classifier. The defaults were chosen on simulated fleets (see the crate's
 /// accuracy test) and read as plain rules; change them per engine through its config.

@@ -1,4 +1,4 @@
-//! Robust statistics shared by the explainer and the detectors.
+//! Robust statistics shared by the labeller and the detectors.
 
 /// Scale factor that turns a median absolute deviation into a standard deviation for normal data.
 pub const MAD_TO_SIGMA: f64 = 1.482_602_218_505_602;
