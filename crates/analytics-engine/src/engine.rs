@@ -60,6 +60,23 @@ pub trait AnomalyDetectionEngine: Send + Sync + fmt::Debug {
     /// The explanation sentence for a result of this series, measured from the series over the
     /// result's event (the series is scored again only for a result that recorded no event).
     fn explain(&self, series: &MetricSeries, result: &AnomalyResult) -> Result<String, EngineError>;
+
+    /// The online protocol of the benchmarks: the points fed one by one through a fresh
+    /// [`stream`](Self::stream), in order, then the stream finished; its scores and its alarm
+    /// events as index ranges (the same as [`score`](Self::score)'s, which tests check, without
+    /// needing a validated [`MetricSeries`]: a benchmark file may repeat a timestamp).
+    fn stream_series(&self, timestamps: &[DateTime<Utc>], values: &[f64]) -> (Vec<f64>, Vec<Range<usize>>) {
+        let mut stream = self.stream();
+        let mut scores = Vec::with_capacity(values.len());
+        let mut events = Vec::new();
+        for (&t, &x) in timestamps.iter().zip(values) {
+            let (score, closed) = stream.update(t, x);
+            scores.push(score);
+            events.extend(closed);
+        }
+        events.extend(stream.finish());
+        (scores, events)
+    }
 }
 
 /// The per-series streaming state of an engine.

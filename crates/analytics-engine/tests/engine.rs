@@ -275,6 +275,10 @@ fn every_engine_is_causal_and_its_streaming_path_agrees() {
             );
         }
         assert!(stream.state_bytes() > 0);
+        // The online protocol's helper is the same stream: the batch's scores and events.
+        let (online, events) = e.stream_series(s.timestamps(), s.values());
+        assert!(online.iter().zip(&full.calibrated).all(|(a, b)| (a - b).abs() <= 1e-9), "{}", info.name);
+        assert_eq!(events, full.events, "{}", info.name);
     }
 }
 

@@ -15,6 +15,15 @@ pub enum IoError {
         #[source]
         source: std::io::Error,
     },
+    /// A file or its folder could not be created or written.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// Bad input: a line of a file is not what the format requires.
     #[error("{path}:{line}: {field}: {message}")]
     Input {

@@ -898,6 +898,25 @@ impl FileSource {
         &self.path
     }
 
+    /// The format the file is read as: the one given in the options, or else the one its
+    /// header (first non-blank line) and name say, as [`FileSource::read`] decides it. Reads the
+    /// header only.
+    pub fn format(&self) -> Result<FileFormat, IoError> {
+        if let Some(format) = self.options.format {
+            return Ok(format);
+        }
+        let read_err = |e| IoError::Read { path: self.path.clone(), source: e };
+        let mut lines = Lines::new(BufReader::new(File::open(&self.path).map_err(read_err)?));
+        loop {
+            if lines.next_line().map_err(read_err)?.is_none() {
+                return Err(IoError::input(&self.path, 0, "header", "the file is empty"));
+            }
+            if !lines.text().trim().is_empty() {
+                return Ok(self.guess_format(lines.text()));
+            }
+        }
+    }
+
     fn guess_format(&self, header: &str) -> FileFormat {
         let ext = self.path.extension().and_then(|e| e.to_str()).unwrap_or("");
         if matches!(ext, "jsonl" | "ndjson") || header.trim_start().starts_with('{') {
@@ -1461,6 +1480,36 @@ mod tests {
 
     /// A blank line is one `str::trim` empties, non-ASCII white space included; any printable
     /// first byte makes a line not blank.
+    #[test]
+    fn the_format_is_read_from_the_header_as_read_decides_it() {
+        let dir = std::env::temp_dir().join(format!("analytics-io-format-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let cases = [
+            ("long.csv", "tenant,cluster,node,metric,timestamp,value\n", Some(FileFormat::Long)),
+            ("ids.csv", "\n  \ntenant_id,cluster_id,node_id,metric_name,timestamp,value\n", Some(FileFormat::Long)),
+            ("nab.csv", "timestamp,value\n", Some(FileFormat::Nab)),
+            ("wide.csv", "timestamp,cpu,mem\n", Some(FileFormat::Wide)),
+            ("rows.txt", "{\"tenant_id\": \"a\"}\n", Some(FileFormat::Jsonl)),
+            ("rows.jsonl", "\n", None),
+            ("empty.csv", "", None),
+        ];
+        for (name, text, expected) in cases {
+            let path = dir.join(name);
+            std::fs::write(&path, text).unwrap();
+            let got = FileSource::new(&path, FileOptions::default()).format();
+            match expected {
+                Some(f) => assert_eq!(got.unwrap(), f, "{name}"),
+                None => assert!(got.unwrap_err().to_string().contains("the file is empty"), "{name}"),
+            }
+        }
+        // The format given wins, and is not read from the file.
+        let given = FileOptions { format: Some(FileFormat::Nab), ..FileOptions::default() };
+        assert_eq!(FileSource::new(dir.join("missing.csv"), given).format().unwrap(), FileFormat::Nab);
+        let missing = FileSource::new(dir.join("missing.csv"), FileOptions::default()).format().unwrap_err();
+        assert!(missing.to_string().contains("missing.csv"), "{missing}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
     #[test]
     fn blank_lines_are_what_trim_empties() {
         for line in ["", " ", "\t \r", "\u{a0}", " \u{2003} "] {

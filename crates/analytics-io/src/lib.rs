@@ -7,6 +7,7 @@ mod alertmanager;
 mod error;
 mod file;
 mod prometheus;
+mod scores;
 mod store;
 mod timestamp;
 
@@ -17,6 +18,7 @@ pub use prometheus::{
     decode_query_range, Decoded, LabelMapping, PrometheusConfig, PrometheusSource, CONCURRENT_QUERIES,
     MAX_POINTS_PER_QUERY, MIN_STEPS_PER_QUERY,
 };
+pub use scores::{write_nab_result, write_node_scores};
 pub use store::{Checkpoint, Counts, ResultStore, RunRecord, SCHEMA_VERSION};
 pub use timestamp::{parse_timestamp, TimestampFormat};
 

@@ -71,11 +71,10 @@ async fn fetch(args: &DetectArgs) -> Result<(Vec<MetricSeries>, String, Vec<Stri
                 lenient: args.lenient,
                 threads: args.pipeline.threads,
             };
-            // For NAB and wide files the identifiers name the series instead of selecting them.
-            let names_series = matches!(options.format, Some(FileFormat::Nab | FileFormat::Wide))
-                || (options.format.is_none() && !looks_long(path));
-            let selector = if names_series { Selector::all() } else { selector(args) };
             let source = FileSource::new(path, options);
+            // For NAB and wide files the identifiers name the series instead of selecting them.
+            let names_series = matches!(source.format()?, FileFormat::Nab | FileFormat::Wide);
+            let selector = if names_series { Selector::all() } else { selector(args) };
             let (p, t) = (source.clone(), if names_series { None } else { tenant });
             let spin = spinner(format!("reading {}", source.describe()));
             let read = tokio::task::spawn_blocking(move || p.read(t.as_ref(), &selector, &range)).await;
@@ -98,21 +97,6 @@ async fn fetch(args: &DetectArgs) -> Result<(Vec<MetricSeries>, String, Vec<Stri
             Ok((series, source.describe(), Vec::new()))
         }
     }
-}
-
-/// Whether a file's header names a tenant column (a long CSV) or is JSON lines.
-fn looks_long(path: &std::path::Path) -> bool {
-    use std::io::BufRead;
-    if matches!(path.extension().and_then(|e| e.to_str()), Some("jsonl" | "ndjson")) {
-        return true;
-    }
-    std::fs::File::open(path)
-        .ok()
-        .and_then(|f| std::io::BufReader::new(f).lines().next())
-        .and_then(Result::ok)
-        .is_some_and(|h| {
-            h.trim_start().starts_with('{') || h.split(',').any(|c| matches!(c.trim(), "tenant" | "tenant_id"))
-        })
 }
 
 fn selector(args: &DetectArgs) -> Selector {

@@ -1,7 +1,5 @@
 //! `analytics eval nab` and `analytics eval asd`: run an engine online over a benchmark and score it.
 
-use std::fs::File;
-use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::time::Instant;
 
@@ -25,28 +23,10 @@ pub(crate) struct Run {
     pub(crate) alarmed: Vec<bool>,
 }
 
-/// Feeds a series point by point through a fresh stream of the engine (the online protocol):
-/// its scores and alarm events.
-pub(crate) fn stream_series(
-    engine: &dyn AnomalyDetectionEngine,
-    timestamps: &[DateTime<Utc>],
-    values: &[f64],
-) -> (Vec<f64>, Vec<std::ops::Range<usize>>) {
-    let mut stream = engine.stream();
-    let mut scores = Vec::with_capacity(values.len());
-    let mut events = Vec::new();
-    for (&t, &x) in timestamps.iter().zip(values) {
-        let (score, closed) = stream.update(t, x);
-        scores.push(score);
-        events.extend(closed);
-    }
-    events.extend(stream.finish());
-    (scores, events)
-}
-
-/// [`stream_series`] with the alarm events as a flag per point.
+/// The engine's online run ([`AnomalyDetectionEngine::stream_series`]) with the alarm events as
+/// a flag per point.
 pub(crate) fn run_online(engine: &dyn AnomalyDetectionEngine, timestamps: &[DateTime<Utc>], values: &[f64]) -> Run {
-    let (scores, events) = stream_series(engine, timestamps, values);
+    let (scores, events) = engine.stream_series(timestamps, values);
     let mut alarmed = vec![false; values.len()];
     for e in events {
         alarmed[e].iter_mut().for_each(|x| *x = true);
@@ -54,26 +34,10 @@ pub(crate) fn run_online(engine: &dyn AnomalyDetectionEngine, timestamps: &[Date
     Run { scores, alarmed }
 }
 
+/// Writes one file's scores where NAB's scorer looks for them (`<out>/<engine>/<category>/...`).
 pub(crate) fn write_nab_result(out: &Path, engine: &str, file: &NabFile, scores: &[f64]) -> Result<()> {
     let path = results_path(&out.join(engine), engine, &file.name);
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
-    let f = File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
-    let mut w = BufWriter::new(f);
-    writeln!(w, "timestamp,value,anomaly_score,label")?;
-    let labels = file.labels();
-    for i in 0..file.values.len() {
-        writeln!(
-            w,
-            "{},{},{},{}",
-            file.timestamps[i].format("%Y-%m-%d %H:%M:%S"),
-            file.values[i],
-            scores[i],
-            u8::from(labels[i])
-        )?;
-    }
-    w.flush().with_context(|| format!("cannot write {}", path.display()))
+    Ok(analytics_io::write_nab_result(&path, &file.timestamps, &file.values, scores, &file.labels())?)
 }
 
 #[derive(Serialize)]
@@ -287,7 +251,7 @@ pub(crate) fn asd(args: &AsdArgs) -> Result<()> {
         for (srv, r) in servers.iter().zip(&rows) {
             let scores: Vec<&[f64]> = r.4.iter().map(|m| m.scores.as_slice()).collect();
             let path = out.join(engine.name()).join(format!("{}.csv", srv.name));
-            crate::commands::suite::write_node_scores(&path, srv, &scores)?;
+            analytics_io::write_node_scores(&path, &srv.metrics, &srv.test_timestamps, &srv.labels, &scores)?;
         }
     }
     let elapsed = started.elapsed().as_secs_f64();

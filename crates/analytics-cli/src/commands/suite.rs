@@ -1,15 +1,13 @@
 //! `analytics eval suite`: every benchmark corpus under a directory, one table, and the
 //! leave-one-corpus-out choice between candidate configurations (docs/evaluation.md).
 
-use std::fs::File;
-use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use analytics_engine::{AnomalyDetectionEngine, EngineRegistry};
 use analytics_eval::{
-    discover, gain, leave_one_corpus_out, AsdServer, Corpus, CorpusReport, CorpusRuns, HeldOut, RandomScores,
-    SeriesDetector, SeriesRun,
+    discover, gain, leave_one_corpus_out, Corpus, CorpusReport, CorpusRuns, HeldOut, RandomScores, SeriesDetector,
+    SeriesRun,
 };
 use analytics_sim::{simulate_fleet, FleetConfig};
 use anyhow::{Context, Result};
@@ -26,7 +24,7 @@ struct EngineDetector(Box<dyn AnomalyDetectionEngine>);
 
 impl SeriesDetector for EngineDetector {
     fn run(&self, timestamps: &[DateTime<Utc>], values: &[f64]) -> SeriesRun {
-        let (scores, events) = crate::eval::stream_series(self.0.as_ref(), timestamps, values);
+        let (scores, events) = self.0.stream_series(timestamps, values);
         SeriesRun { scores, events: Some(events) }
     }
 }
@@ -153,26 +151,6 @@ struct HeldOutJson {
     report: CorpusReport,
 }
 
-fn create(path: &Path) -> Result<BufWriter<File>> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
-    Ok(BufWriter::new(File::create(path).with_context(|| format!("cannot create {}", path.display()))?))
-}
-
-/// One node's test rows as CSV: `timestamp,label,node_score,<metric>...`, the node score being
-/// the highest of its metrics' (what the suite scores).
-pub(crate) fn write_node_scores(path: &Path, node: &AsdServer, scores: &[&[f64]]) -> Result<()> {
-    let mut w = create(path)?;
-    writeln!(w, "timestamp,label,node_score,{}", node.metrics.join(","))?;
-    for (i, t) in node.test_timestamps.iter().enumerate() {
-        let top = scores.iter().map(|s| s[i]).fold(0.0, f64::max);
-        let cells: Vec<String> = scores.iter().map(|s| s[i].to_string()).collect();
-        writeln!(w, "{},{},{top},{}", t.to_rfc3339(), u8::from(node.labels[i]), cells.join(","))?;
-    }
-    w.flush().with_context(|| format!("cannot write {}", path.display()))
-}
-
 fn write_runs(out: &Path, corpus: &Corpus, name: &str, runs: &CorpusRuns) -> Result<()> {
     let root = out.join(corpus.name()).join(name);
     match (corpus, runs) {
@@ -184,7 +162,13 @@ fn write_runs(out: &Path, corpus: &Corpus, name: &str, runs: &CorpusRuns) -> Res
         (Corpus::Nodes { nodes, .. }, CorpusRuns::Nodes(runs)) => {
             for (n, metric_runs) in nodes.iter().zip(runs) {
                 let scores: Vec<&[f64]> = metric_runs.iter().map(|r| r.scores.as_slice()).collect();
-                write_node_scores(&root.join(format!("{}.csv", n.name)), n, &scores)?;
+                analytics_io::write_node_scores(
+                    &root.join(format!("{}.csv", n.name)),
+                    &n.metrics,
+                    &n.test_timestamps,
+                    &n.labels,
+                    &scores,
+                )?;
             }
         }
         _ => anyhow::bail!("internal: runs of another corpus"),
