@@ -125,12 +125,14 @@ fn verify() -> Result<()> {
         let mut v =
             tidy::missing_module_docs(&root).into_iter().map(|f| format!("{f}: no //! line")).collect::<Vec<_>>();
         v.extend(tidy::prints_in_libraries(&root).into_iter().map(|f| format!("{f}: prints from a library")));
+        v.extend(tidy::io_below_io(&root));
         if !v.is_empty() {
             bail!("{}", v.join("\n"));
         }
         Ok(format!(
-            "{} Rust files have module docs; libraries do not print",
-            tidy::rust_files(&root.join("crates")).len()
+            "{} Rust files have module docs; libraries do not print; {} crates do no file, socket, process or thread I/O",
+            tidy::rust_files(&root.join("crates")).len(),
+            tidy::IO_FREE.len()
         ))
     })?;
     let xtask = ["--manifest-path", "xtask/Cargo.toml"];

@@ -64,6 +64,56 @@ pub(crate) fn prints_in_libraries(root: &Path) -> Vec<String> {
     out
 }
 
+/// The crates that do no I/O and reach no server (docs/architecture.md's invariants): the
+/// contracts, the numerics, the labeller, the engine, the roll-ups and the simulator. None
+/// spawns a thread with std either (the fleet pipeline's threads are rayon's). Files, sockets
+/// and processes belong to analytics-io, the service, the binary, and (for its corpora)
+/// analytics-eval.
+pub(crate) const IO_FREE: &[&str] = &[
+    "analytics-types",
+    "analytics-windows",
+    "analytics-numerics",
+    "analytics-explain",
+    "analytics-engine",
+    "analytics-aggregate",
+    "analytics-sim",
+];
+
+/// What an I/O-free crate's code must not name.
+const IO_MARKERS: &[&str] = &[
+    "std::fs",
+    "std::net",
+    "std::process",
+    "std::thread::spawn",
+    "thread::spawn(",
+    "File::open",
+    "File::create",
+    "TcpStream",
+    "TcpListener",
+];
+
+/// Lines of the I/O-free crates' code (unit tests excluded: they may write scratch files) that
+/// name a file, socket, process or thread API.
+pub(crate) fn io_below_io(root: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for krate in IO_FREE {
+        for p in rust_files(&root.join("crates").join(krate).join("src")) {
+            let text = fs::read_to_string(&p).unwrap_or_default();
+            let code = text.split("#[cfg(test)]").next().unwrap_or("");
+            for (i, line) in code.lines().enumerate() {
+                let l = line.trim_start();
+                if l.starts_with("//") {
+                    continue;
+                }
+                if let Some(m) = IO_MARKERS.iter().find(|m| l.contains(*m)) {
+                    out.push(format!("{}:{}: {m} in {krate}, which does no I/O", p.display(), i + 1));
+                }
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -75,6 +125,20 @@ mod tests {
     #[test]
     fn every_module_has_a_doc_line() {
         assert_eq!(missing_module_docs(&root()), Vec::<String>::new());
+    }
+
+    #[test]
+    fn the_io_free_crates_do_no_io() {
+        assert_eq!(io_below_io(&root()), Vec::<String>::new());
+        // And the check sees what it looks for: a crate that reads a file is named.
+        let dir = std::env::temp_dir().join(format!("xtask-io-{}", std::process::id()));
+        let src = dir.join("crates/analytics-engine/src");
+        fs::create_dir_all(&src).unwrap();
+        fs::write(src.join("lib.rs"), "//! x\nfn f() { let _ = std::fs::read(\"a\"); }\n#[cfg(test)]\nmod t { fn g() { std::fs::write(\"b\", \"\"); } }\n").unwrap();
+        let found = io_below_io(&dir);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].contains("lib.rs:2: std::fs in analytics-engine"), "{found:?}");
+        fs::remove_dir_all(&dir).ok();
     }
 
     #[test]
