@@ -523,3 +523,51 @@ fn the_default_engine_labels_what_it_finds_by_its_shape() {
         assert!(share(shape) >= bar, "{shape}: {:.3} < {bar}\n{table}", share(shape));
     }
 }
+
+/// The default engine's anomalous windows on a small simulated fleet with a fixed seed, as a
+/// snapshot: a change to any detector, rule or default that moves a score or a label shows as a
+/// reviewed diff (scores to three decimals, with the label and the evidence's decades).
+#[test]
+fn the_default_engine_on_a_fixed_fleet_is_a_snapshot() {
+    let cfg = FleetConfig {
+        seed: 11,
+        tenants: 1,
+        clusters_per_tenant: 1,
+        nodes_per_cluster: 4,
+        metrics: 3,
+        anomaly_probability: 0.6,
+        ..Default::default()
+    };
+    let fleet = simulate_fleet(&cfg).unwrap();
+    let engine = EngineRegistry::with_builtins().build("default", &json!({})).unwrap();
+    let mut lines = Vec::new();
+    let mut windows = 0;
+    for s in &fleet.series {
+        for r in engine.detect(s).unwrap() {
+            windows += 1;
+            if r.is_anomaly() {
+                lines.push(format!(
+                    "{} {} {:.3} {:?} {:.1}",
+                    r.key(),
+                    r.window_start().format("%Y-%m-%d %H:%M"),
+                    r.anomaly_score(),
+                    r.anomaly_label(),
+                    r.decades().unwrap_or(0.0),
+                ));
+            }
+        }
+    }
+    let truth: Vec<String> = fleet
+        .truth
+        .iter()
+        .map(|g| format!("{} {:?} points {}..{}", g.key, g.kind, g.start_index, g.end_index))
+        .collect();
+    let text = format!(
+        "{} series, {windows} windows, {} anomalous\n\nanomalous windows:\n{}\n\ninjected:\n{}\n",
+        fleet.series.len(),
+        lines.len(),
+        lines.join("\n"),
+        truth.join("\n")
+    );
+    insta::assert_snapshot!(text);
+}
