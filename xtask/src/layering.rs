@@ -146,20 +146,11 @@ pub(crate) fn names_crate(text: &str, name: &str) -> bool {
 
 /// The Rust files of a crate's `src` folder (and `build.rs`), concatenated.
 fn crate_source(dir: &Path) -> String {
-    fn walk(dir: &Path, out: &mut String) {
-        let Ok(entries) = std::fs::read_dir(dir) else { return };
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                walk(&p, out);
-            } else if p.extension().is_some_and(|x| x == "rs") {
-                out.push_str(&std::fs::read_to_string(&p).unwrap_or_default());
-                out.push('\n');
-            }
-        }
-    }
     let mut text = std::fs::read_to_string(dir.join("build.rs")).unwrap_or_default();
-    walk(&dir.join("src"), &mut text);
+    for p in crate::tidy::rust_files(&dir.join("src")) {
+        text.push_str(&std::fs::read_to_string(&p).unwrap_or_default());
+        text.push('\n');
+    }
     text
 }
 

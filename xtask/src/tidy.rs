@@ -39,6 +39,18 @@ pub(crate) fn missing_module_docs(root: &Path) -> Vec<String> {
         .collect()
 }
 
+/// The code of a Rust file line by line, numbered from 1 and trimmed at the start, up to its
+/// unit tests (`#[cfg(test)]`) and without comment lines: what the hygiene checks read.
+fn code_lines(path: &Path) -> Vec<(usize, String)> {
+    let text = fs::read_to_string(path).unwrap_or_default();
+    let code = text.split("#[cfg(test)]").next().unwrap_or("");
+    code.lines()
+        .enumerate()
+        .map(|(i, line)| (i + 1, line.trim_start().to_owned()))
+        .filter(|(_, l)| !l.starts_with("//"))
+        .collect()
+}
+
 /// `println!`/`print!`/`eprintln!` in library sources (binaries, tests, examples and benches may print).
 pub(crate) fn prints_in_libraries(root: &Path) -> Vec<String> {
     let mut out = Vec::new();
@@ -48,16 +60,10 @@ pub(crate) fn prints_in_libraries(root: &Path) -> Vec<String> {
         {
             continue;
         }
-        let text = fs::read_to_string(&p).unwrap_or_default();
-        // Stop at the unit tests: they may print.
-        let code = text.split("#[cfg(test)]").next().unwrap_or("");
-        for (i, line) in code.lines().enumerate() {
-            let l = line.trim_start();
-            if l.starts_with("//") {
-                continue;
-            }
+        // Unit tests may print.
+        for (i, l) in code_lines(&p) {
             if ["println!(", "print!(", "eprintln!(", "eprint!(", "dbg!("].iter().any(|m| l.contains(m)) {
-                out.push(format!("{}:{}: {}", p.display(), i + 1, l));
+                out.push(format!("{}:{i}: {l}", p.display()));
             }
         }
     }
@@ -98,15 +104,9 @@ pub(crate) fn io_below_io(root: &Path) -> Vec<String> {
     let mut out = Vec::new();
     for krate in IO_FREE {
         for p in rust_files(&root.join("crates").join(krate).join("src")) {
-            let text = fs::read_to_string(&p).unwrap_or_default();
-            let code = text.split("#[cfg(test)]").next().unwrap_or("");
-            for (i, line) in code.lines().enumerate() {
-                let l = line.trim_start();
-                if l.starts_with("//") {
-                    continue;
-                }
+            for (i, l) in code_lines(&p) {
                 if let Some(m) = IO_MARKERS.iter().find(|m| l.contains(*m)) {
-                    out.push(format!("{}:{}: {m} in {krate}, which does no I/O", p.display(), i + 1));
+                    out.push(format!("{}:{i}: {m} in {krate}, which does no I/O", p.display()));
                 }
             }
         }

@@ -809,6 +809,17 @@ impl<R: BufRead> Lines<R> {
     fn text(&self) -> &str {
         &self.buf
     }
+
+    /// Reads up to the first line that is not [`blank`] (a file's header): its number, its text
+    /// then in [`Lines::text`]; None at the end of the input.
+    fn first_nonblank(&mut self) -> std::io::Result<Option<usize>> {
+        while let Some(i) = self.next_line()? {
+            if !blank(self.text()) {
+                return Ok(Some(i));
+            }
+        }
+        Ok(None)
+    }
 }
 
 fn split(line: &str) -> Vec<&str> {
@@ -907,13 +918,9 @@ impl FileSource {
         }
         let read_err = |e| IoError::Read { path: self.path.clone(), source: e };
         let mut lines = Lines::new(BufReader::new(File::open(&self.path).map_err(read_err)?));
-        loop {
-            if lines.next_line().map_err(read_err)?.is_none() {
-                return Err(IoError::input(&self.path, 0, "header", "the file is empty"));
-            }
-            if !lines.text().trim().is_empty() {
-                return Ok(self.guess_format(lines.text()));
-            }
+        match lines.first_nonblank().map_err(read_err)? {
+            Some(_) => Ok(self.guess_format(lines.text())),
+            None => Err(IoError::input(&self.path, 0, "header", "the file is empty")),
         }
     }
 
@@ -973,12 +980,8 @@ impl FileSource {
         let open = || File::open(&self.path).map_err(read_err);
         // The header, where the data starts, and the first data row's timestamp format.
         let mut lines = Lines::new(BufReader::new(open()?));
-        let (header_line, header, data_start) = loop {
-            let Some(i) = lines.next_line().map_err(read_err)? else { return Ok(None) };
-            if !blank(lines.text()) {
-                break (i, lines.text().to_owned(), lines.offset);
-            }
-        };
+        let Some(header_line) = lines.first_nonblank().map_err(read_err)? else { return Ok(None) };
+        let (header, data_start) = (lines.text().to_owned(), lines.offset);
         if self.options.format.unwrap_or_else(|| self.guess_format(&header)) != FileFormat::Long {
             return Ok(None);
         }
@@ -1164,16 +1167,10 @@ impl FileSource {
     ) -> Result<(Vec<MetricSeries>, RepairReport), E> {
         let mut lines = Lines::new(reader);
         let read_err = |e: std::io::Error| IoError::Read { path: self.path.clone(), source: e };
-        let (header_line, header) = loop {
-            match lines.next_line().map_err(read_err)? {
-                None => return Err(IoError::input(&self.path, 0, "header", "the file is empty").into()),
-                Some(i) => {
-                    if !lines.text().trim().is_empty() {
-                        break (i, lines.text().to_owned());
-                    }
-                }
-            }
+        let Some(header_line) = lines.first_nonblank().map_err(read_err)? else {
+            return Err(IoError::input(&self.path, 0, "header", "the file is empty").into());
         };
+        let header = lines.text().to_owned();
         let format = self.options.format.unwrap_or_else(|| self.guess_format(&header));
         let mut r = Reader::new(&self.path, self.options.lenient, tenant, selector, range, batch_nodes);
         let default_node =
@@ -1478,8 +1475,8 @@ mod tests {
         assert!(err.to_string().contains("did not contain valid UTF-8"), "{err}");
     }
 
-    /// A blank line is one `str::trim` empties, non-ASCII white space included; any printable
-    /// first byte makes a line not blank.
+    /// `format` reads the header (the first line that is not blank) as `read` does, and the
+    /// format given in the options wins without reading the file.
     #[test]
     fn the_format_is_read_from_the_header_as_read_decides_it() {
         let dir = std::env::temp_dir().join(format!("analytics-io-format-{}", std::process::id()));
@@ -1510,6 +1507,8 @@ mod tests {
         std::fs::remove_dir_all(&dir).ok();
     }
 
+    /// A blank line is one `str::trim` empties, non-ASCII white space included; any printable
+    /// first byte makes a line not blank.
     #[test]
     fn blank_lines_are_what_trim_empties() {
         for line in ["", " ", "\t \r", "\u{a0}", " \u{2003} "] {
