@@ -71,10 +71,9 @@ pub(crate) fn prints_in_libraries(root: &Path) -> Vec<String> {
 }
 
 /// The crates that do no I/O and reach no server (docs/architecture.md's invariants): the
-/// contracts, the numerics, the labeller, the engine, the roll-ups and the simulator. None
-/// spawns a thread with std either (the fleet pipeline's threads are rayon's). Files, sockets
-/// and processes belong to analytics-io, the service, the binary, and (for its corpora)
-/// analytics-eval.
+/// contracts, the numerics, the labeller, the engine, the roll-ups, the simulator and the
+/// benchmark scorer. None spawns a thread with std either (the fleet pipeline's threads are
+/// rayon's). Files, sockets and processes belong to analytics-io, the service and the binary.
 pub(crate) const IO_FREE: &[&str] = &[
     "analytics-types",
     "analytics-windows",
@@ -83,6 +82,7 @@ pub(crate) const IO_FREE: &[&str] = &[
     "analytics-engine",
     "analytics-aggregate",
     "analytics-sim",
+    "analytics-eval",
 ];
 
 /// What an I/O-free crate's code must not name.

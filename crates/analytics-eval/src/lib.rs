@@ -1,7 +1,6 @@
 #![doc = include_str!("../README.md")]
 
 mod asd;
-mod csv;
 mod error;
 mod incidents;
 mod metrics;
@@ -9,16 +8,17 @@ mod nab;
 mod range;
 mod suite;
 
-pub use asd::{hit_rate, rank_metrics, AsdServer, Interpretation};
+pub use analytics_types::benchmark::{Corpus, Interpretation, NabCorpus, NabFile, NodeData, NodeParts};
+pub use asd::{hit_rate, rank_metrics};
 pub use error::EvalError;
 pub use incidents::{score_incidents, IncidentScores, TrueIncident, TruePart};
 pub use metrics::{best_point_adjusted_f1, segments, Accumulator, Prf};
 pub use nab::{
-    normalise, probation_len, results_path, NabCorpus, NabFile, NabScorer, Profile, ProfileScore, ThresholdScore,
-    PROBATION_FRACTION, PROFILES,
+    normalise, probation_len, scorable_windows, NabScorer, Profile, ProfileScore, ThresholdScore, PROBATION_FRACTION,
+    PROFILES,
 };
 pub use range::{best_composite_f1, range_auc_pr, vus_pr};
 pub use suite::{
-    choose, discover, gain, leave_one_corpus_out, Corpus, CorpusReport, CorpusRuns, HeldOut, NabFigure, NodeFigures,
-    NodeSummary, RandomScores, SeriesDetector, SeriesRun, VUS_MAX_BUFFER, VUS_STEP,
+    choose, evaluate_corpus, fold_corpus, gain, leave_one_corpus_out, score_corpus, CorpusReport, CorpusRuns, HeldOut,
+    NabFigure, NodeFigures, NodeSummary, RandomScores, SeriesDetector, SeriesRun, VUS_MAX_BUFFER, VUS_STEP,
 };

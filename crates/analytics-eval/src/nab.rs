@@ -19,12 +19,10 @@
 //!   the perfect score counts every window, so such windows keep 100 out of reach.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
-use chrono::{DateTime, Utc};
+use analytics_types::benchmark::{NabCorpus, NabFile};
 use serde::Serialize;
 
-use crate::csv::{naive_utc, number, read_table};
 use crate::EvalError;
 
 /// A NAB cost profile.
@@ -55,144 +53,10 @@ pub fn probation_len(n: usize) -> usize {
     ((PROBATION_FRACTION * n as f64).floor()).min(PROBATION_FRACTION * 5000.0) as usize
 }
 
-/// One file of the corpus.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NabFile {
-    /// Path relative to `data/`, e.g. `realTraffic/speed_6005.csv`.
-    pub name: String,
-    /// Timestamps (naive UTC in the files), in file order. Not always increasing: NAB's own files
-    /// repeat some and one steps back an hour (a daylight-saving change), and NAB scores by
-    /// row, so every row is kept where it stands.
-    pub timestamps: Vec<DateTime<Utc>>,
-    /// Values.
-    pub values: Vec<f64>,
-    /// Anomaly windows as inclusive index ranges `(left, right)`.
-    pub windows: Vec<(usize, usize)>,
-}
-
-impl NabFile {
-    /// The category: the directory part of the name.
-    pub fn category(&self) -> &str {
-        self.name.split_once('/').map_or("", |(c, _)| c)
-    }
-
-    /// Windows with at least one row after the probationary period.
-    pub fn scorable_windows(&self) -> usize {
-        let prob = probation_len(self.values.len());
-        self.windows.iter().filter(|&&(_, r)| r >= prob).count()
-    }
-
-    /// Per-point labels: true inside a window.
-    pub fn labels(&self) -> Vec<bool> {
-        let mut l = vec![false; self.values.len()];
-        for &(a, b) in &self.windows {
-            l[a..=b].iter_mut().for_each(|x| *x = true);
-        }
-        l
-    }
-}
-
-/// The corpus: every file named in `combined_windows.json`, in name order.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NabCorpus {
-    /// The files.
-    pub files: Vec<NabFile>,
-}
-
-fn parse_windows_json(path: &Path) -> Result<BTreeMap<String, Vec<(String, String)>>, EvalError> {
-    let text = std::fs::read_to_string(path).map_err(|e| EvalError::io(path, e))?;
-    let raw: BTreeMap<String, Vec<Vec<String>>> =
-        serde_json::from_str(&text).map_err(|e| EvalError::parse(path, e.line(), "windows", e.to_string()))?;
-    raw.into_iter()
-        .map(|(file, ws)| {
-            let pairs = ws
-                .into_iter()
-                .map(|w| match <[String; 2]>::try_from(w) {
-                    Ok([a, b]) => Ok((a, b)),
-                    Err(w) => {
-                        Err(EvalError::parse(path, 0, &file, format!("a window must be [start, end], not {w:?}")))
-                    }
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok((file, pairs))
-        })
-        .collect()
-}
-
-impl NabCorpus {
-    /// Loads a corpus laid out as NAB's: `DIR/combined_windows.json` and `DIR/data/<category>/<file>.csv`.
-    pub fn load(dir: &Path) -> Result<Self, EvalError> {
-        let windows_path = dir.join("combined_windows.json");
-        let windows = parse_windows_json(&windows_path)?;
-        let mut files = Vec::with_capacity(windows.len());
-        for (name, limits) in windows {
-            let path = dir.join("data").join(&name);
-            let table = read_table(&path)?;
-            let (ti, vi) = (table.column(&path, "timestamp")?, table.column(&path, "value")?);
-            let mut timestamps = Vec::with_capacity(table.rows.len());
-            let mut values = Vec::with_capacity(table.rows.len());
-            // Rows stay in file order, even where a timestamp steps back (an hour repeated at a
-            // daylight-saving change): NAB scores by row.
-            for (line, row) in &table.rows {
-                timestamps.push(naive_utc(&path, *line, "timestamp", &row[ti])?);
-                values.push(number(&path, *line, "value", &row[vi])?);
-            }
-            let mut idx = Vec::with_capacity(limits.len());
-            for (a, b) in &limits {
-                // As NAB's sweep does: a window opens at the first row carrying its start time
-                // and closes at the first row from there on carrying its end time.
-                let (ta, tb) = (naive_utc(&windows_path, 0, &name, a)?, naive_utc(&windows_path, 0, &name, b)?);
-                let bad = |msg: String| EvalError::parse(&windows_path, 0, &name, msg);
-                let first = |t: DateTime<Utc>, from: usize| timestamps.iter().skip(from).position(|&x| x == t);
-                let l = first(ta, 0).ok_or_else(|| bad(format!("window limit {a} is not a timestamp of the file")))?;
-                let r = match (first(tb, l), first(tb, 0)) {
-                    (Some(k), _) => l + k,
-                    (None, Some(_)) => return Err(bad(format!("window [{a}, {b}] ends before it starts"))),
-                    (None, None) => return Err(bad(format!("window limit {b} is not a timestamp of the file"))),
-                };
-                idx.push((l, r));
-            }
-            idx.sort_unstable();
-            files.push(NabFile { name, timestamps, values, windows: idx });
-        }
-        Ok(Self { files })
-    }
-
-    /// Total number of anomaly windows.
-    pub fn num_windows(&self) -> usize {
-        self.files.iter().map(|f| f.windows.len()).sum()
-    }
-
-    /// Reads a detector's results in NAB's layout: `DIR/<category>/<detector>_<file>.csv` with
-    /// an `anomaly_score` column, one row per data row.
-    pub fn load_results(&self, dir: &Path, detector: &str) -> Result<Vec<Vec<f64>>, EvalError> {
-        self.files
-            .iter()
-            .map(|f| {
-                let path = results_path(dir, detector, &f.name);
-                let table = read_table(&path)?;
-                let si = table.column(&path, "anomaly_score")?;
-                if table.rows.len() != f.values.len() {
-                    return Err(EvalError::Mismatch {
-                        file: f.name.clone(),
-                        message: format!(
-                            "{} has {} rows, the data file {}",
-                            path.display(),
-                            table.rows.len(),
-                            f.values.len()
-                        ),
-                    });
-                }
-                table.rows.iter().map(|(line, row)| number(&path, *line, "anomaly_score", &row[si])).collect()
-            })
-            .collect()
-    }
-}
-
-/// Where NAB keeps a detector's result for a data file: `DIR/<category>/<detector>_<file>.csv`.
-pub fn results_path(dir: &Path, detector: &str, name: &str) -> PathBuf {
-    let (category, file) = name.split_once('/').unwrap_or(("", name));
-    dir.join(category).join(format!("{detector}_{file}"))
+/// Windows of `file` with at least one row after the probationary period.
+pub fn scorable_windows(file: &NabFile) -> usize {
+    let prob = probation_len(file.len());
+    file.windows().iter().filter(|&&(_, r)| r >= prob).count()
 }
 
 fn scaled_sigmoid(x: f64) -> f64 {
@@ -215,14 +79,14 @@ struct SweepPoint {
 /// NAB's `calcSweepScore` for one file; probationary points are left out. `first_window` is the
 /// global id of the file's first window.
 fn sweep(file: &NabFile, scores: &[f64], p: &Profile, first_window: usize, out: &mut Vec<SweepPoint>) {
-    let prob = probation_len(file.values.len());
+    let prob = probation_len(file.len());
     let max_tp = scaled_sigmoid(-1.0);
     let mut next = 0;
     let mut current: Option<(usize, usize, f64)> = None; // (window id, right, width)
     let mut previous: Option<(usize, f64)> = None; // (right, width)
     for (i, &score) in scores.iter().enumerate() {
-        if next < file.windows.len() && file.windows[next].0 == i {
-            let (l, r) = file.windows[next];
+        if next < file.windows().len() && file.windows()[next].0 == i {
+            let (l, r) = file.windows()[next];
             current = Some((first_window + next, r, (r - l + 1) as f64));
             next += 1;
         }
@@ -353,15 +217,15 @@ fn check_scores(corpus: &NabCorpus, scores: &[Vec<f64>]) -> Result<(), EvalError
         });
     }
     for (f, s) in corpus.files.iter().zip(scores) {
-        if s.len() != f.values.len() {
+        if s.len() != f.len() {
             return Err(EvalError::Mismatch {
-                file: f.name.clone(),
-                message: format!("{} scores for {} points", s.len(), f.values.len()),
+                file: f.name().to_owned(),
+                message: format!("{} scores for {} points", s.len(), f.len()),
             });
         }
         if let Some((i, v)) = s.iter().enumerate().find(|(_, v)| !(0.0..=1.0).contains(*v)) {
             return Err(EvalError::Mismatch {
-                file: f.name.clone(),
+                file: f.name().to_owned(),
                 message: format!("score[{i}] is {v}, not in [0, 1]"),
             });
         }
@@ -421,7 +285,7 @@ impl<'a> NabScorer<'a> {
         let mut n = 0;
         for f in &corpus.files {
             first_window.push(n);
-            n += f.windows.len();
+            n += f.windows().len();
         }
         Ok(Self { corpus, scores, first_window })
     }
@@ -435,14 +299,14 @@ impl<'a> NabScorer<'a> {
     }
 
     fn result(&self, files: &[usize], p: &Profile, row: ThresholdScore) -> ProfileScore {
-        let windows: usize = files.iter().map(|&i| self.corpus.files[i].windows.len()).sum();
-        let scorable: usize = files.iter().map(|&i| self.corpus.files[i].scorable_windows()).sum();
+        let windows: usize = files.iter().map(|&i| self.corpus.files[i].windows().len()).sum();
+        let scorable: usize = files.iter().map(|&i| scorable_windows(&self.corpus.files[i])).sum();
         let detected = files
             .iter()
             .map(|&i| {
                 let f = &self.corpus.files[i];
-                let prob = probation_len(f.values.len());
-                f.windows
+                let prob = probation_len(f.len());
+                f.windows()
                     .iter()
                     .filter(|&&(a, b)| (a.max(prob)..=b).any(|j| self.scores[i][j] >= row.threshold))
                     .count()
@@ -486,7 +350,7 @@ impl<'a> NabScorer<'a> {
             cats.entry(f.category()).or_default().push(i);
         }
         cats.into_iter()
-            .filter(|(_, files)| files.iter().any(|&i| !self.corpus.files[i].windows.is_empty()))
+            .filter(|(_, files)| files.iter().any(|&i| !self.corpus.files[i].windows().is_empty()))
             .map(|(c, files)| {
                 let raw = files.iter().map(|&i| row_at(&self.rows(&[i], p), threshold).raw).sum();
                 let mut row = row_at(&self.rows(&files, p), threshold);
@@ -502,8 +366,8 @@ impl<'a> NabScorer<'a> {
         let mut cats: BTreeMap<String, usize> = BTreeMap::new();
         for (i, f) in self.corpus.files.iter().enumerate() {
             let labels = f.labels();
-            let prob = probation_len(f.values.len());
-            let n = (prob..f.values.len()).filter(|&j| !labels[j] && self.scores[i][j] >= threshold).count();
+            let prob = probation_len(f.len());
+            let n = (prob..f.len()).filter(|&j| !labels[j] && self.scores[i][j] >= threshold).count();
             *cats.entry(f.category().to_owned()).or_default() += n;
         }
         cats.into_iter().collect()
@@ -513,16 +377,16 @@ impl<'a> NabScorer<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
+    use chrono::{DateTime, TimeZone, Utc};
+
+    fn file_at(timestamps: Vec<DateTime<Utc>>, windows: Vec<(usize, usize)>) -> NabFile {
+        let n = timestamps.len();
+        NabFile::new("cat/f.csv", timestamps, vec![0.0; n], windows).unwrap()
+    }
 
     fn file(n: usize, windows: Vec<(usize, usize)>) -> NabFile {
         let t0 = Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap();
-        NabFile {
-            name: "cat/f.csv".into(),
-            timestamps: (0..n).map(|i| t0 + chrono::Duration::minutes(5 * i as i64)).collect(),
-            values: vec![0.0; n],
-            windows,
-        }
+        file_at((0..n).map(|i| t0 + chrono::Duration::minutes(5 * i as i64)).collect(), windows)
     }
 
     fn score(f: NabFile, s: Vec<f64>, threshold: f64) -> ProfileScore {
@@ -569,56 +433,30 @@ mod tests {
         assert!((score(f(), s, 0.5).raw - expected).abs() < 1e-12);
     }
 
-    /// A corpus written to a scratch directory: `files` as (name, rows of "timestamp,value"),
-    /// `windows` as NAB's combined_windows.json text.
-    fn corpus_on_disk(tag: &str, files: &[(&str, Vec<String>)], windows: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("analytics-eval-nab-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        for (name, rows) in files {
-            let path = dir.join("data").join(name);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(&path, format!("timestamp,value\n{}\n", rows.join("\n"))).unwrap();
-        }
-        std::fs::write(dir.join("combined_windows.json"), windows).unwrap();
-        dir
-    }
-
     #[test]
-    fn rows_that_step_back_in_time_are_kept_in_file_order() {
-        // 01:00 to 01:55 comes twice (a daylight-saving change), as in one of NAB's own files.
-        let mut stamps: Vec<String> = (0..12).map(|k| format!("2024-11-03 00:{:02}:00", k * 5)).collect();
-        stamps.extend((0..12).map(|k| format!("2024-11-03 01:{:02}:00", k * 5)));
-        stamps.extend((0..12).map(|k| format!("2024-11-03 01:{:02}:00", k * 5)));
-        stamps.extend((0..12).map(|k| format!("2024-11-03 02:{:02}:00", k * 5)));
-        let rows: Vec<String> = stamps.iter().enumerate().map(|(i, t)| format!("{t},{i}")).collect();
-        let windows = r#"{"cat/f.csv": [["2024-11-03 01:50:00.000000", "2024-11-03 02:10:00.000000"]]}"#;
-        let dir = corpus_on_disk("dst", &[("cat/f.csv", rows)], windows);
-        let corpus = NabCorpus::load(&dir).unwrap();
-        let f = &corpus.files[0];
-        assert_eq!(f.values.len(), 48);
-        assert_eq!(f.values[30], 30.0, "rows keep their file order");
-        assert!(f.timestamps[24] < f.timestamps[23], "the step back is kept");
-        // The window opens at the first 01:50 (row 22) and closes at 02:10 (row 38).
-        assert_eq!(f.windows, vec![(22, 38)]);
+    fn rows_that_step_back_in_time_are_scored_where_they_stand() {
+        // 01:00 to 01:55 comes twice (a daylight-saving change), as in one of NAB's own files; the
+        // window opens at the first 01:50 (row 22) and closes at 02:10 (row 38).
+        let t0 = Utc.with_ymd_and_hms(2024, 11, 3, 0, 0, 0).unwrap();
+        let minutes = (0..24).chain(12..36).map(|k| t0 + chrono::Duration::minutes(5 * k));
+        let f = file_at(minutes.collect(), vec![(22, 38)]);
+        assert!(f.timestamps()[24] < f.timestamps()[23]);
         // Every row is scored: a detection on a repeated row counts like any other.
         let mut s = vec![0.0; 48];
         s[22] = 1.0;
-        let scores = vec![s];
-        let r = NabScorer::new(&corpus, &scores).unwrap().at_threshold(&PROFILES[0], 0.5);
-        assert!((r.score - 100.0).abs() < 1e-9, "{}", r.score);
-        // A window whose end comes before its start is refused, naming both.
-        let windows = r#"{"cat/f.csv": [["2024-11-03 02:10:00", "2024-11-03 00:30:00"]]}"#;
-        let rows: Vec<String> = stamps.iter().map(|t| format!("{t},1")).collect();
-        let dir = corpus_on_disk("backwards-window", &[("cat/f.csv", rows)], windows);
-        let err = NabCorpus::load(&dir).unwrap_err().to_string();
-        assert!(err.ends_with("window [2024-11-03 02:10:00, 2024-11-03 00:30:00] ends before it starts"), "{err}");
+        assert!((score(f.clone(), s, 0.5).score - 100.0).abs() < 1e-9);
+        let mut s = vec![0.0; 48];
+        s[38] = 1.0;
+        let tp = (0.25f64 * 10.0 / 17.0).tanh() / (2.5f64).tanh();
+        let r = score(f, s, 0.5);
+        assert!((r.raw - tp).abs() < 1e-12, "{}", r.raw);
     }
 
     #[test]
     fn a_window_inside_probation_counts_for_the_perfect_score_only() {
         // 200 points, probation 30: window (10, 12) cannot be scored, (100, 109) can.
         let f = file(200, vec![(10, 12), (100, 109)]);
-        assert_eq!(f.scorable_windows(), 1);
+        assert_eq!(scorable_windows(&f), 1);
         // The null detector's raw score is one miss (-1), the perfect score 2 windows:
         // nothing detected normalises to 0, the best possible detection to 100 x 2 / 3.
         assert_eq!(score(f.clone(), vec![0.0; 200], 0.5).score, 0.0);

@@ -21,15 +21,16 @@
 //! yardstick a metric must separate from.
 
 use std::ops::Range;
-use std::path::Path;
 
 use chrono::{DateTime, Utc};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::asd::{hit_rate, rank_metrics, AsdServer};
+use analytics_types::benchmark::{Corpus, NabCorpus};
+
+use crate::asd::{hit_rate, rank_metrics};
 use crate::metrics::best_point_adjusted_f1;
-use crate::nab::{probation_len, NabCorpus, NabScorer, ProfileScore, PROFILES};
+use crate::nab::{probation_len, NabScorer, ProfileScore, PROFILES};
 use crate::range::{best_composite_f1, vus_pr};
 use crate::EvalError;
 
@@ -81,127 +82,63 @@ impl SeriesDetector for RandomScores {
     }
 }
 
-/// A benchmark corpus found by [`discover`].
-#[derive(Debug, Clone, PartialEq)]
-pub enum Corpus {
-    /// NAB's layout: one labelled series per file.
-    Nab {
-        /// The directory's name (`nab`, `msft`).
-        name: String,
-        /// The files and their windows.
-        corpus: NabCorpus,
-    },
-    /// One directory per node, a wide CSV of metrics each, node-level labels.
-    Nodes {
-        /// The directory's name (`asd`, `jumpstarter`).
-        name: String,
-        /// The nodes.
-        nodes: Vec<AsdServer>,
-    },
-}
-
-impl Corpus {
-    /// The corpus' name (its directory's).
-    pub fn name(&self) -> &str {
-        match self {
-            Corpus::Nab { name, .. } | Corpus::Nodes { name, .. } => name,
+/// Runs `detector` over every series of `corpus` (in parallel): per file, or per node and
+/// metric over train then test rows (train is learnt from; the test rows are kept).
+pub fn evaluate_corpus(corpus: &Corpus, detector: &dyn SeriesDetector) -> CorpusRuns {
+    match corpus {
+        Corpus::Nab { corpus, .. } => {
+            CorpusRuns::Nab(corpus.files.par_iter().map(|f| detector.run(f.timestamps(), f.values())).collect())
         }
-    }
-
-    /// Loads the corpus in `dir`, or `None` when `dir` has neither layout.
-    pub fn load(dir: &Path) -> Result<Option<Self>, EvalError> {
-        let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        if dir.join("combined_windows.json").is_file() {
-            return Ok(Some(Corpus::Nab { name, corpus: NabCorpus::load(dir)? }));
-        }
-        let has_nodes = std::fs::read_dir(dir)
-            .map_err(|e| EvalError::io(dir, e))?
-            .filter_map(Result::ok)
-            .any(|e| e.path().join("test.csv").is_file() && e.path().join("test_label.csv").is_file());
-        if has_nodes {
-            return Ok(Some(Corpus::Nodes { name, nodes: AsdServer::load_all(dir)? }));
-        }
-        Ok(None)
-    }
-
-    /// Series in the corpus (files, or nodes x metrics).
-    pub fn num_series(&self) -> usize {
-        match self {
-            Corpus::Nab { corpus, .. } => corpus.files.len(),
-            Corpus::Nodes { nodes, .. } => nodes.iter().map(|n| n.metrics.len()).sum(),
-        }
-    }
-
-    /// Points fed to a detector (for multi-metric corpora, train and test rows of every metric).
-    pub fn num_points(&self) -> usize {
-        match self {
-            Corpus::Nab { corpus, .. } => corpus.files.iter().map(|f| f.values.len()).sum(),
-            Corpus::Nodes { nodes, .. } => {
-                nodes.iter().map(|n| (n.train_timestamps.len() + n.test_timestamps.len()) * n.metrics.len()).sum()
-            }
-        }
-    }
-
-    /// Runs `detector` over every series of the corpus (in parallel) and scores it.
-    pub fn evaluate(&self, detector: &dyn SeriesDetector) -> Result<CorpusRuns, EvalError> {
-        match self {
-            Corpus::Nab { corpus, .. } => {
-                let runs = corpus.files.par_iter().map(|f| detector.run(&f.timestamps, &f.values)).collect();
-                Ok(CorpusRuns::Nab(runs))
-            }
-            Corpus::Nodes { nodes, .. } => {
-                let runs = nodes
-                    .par_iter()
-                    .map(|n| {
-                        let cut = n.train_timestamps.len();
-                        let ts: Vec<DateTime<Utc>> =
-                            n.train_timestamps.iter().chain(&n.test_timestamps).copied().collect();
-                        (0..n.metrics.len())
-                            .into_par_iter()
-                            .map(|m| {
-                                let vs: Vec<f64> = n.train[m].iter().chain(&n.test[m]).copied().collect();
-                                let run = detector.run(&ts, &vs);
-                                // Keep the test rows only, events re-based on the first test row.
-                                let events = run.events.map(|ev| {
-                                    ev.into_iter()
-                                        .filter(|e| e.end > cut)
-                                        .map(|e| e.start.max(cut) - cut..e.end - cut)
-                                        .collect()
-                                });
-                                SeriesRun { scores: run.scores[cut.min(run.scores.len())..].to_vec(), events }
-                            })
-                            .collect()
-                    })
-                    .collect();
-                Ok(CorpusRuns::Nodes(runs))
-            }
+        Corpus::Nodes { nodes, .. } => {
+            let runs = nodes
+                .par_iter()
+                .map(|n| {
+                    let cut = n.train_timestamps().len();
+                    let ts: Vec<DateTime<Utc>> =
+                        n.train_timestamps().iter().chain(n.test_timestamps()).copied().collect();
+                    (0..n.metrics().len())
+                        .into_par_iter()
+                        .map(|m| {
+                            let vs: Vec<f64> = n.train(m).iter().chain(n.test(m)).copied().collect();
+                            let run = detector.run(&ts, &vs);
+                            // Keep the test rows only, events re-based on the first test row.
+                            let events = run.events.map(|ev| {
+                                ev.into_iter()
+                                    .filter(|e| e.end > cut)
+                                    .map(|e| e.start.max(cut) - cut..e.end - cut)
+                                    .collect()
+                            });
+                            SeriesRun { scores: run.scores[cut.min(run.scores.len())..].to_vec(), events }
+                        })
+                        .collect()
+                })
+                .collect();
+            CorpusRuns::Nodes(runs)
         }
     }
 }
 
-impl Corpus {
-    /// Fold `k` of `n` (`k < n`): every `n`-th file or node from the `k`-th, in the corpus'
-    /// order, as a corpus of its own named `NAME[k+1/n]`. For choosing inside a corpus.
-    pub fn fold(&self, k: usize, n: usize) -> Corpus {
-        let keep = |i: usize| n > 0 && i % n == k;
-        let name = format!("{}[{}/{}]", self.name(), k + 1, n);
-        match self {
-            Corpus::Nab { corpus, .. } => Corpus::Nab {
-                name,
-                corpus: NabCorpus {
-                    files: corpus.files.iter().enumerate().filter(|(i, _)| keep(*i)).map(|(_, f)| f.clone()).collect(),
-                },
+/// Fold `k` of `n` (`k < n`) of `corpus`: every `n`-th file or node from the `k`-th, in the
+/// corpus' order, as a corpus of its own named `NAME[k+1/n]`. For choosing inside a corpus.
+pub fn fold_corpus(corpus: &Corpus, k: usize, n: usize) -> Corpus {
+    let keep = |i: usize| n > 0 && i % n == k;
+    let name = format!("{}[{}/{}]", corpus.name(), k + 1, n);
+    match corpus {
+        Corpus::Nab { corpus, .. } => Corpus::Nab {
+            name,
+            corpus: NabCorpus {
+                files: corpus.files.iter().enumerate().filter(|(i, _)| keep(*i)).map(|(_, f)| f.clone()).collect(),
             },
-            Corpus::Nodes { nodes, .. } => Corpus::Nodes {
-                name,
-                nodes: nodes.iter().enumerate().filter(|(i, _)| keep(*i)).map(|(_, x)| x.clone()).collect(),
-            },
-        }
+        },
+        Corpus::Nodes { nodes, .. } => Corpus::Nodes {
+            name,
+            nodes: nodes.iter().enumerate().filter(|(i, _)| keep(*i)).map(|(_, x)| x.clone()).collect(),
+        },
     }
 }
 
 impl CorpusRuns {
-    /// The runs of [`Corpus::fold`]`(k, n)`.
+    /// The runs of [`fold_corpus`]`(corpus, k, n)`.
     pub fn fold(&self, k: usize, n: usize) -> CorpusRuns {
         fn pick<T: Clone>(v: &[T], k: usize, n: usize) -> Vec<T> {
             v.iter().enumerate().filter(|(i, _)| n > 0 && i % n == k).map(|(_, x)| x.clone()).collect()
@@ -211,26 +148,6 @@ impl CorpusRuns {
             CorpusRuns::Nodes(r) => CorpusRuns::Nodes(pick(r, k, n)),
         }
     }
-}
-
-/// Every corpus in the directories directly under `dir`, in name order; directories with
-/// neither layout are skipped and named in the second list.
-pub fn discover(dir: &Path) -> Result<(Vec<Corpus>, Vec<String>), EvalError> {
-    let mut dirs: Vec<_> = std::fs::read_dir(dir)
-        .map_err(|e| EvalError::io(dir, e))?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.is_dir())
-        .collect();
-    dirs.sort();
-    let (mut found, mut skipped) = (Vec::new(), Vec::new());
-    for d in dirs {
-        match Corpus::load(&d)? {
-            Some(c) => found.push(c),
-            None => skipped.push(d.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()),
-        }
-    }
-    Ok((found, skipped))
 }
 
 /// A detector's runs over a corpus, in the corpus' order: per file, or per node and metric
@@ -362,105 +279,105 @@ fn false_alarms(events: &[Range<usize>], labels: &[bool], from: usize) -> usize 
     events.iter().filter(|e| e.start >= from && e.start < labels.len() && !labels[e.start]).count()
 }
 
-impl Corpus {
-    /// Scores a detector's runs over this corpus.
-    pub fn score(&self, runs: &CorpusRuns) -> Result<CorpusReport, EvalError> {
-        let mismatch =
-            || EvalError::Mismatch { file: self.name().to_owned(), message: "the runs are of another corpus".into() };
-        let mut report = CorpusReport {
-            corpus: self.name().to_owned(),
-            kind: "nab",
-            series: self.num_series(),
-            points: self.num_points(),
-            nab: None,
-            nodes: None,
-            false_alarms_per_1000_series_days: None,
-            normal_series_days: 0.0,
-        };
-        let mut alarms: Option<usize> = Some(0);
-        match (self, runs) {
-            (Corpus::Nab { corpus, .. }, CorpusRuns::Nab(runs)) => {
-                if runs.len() != corpus.files.len() {
+/// Scores a detector's runs over `corpus`.
+pub fn score_corpus(corpus: &Corpus, runs: &CorpusRuns) -> Result<CorpusReport, EvalError> {
+    let mismatch =
+        || EvalError::Mismatch { file: corpus.name().to_owned(), message: "the runs are of another corpus".into() };
+    let mut report = CorpusReport {
+        corpus: corpus.name().to_owned(),
+        kind: "nab",
+        series: corpus.num_series(),
+        points: corpus.num_points(),
+        nab: None,
+        nodes: None,
+        false_alarms_per_1000_series_days: None,
+        normal_series_days: 0.0,
+    };
+    let mut alarms: Option<usize> = Some(0);
+    match (corpus, runs) {
+        (Corpus::Nab { corpus: nab, .. }, CorpusRuns::Nab(runs)) => {
+            if runs.len() != nab.files.len() {
+                return Err(mismatch());
+            }
+            let scores: Vec<Vec<f64>> = runs.iter().map(|r| r.scores.clone()).collect();
+            let scorer = NabScorer::new(nab, &scores)?;
+            report.nab = Some(PROFILES.iter().map(|p| NabFigure::from(&scorer.optimise(p))).collect());
+            for (f, r) in nab.files.iter().zip(runs) {
+                let labels = f.labels();
+                let from = probation_len(f.len());
+                let normal = labels[from..].iter().filter(|&&l| !l).count();
+                report.normal_series_days += normal as f64 * median_step_seconds(f.timestamps()) / 86_400.0;
+                alarms = match (&r.events, alarms) {
+                    (Some(ev), Some(a)) => Some(a + false_alarms(ev, &labels, from)),
+                    _ => None,
+                };
+            }
+        }
+        (Corpus::Nodes { nodes, .. }, CorpusRuns::Nodes(runs)) => {
+            if runs.len() != nodes.len() {
+                return Err(mismatch());
+            }
+            report.kind = "nodes";
+            let mut per_node = Vec::with_capacity(nodes.len());
+            let mut hits: Vec<f64> = Vec::new();
+            let mut any_root_cause = false;
+            for (n, metric_runs) in nodes.iter().zip(runs) {
+                if metric_runs.len() != n.metrics().len()
+                    || metric_runs.iter().any(|r| r.scores.len() != n.labels().len())
+                {
                     return Err(mismatch());
                 }
-                let scores: Vec<Vec<f64>> = runs.iter().map(|r| r.scores.clone()).collect();
-                let scorer = NabScorer::new(corpus, &scores)?;
-                report.nab = Some(PROFILES.iter().map(|p| NabFigure::from(&scorer.optimise(p))).collect());
-                for (f, r) in corpus.files.iter().zip(runs) {
-                    let labels = f.labels();
-                    let from = probation_len(f.values.len());
-                    let normal = labels[from..].iter().filter(|&&l| !l).count();
-                    report.normal_series_days += normal as f64 * median_step_seconds(&f.timestamps) / 86_400.0;
+                let rows = n.labels().len();
+                let node_score: Vec<f64> =
+                    (0..rows).map(|i| metric_runs.iter().map(|r| r.scores[i]).fold(0.0, f64::max)).collect();
+                let mut node_hits = Vec::new();
+                if let Some(segs) = n.interpretations() {
+                    any_root_cause = true;
+                    for seg in segs {
+                        let order = rank_metrics(metric_runs.iter().map(|r| r.scores.as_slice()), seg.start, seg.end);
+                        node_hits.push(hit_rate(&order, &seg.metrics, 150.0));
+                    }
+                }
+                hits.extend(&node_hits);
+                per_node.push(NodeFigures {
+                    node: n.name().to_owned(),
+                    best_point_adjusted_f1: best_point_adjusted_f1(n.labels(), &node_score, 0).0,
+                    best_composite_f1: best_composite_f1(n.labels(), &node_score, 0).0,
+                    vus_pr: vus_pr(n.labels(), &node_score, VUS_MAX_BUFFER, VUS_STEP),
+                    hit_rate_150: n.interpretations().map(|_| mean(node_hits.iter().copied())),
+                    root_cause_segments: node_hits.len(),
+                });
+                let normal = n.labels().iter().filter(|&&l| !l).count();
+                report.normal_series_days +=
+                    (normal * n.metrics().len()) as f64 * median_step_seconds(n.test_timestamps()) / 86_400.0;
+                for r in metric_runs {
                     alarms = match (&r.events, alarms) {
-                        (Some(ev), Some(a)) => Some(a + false_alarms(ev, &labels, from)),
+                        (Some(ev), Some(a)) => Some(a + false_alarms(ev, n.labels(), 0)),
                         _ => None,
                     };
                 }
             }
-            (Corpus::Nodes { nodes, .. }, CorpusRuns::Nodes(runs)) => {
-                if runs.len() != nodes.len() {
-                    return Err(mismatch());
-                }
-                report.kind = "nodes";
-                let mut per_node = Vec::with_capacity(nodes.len());
-                let mut hits: Vec<f64> = Vec::new();
-                let mut any_root_cause = false;
-                for (n, metric_runs) in nodes.iter().zip(runs) {
-                    if metric_runs.len() != n.metrics.len()
-                        || metric_runs.iter().any(|r| r.scores.len() != n.labels.len())
-                    {
-                        return Err(mismatch());
-                    }
-                    let rows = n.labels.len();
-                    let node_score: Vec<f64> =
-                        (0..rows).map(|i| metric_runs.iter().map(|r| r.scores[i]).fold(0.0, f64::max)).collect();
-                    let mut node_hits = Vec::new();
-                    if let Some(segs) = &n.interpretations {
-                        any_root_cause = true;
-                        for seg in segs {
-                            let order =
-                                rank_metrics(metric_runs.iter().map(|r| r.scores.as_slice()), seg.start, seg.end);
-                            node_hits.push(hit_rate(&order, &seg.metrics, 150.0));
-                        }
-                    }
-                    hits.extend(&node_hits);
-                    per_node.push(NodeFigures {
-                        node: n.name.clone(),
-                        best_point_adjusted_f1: best_point_adjusted_f1(&n.labels, &node_score, 0).0,
-                        best_composite_f1: best_composite_f1(&n.labels, &node_score, 0).0,
-                        vus_pr: vus_pr(&n.labels, &node_score, VUS_MAX_BUFFER, VUS_STEP),
-                        hit_rate_150: n.interpretations.as_ref().map(|_| mean(node_hits.iter().copied())),
-                        root_cause_segments: node_hits.len(),
-                    });
-                    let normal = n.labels.iter().filter(|&&l| !l).count();
-                    report.normal_series_days +=
-                        (normal * n.metrics.len()) as f64 * median_step_seconds(&n.test_timestamps) / 86_400.0;
-                    for r in metric_runs {
-                        alarms = match (&r.events, alarms) {
-                            (Some(ev), Some(a)) => Some(a + false_alarms(ev, &n.labels, 0)),
-                            _ => None,
-                        };
-                    }
-                }
-                report.nodes = Some(NodeSummary {
-                    best_point_adjusted_f1: mean(per_node.iter().map(|n| n.best_point_adjusted_f1)),
-                    best_composite_f1: mean(per_node.iter().map(|n| n.best_composite_f1)),
-                    vus_pr: mean(per_node.iter().filter_map(|n| n.vus_pr)),
-                    hit_rate_150: any_root_cause.then(|| mean(hits.iter().copied())),
-                    per_node,
-                });
-            }
-            _ => return Err(mismatch()),
+            report.nodes = Some(NodeSummary {
+                best_point_adjusted_f1: mean(per_node.iter().map(|n| n.best_point_adjusted_f1)),
+                best_composite_f1: mean(per_node.iter().map(|n| n.best_composite_f1)),
+                vus_pr: mean(per_node.iter().filter_map(|n| n.vus_pr)),
+                hit_rate_150: any_root_cause.then(|| mean(hits.iter().copied())),
+                per_node,
+            });
         }
-        report.false_alarms_per_1000_series_days = alarms.map(|a| {
-            if report.normal_series_days > 0.0 {
-                1000.0 * a as f64 / report.normal_series_days
-            } else {
-                0.0
-            }
-        });
-        Ok(report)
+        _ => return Err(mismatch()),
     }
+    report.false_alarms_per_1000_series_days =
+        alarms.map(
+            |a| {
+                if report.normal_series_days > 0.0 {
+                    1000.0 * a as f64 / report.normal_series_days
+                } else {
+                    0.0
+                }
+            },
+        );
+    Ok(report)
 }
 
 /// What leave-one-corpus-out chose for one held-out corpus.
@@ -527,6 +444,7 @@ pub fn leave_one_corpus_out(corpora: &[String], gains: &[Vec<f64>]) -> Vec<HeldO
 #[cfg(test)]
 mod tests {
     use super::*;
+    use analytics_types::benchmark::NabFile;
 
     #[test]
     fn the_choice_holds_everywhere_but_the_held_out_corpus() {
@@ -552,19 +470,14 @@ mod tests {
 
     #[test]
     fn folds_split_a_corpus_and_its_runs_alike() {
-        let file = |name: &str| crate::NabFile {
-            name: name.into(),
-            timestamps: Vec::new(),
-            values: Vec::new(),
-            windows: Vec::new(),
-        };
+        let file = |name: &str| NabFile::new(name, Vec::new(), Vec::new(), Vec::new()).unwrap();
         let corpus = Corpus::Nab {
             name: "c".into(),
             corpus: NabCorpus { files: vec![file("a/1.csv"), file("a/2.csv"), file("a/3.csv")] },
         };
-        let Corpus::Nab { name, corpus: half } = corpus.fold(0, 2) else { panic!("a NAB fold") };
+        let Corpus::Nab { name, corpus: half } = fold_corpus(&corpus, 0, 2) else { panic!("a NAB fold") };
         assert_eq!(name, "c[1/2]");
-        assert_eq!(half.files.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(), ["a/1.csv", "a/3.csv"]);
+        assert_eq!(half.files.iter().map(NabFile::name).collect::<Vec<_>>(), ["a/1.csv", "a/3.csv"]);
         let runs = CorpusRuns::Nab((0..3).map(|i| SeriesRun { scores: vec![i as f64], events: None }).collect());
         let CorpusRuns::Nab(r) = runs.fold(1, 2) else { panic!("NAB runs") };
         assert_eq!(r, vec![SeriesRun { scores: vec![1.0], events: None }]);

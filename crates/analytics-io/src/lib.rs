@@ -4,6 +4,7 @@ use analytics_types::{MetricSeries, SeriesKey, TenantId};
 use chrono::{DateTime, Utc};
 
 mod alertmanager;
+mod benchmark;
 mod error;
 mod file;
 mod prometheus;
@@ -12,6 +13,9 @@ mod store;
 mod timestamp;
 
 pub use alertmanager::{Alert, AlertmanagerClient};
+pub use benchmark::{
+    discover_corpora, nab_results_path, read_corpus, read_nab_corpus, read_nab_results, read_node, read_nodes,
+};
 pub use error::IoError;
 pub use file::{FileFormat, FileOptions, FileSource, RepairReport, Repairs};
 pub use prometheus::{

@@ -156,4 +156,13 @@ pub enum ContractError {
         /// The members' distinct nodes.
         found_nodes: usize,
     },
+    /// A benchmark file or node is not what scoring needs (lengths, finite values, labels inside
+    /// its rows).
+    #[error("{item}: {message}")]
+    Benchmark {
+        /// The file or node, by name.
+        item: String,
+        /// What is wrong.
+        message: String,
+    },
 }

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod aggregate;
+pub mod benchmark;
 mod error;
 mod ids;
 mod incident;

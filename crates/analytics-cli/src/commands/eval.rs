@@ -5,8 +5,7 @@ use std::time::Instant;
 
 use analytics_engine::{AnomalyDetectionEngine, EngineRegistry};
 use analytics_eval::{
-    best_point_adjusted_f1, hit_rate, probation_len, rank_metrics, results_path, Accumulator, AsdServer, NabCorpus,
-    NabFile, NabScorer, PROFILES,
+    best_point_adjusted_f1, hit_rate, probation_len, rank_metrics, Accumulator, NabFile, NabScorer, PROFILES,
 };
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
@@ -36,8 +35,8 @@ pub(crate) fn run_online(engine: &dyn AnomalyDetectionEngine, timestamps: &[Date
 
 /// Writes one file's scores where NAB's scorer looks for them (`<out>/<engine>/<category>/...`).
 pub(crate) fn write_nab_result(out: &Path, engine: &str, file: &NabFile, scores: &[f64]) -> Result<()> {
-    let path = results_path(&out.join(engine), engine, &file.name);
-    Ok(analytics_io::write_nab_result(&path, &file.timestamps, &file.values, scores, &file.labels())?)
+    let path = analytics_io::nab_results_path(&out.join(engine), engine, file.name());
+    Ok(analytics_io::write_nab_result(&path, file.timestamps(), file.values(), scores, &file.labels())?)
 }
 
 #[derive(Serialize)]
@@ -76,7 +75,7 @@ fn engine_from(name: &str, config: Option<&std::path::PathBuf>) -> Result<Box<dy
 
 pub(crate) fn nab(args: &NabArgs) -> Result<()> {
     let engine = engine_from(&args.eval.engine, args.eval.config.as_ref())?;
-    let corpus = NabCorpus::load(&args.eval.data)
+    let corpus = analytics_io::read_nab_corpus(&args.eval.data)
         .with_context(|| format!("cannot load NAB from {}", args.eval.data.display()))?;
     let bar = crate::output::progress_bar(corpus.files.len() as u64, "scoring", "files");
     let started = Instant::now();
@@ -85,14 +84,14 @@ pub(crate) fn nab(args: &NabArgs) -> Result<()> {
         .files
         .par_iter()
         .map(|f| {
-            let run = run_online(engine.as_ref(), &f.timestamps, &f.values);
+            let run = run_online(engine.as_ref(), f.timestamps(), f.values());
             bar.set_position(done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) as u64 + 1);
             run
         })
         .collect();
     let elapsed = started.elapsed().as_secs_f64();
     bar.finish_and_clear();
-    let points: usize = corpus.files.iter().map(|f| f.values.len()).sum();
+    let points: usize = corpus.files.iter().map(|f| f.len()).sum();
     let name = engine.name().to_owned();
     if let Some(out) = &args.out {
         for (f, r) in corpus.files.iter().zip(&runs) {
@@ -107,7 +106,7 @@ pub(crate) fn nab(args: &NabArgs) -> Result<()> {
         .files
         .iter()
         .zip(&runs)
-        .map(|(f, r)| Accumulator::of(&f.labels(), &r.alarmed, &f.timestamps, probation_len(f.values.len())))
+        .map(|(f, r)| Accumulator::of(&f.labels(), &r.alarmed, f.timestamps(), probation_len(f.len())))
         .sum();
     let json = NabJson {
         engine: &name,
@@ -206,43 +205,43 @@ type ServerRun = (AsdRow, Accumulator, Vec<f64>, Vec<f64>, Vec<Run>);
 /// metrics, and the attribution ranks metrics by their score.
 pub(crate) fn asd(args: &AsdArgs) -> Result<()> {
     let engine = engine_from(&args.eval.engine, args.eval.config.as_ref())?;
-    let servers = AsdServer::load_all(&args.eval.data)
+    let servers = analytics_io::read_nodes(&args.eval.data)
         .with_context(|| format!("cannot load ASD from {}", args.eval.data.display()))?;
     anyhow::ensure!(!servers.is_empty(), "no server directories (with test.csv) under {}", args.eval.data.display());
     let started = Instant::now();
     let rows: Vec<ServerRun> = servers
         .par_iter()
         .map(|srv| {
-            let n_train = srv.train_timestamps.len();
-            let ts: Vec<DateTime<Utc>> = srv.train_timestamps.iter().chain(&srv.test_timestamps).copied().collect();
-            let per_metric: Vec<Run> = (0..srv.metrics.len())
+            let n_train = srv.train_timestamps().len();
+            let ts: Vec<DateTime<Utc>> = srv.train_timestamps().iter().chain(srv.test_timestamps()).copied().collect();
+            let per_metric: Vec<Run> = (0..srv.metrics().len())
                 .map(|m| {
-                    let vs: Vec<f64> = srv.train[m].iter().chain(&srv.test[m]).copied().collect();
+                    let vs: Vec<f64> = srv.train(m).iter().chain(srv.test(m)).copied().collect();
                     let r = run_online(engine.as_ref(), &ts, &vs);
                     Run { scores: r.scores[n_train..].to_vec(), alarmed: r.alarmed[n_train..].to_vec() }
                 })
                 .collect();
-            let n = srv.labels.len();
+            let n = srv.labels().len();
             let node_score: Vec<f64> =
                 (0..n).map(|i| per_metric.iter().map(|r| r.scores[i]).fold(0.0, f64::max)).collect();
             let node_alarm: Vec<bool> = (0..n).map(|i| per_metric.iter().any(|r| r.alarmed[i])).collect();
-            let acc = Accumulator::of(&srv.labels, &node_alarm, &srv.test_timestamps, 0);
-            let (best_pa, _) = best_point_adjusted_f1(&srv.labels, &node_score, 0);
+            let acc = Accumulator::of(srv.labels(), &node_alarm, srv.test_timestamps(), 0);
+            let (best_pa, _) = best_point_adjusted_f1(srv.labels(), &node_score, 0);
             // Attribution: rank metrics by their highest score inside the segment.
             let (mut h100, mut h150) = (vec![], vec![]);
-            for seg in srv.interpretations.iter().flatten() {
+            for seg in srv.interpretations().into_iter().flatten() {
                 let order = rank_metrics(per_metric.iter().map(|r| r.scores.as_slice()), seg.start, seg.end);
                 h100.push(hit_rate(&order, &seg.metrics, 100.0));
                 h150.push(hit_rate(&order, &seg.metrics, 150.0));
             }
             let row = AsdRow {
-                server: srv.name.clone(),
+                server: srv.name().to_owned(),
                 f1: acc.pointwise().f1,
                 point_adjusted_f1: acc.point_adjusted().f1,
                 best_point_adjusted_f1: best_pa,
-                hit_rate_100: srv.interpretations.as_ref().map(|_| mean(&h100)),
-                hit_rate_150: srv.interpretations.as_ref().map(|_| mean(&h150)),
-                segments: srv.interpretations.as_ref().map_or(0, Vec::len),
+                hit_rate_100: srv.interpretations().map(|_| mean(&h100)),
+                hit_rate_150: srv.interpretations().map(|_| mean(&h150)),
+                segments: srv.interpretations().map_or(0, <[_]>::len),
             };
             (row, acc, h100, h150, per_metric)
         })
@@ -250,17 +249,17 @@ pub(crate) fn asd(args: &AsdArgs) -> Result<()> {
     if let Some(out) = &args.out {
         for (srv, r) in servers.iter().zip(&rows) {
             let scores: Vec<&[f64]> = r.4.iter().map(|m| m.scores.as_slice()).collect();
-            let path = out.join(engine.name()).join(format!("{}.csv", srv.name));
-            analytics_io::write_node_scores(&path, &srv.metrics, &srv.test_timestamps, &srv.labels, &scores)?;
+            let path = out.join(engine.name()).join(format!("{}.csv", srv.name()));
+            analytics_io::write_node_scores(&path, srv.metrics(), srv.test_timestamps(), srv.labels(), &scores)?;
         }
     }
     let elapsed = started.elapsed().as_secs_f64();
     let points: usize =
-        servers.iter().map(|s| (s.train_timestamps.len() + s.test_timestamps.len()) * s.metrics.len()).sum();
+        servers.iter().map(|s| (s.train_timestamps().len() + s.test_timestamps().len()) * s.metrics().len()).sum();
     let total: Accumulator = rows.iter().map(|r| r.1).sum();
     let all100: Vec<f64> = rows.iter().flat_map(|r| r.2.clone()).collect();
     let all150: Vec<f64> = rows.iter().flat_map(|r| r.3.clone()).collect();
-    let any_labels = servers.iter().any(|s| s.interpretations.is_some());
+    let any_labels = servers.iter().any(|s| s.interpretations().is_some());
     let overall = AsdRow {
         server: "overall".into(),
         f1: total.pointwise().f1,

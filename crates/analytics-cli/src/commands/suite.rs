@@ -6,8 +6,8 @@ use std::time::Instant;
 
 use analytics_engine::{AnomalyDetectionEngine, EngineRegistry};
 use analytics_eval::{
-    discover, gain, leave_one_corpus_out, Corpus, CorpusReport, CorpusRuns, HeldOut, RandomScores, SeriesDetector,
-    SeriesRun,
+    evaluate_corpus, fold_corpus, gain, leave_one_corpus_out, score_corpus, Corpus, CorpusReport, CorpusRuns, HeldOut,
+    RandomScores, SeriesDetector, SeriesRun,
 };
 use analytics_sim::{simulate_fleet, FleetConfig};
 use anyhow::{Context, Result};
@@ -163,10 +163,10 @@ fn write_runs(out: &Path, corpus: &Corpus, name: &str, runs: &CorpusRuns) -> Res
             for (n, metric_runs) in nodes.iter().zip(runs) {
                 let scores: Vec<&[f64]> = metric_runs.iter().map(|r| r.scores.as_slice()).collect();
                 analytics_io::write_node_scores(
-                    &root.join(format!("{}.csv", n.name)),
-                    &n.metrics,
-                    &n.test_timestamps,
-                    &n.labels,
+                    &root.join(format!("{}.csv", n.name())),
+                    n.metrics(),
+                    n.test_timestamps(),
+                    n.labels(),
                     &scores,
                 )?;
             }
@@ -179,8 +179,8 @@ fn write_runs(out: &Path, corpus: &Corpus, name: &str, runs: &CorpusRuns) -> Res
 pub(crate) fn run(args: &SuiteArgs) -> Result<()> {
     let started = Instant::now();
     let data = args.data.clone().unwrap_or_else(default_data_dir);
-    let (corpora, skipped) =
-        discover(&data).with_context(|| format!("cannot read the corpora under {}", data.display()))?;
+    let (corpora, skipped) = analytics_io::discover_corpora(&data)
+        .with_context(|| format!("cannot read the corpora under {}", data.display()))?;
     anyhow::ensure!(
         !corpora.is_empty(),
         "no corpus under {} (a corpus is a directory holding combined_windows.json, or node directories with test.csv and test_label.csv)",
@@ -198,8 +198,10 @@ pub(crate) fn run(args: &SuiteArgs) -> Result<()> {
     }
     let detectors: Vec<Box<dyn SeriesDetector + Send>> = candidates.iter().map(build).collect::<Result<_>>()?;
     // For the choice inside each corpus: its two folds of files (or nodes).
-    let halves: Vec<Option<[Corpus; 2]>> =
-        corpora.iter().map(|c| args.candidates.as_ref().map(|_| [c.fold(0, 2), c.fold(1, 2)])).collect();
+    let halves: Vec<Option<[Corpus; 2]>> = corpora
+        .iter()
+        .map(|c| args.candidates.as_ref().map(|_| [fold_corpus(c, 0, 2), fold_corpus(c, 1, 2)]))
+        .collect();
     let fleet = clean_fleet()?;
     let bar = progress_bar((candidates.len() * corpora.len()) as u64, "scoring", "candidate x corpus runs");
     let mut rows = Vec::with_capacity(candidates.len());
@@ -208,13 +210,13 @@ pub(crate) fn run(args: &SuiteArgs) -> Result<()> {
         let mut reports = Vec::with_capacity(corpora.len());
         let mut folds = Vec::new();
         for (corpus, halves) in corpora.iter().zip(&halves) {
-            let runs = corpus.evaluate(d.as_ref())?;
+            let runs = evaluate_corpus(corpus, d.as_ref());
             if let Some(out) = &args.out {
                 write_runs(out, corpus, &c.name, &runs)?;
             }
-            reports.push(corpus.score(&runs)?);
+            reports.push(score_corpus(corpus, &runs)?);
             if let Some([a, b]) = halves {
-                folds.push([a.score(&runs.fold(0, 2))?, b.score(&runs.fold(1, 2))?]);
+                folds.push([score_corpus(a, &runs.fold(0, 2))?, score_corpus(b, &runs.fold(1, 2))?]);
             }
             bar.inc(1);
         }

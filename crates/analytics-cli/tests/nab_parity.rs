@@ -1,4 +1,4 @@
-//! Parity with NAB's own scorer: the published results of three NAB detectors on this split,
+//! Parity with NAB's own scorer (the corpus read by analytics-io, scored by analytics-eval): the published results of three NAB detectors on this split,
 //! re-scored here, match the scores NAB's scorer gives them (`reference/scores.json`, four
 //! decimals) to the fourth decimal, at NAB's threshold and optimised. On shared/msft, whose
 //! windows partly lie inside the probationary period, the oracle scores what NAB's scorer gives
@@ -7,7 +7,8 @@
 
 use std::path::PathBuf;
 
-use analytics_eval::{NabCorpus, NabScorer, PROFILES};
+use analytics_eval::{probation_len, scorable_windows, NabScorer, PROFILES};
+use analytics_io::{read_nab_corpus, read_nab_results};
 
 /// The benchmark corpora: `ANALYTICS_DATA`, else `../shared` beside the repository. The tests
 /// that read them are named `corpora_*`: `cargo xtask verify` skips them, and says so, when the
@@ -29,14 +30,14 @@ fn same_to_four_decimals(ours: f64, nab: f64) -> bool {
 #[test]
 fn corpora_matches_nab_on_its_published_results() {
     let dir = nab_dir();
-    let corpus = NabCorpus::load(&dir).unwrap_or_else(|e| panic!("the NAB data must be at {}: {e}", dir.display()));
+    let corpus = read_nab_corpus(&dir).unwrap_or_else(|e| panic!("the NAB data must be at {}: {e}", dir.display()));
     assert_eq!(corpus.files.len(), 33);
     assert_eq!(corpus.num_windows(), 47);
     let reference: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("reference/scores.json")).unwrap()).unwrap();
     let mut checked = 0;
     for detector in ["numenta", "random", "windowedGaussian"] {
-        let scores = corpus.load_results(&dir.join("reference/results").join(detector), detector).unwrap();
+        let scores = read_nab_results(&corpus, &dir.join("reference/results").join(detector), detector).unwrap();
         let scorer = NabScorer::new(&corpus, &scores).unwrap();
         for p in &PROFILES {
             let r = &reference[detector][p.name];
@@ -57,12 +58,6 @@ fn corpora_matches_nab_on_its_published_results() {
     assert_eq!(checked, 9);
 }
 
-#[test]
-fn loader_errors_name_the_file() {
-    let err = NabCorpus::load(&PathBuf::from("no/such/dir")).unwrap_err().to_string();
-    assert!(err.starts_with("cannot read no/such/dir/combined_windows.json"), "{err}");
-}
-
 /// shared/msft has 47 windows inside the probationary period: NAB's null baseline is the null
 /// detector's real score (those windows cost it nothing) and its perfect score counts every
 /// window. An oracle alarming once at each window's first scorable row scores 89.97 / 89.97 /
@@ -70,17 +65,17 @@ fn loader_errors_name_the_file() {
 #[test]
 fn corpora_matches_nab_on_a_corpus_with_windows_in_probation() {
     let dir = corpora().join("msft");
-    let corpus = NabCorpus::load(&dir).unwrap_or_else(|e| panic!("the msft data must be at {}: {e}", dir.display()));
+    let corpus = read_nab_corpus(&dir).unwrap_or_else(|e| panic!("the msft data must be at {}: {e}", dir.display()));
     assert_eq!((corpus.files.len(), corpus.num_windows()), (60, 270));
-    let scorable: usize = corpus.files.iter().map(|f| f.scorable_windows()).sum();
+    let scorable: usize = corpus.files.iter().map(scorable_windows).sum();
     assert_eq!(scorable, 270 - 47);
     let oracle: Vec<Vec<f64>> = corpus
         .files
         .iter()
         .map(|f| {
-            let prob = analytics_eval::probation_len(f.values.len());
-            let mut s = vec![0.0; f.values.len()];
-            for &(a, b) in &f.windows {
+            let prob = probation_len(f.len());
+            let mut s = vec![0.0; f.len()];
+            for &(a, b) in f.windows() {
                 if b >= prob {
                     s[a.max(prob)] = 1.0;
                 }
@@ -91,7 +86,7 @@ fn corpora_matches_nab_on_a_corpus_with_windows_in_probation() {
     let scorer = NabScorer::new(&corpus, &oracle).unwrap();
     let got: Vec<f64> = PROFILES.iter().map(|p| (scorer.optimise(p).score * 100.0).round() / 100.0).collect();
     assert_eq!(got, vec![89.97, 89.97, 93.10]);
-    let null: Vec<Vec<f64>> = corpus.files.iter().map(|f| vec![0.0; f.values.len()]).collect();
+    let null: Vec<Vec<f64>> = corpus.files.iter().map(|f| vec![0.0; f.len()]).collect();
     let scorer = NabScorer::new(&corpus, &null).unwrap();
     for p in &PROFILES {
         assert_eq!(scorer.optimise(p).score, 0.0, "{}", p.name);
