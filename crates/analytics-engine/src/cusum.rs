@@ -68,7 +68,7 @@ impl Cusum {
 
 impl Detector for Cusum {
     fn name(&self) -> &'static str {
-        "cusum"
+        crate::DetectorKind::Cusum.as_str()
     }
     fn resume(&self, saved: &[u8]) -> Result<Box<dyn DetectorState>, EngineError> {
         Ok(Box::new(checkpoint::decode::<CusumState>(self.name(), saved)?))
@@ -125,7 +125,7 @@ impl DetectorState for CusumState {
     }
 
     fn save(&self) -> Result<Vec<u8>, EngineError> {
-        checkpoint::encode("cusum", self)
+        checkpoint::encode(crate::DetectorKind::Cusum.as_str(), self)
     }
 
     fn state_bytes(&self) -> usize {

@@ -91,7 +91,7 @@ impl Density {
 
 impl Detector for Density {
     fn name(&self) -> &'static str {
-        "spike_density"
+        crate::DetectorKind::SpikeDensity.as_str()
     }
     fn resume(&self, saved: &[u8]) -> Result<Box<dyn DetectorState>, EngineError> {
         Ok(Box::new(checkpoint::decode::<DensityState>(self.name(), saved)?))
@@ -157,7 +157,7 @@ impl DetectorState for DensityState {
     }
 
     fn save(&self) -> Result<Vec<u8>, EngineError> {
-        checkpoint::encode("density", self)
+        checkpoint::encode(crate::DetectorKind::SpikeDensity.as_str(), self)
     }
 
     fn state_bytes(&self) -> usize {

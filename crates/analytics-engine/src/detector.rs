@@ -3,6 +3,7 @@
 use std::fmt;
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
 use crate::EngineError;
 
@@ -51,4 +52,88 @@ pub trait DetectorState: Send + fmt::Debug {
 
     /// The state as bytes, for [`Detector::resume`] (a service's checkpoint).
     fn save(&self) -> Result<Vec<u8>, EngineError>;
+}
+
+/// The built-in detectors, by the one name each goes by: in engine configurations (the
+/// ensemble's `members`), in the registry, and as [`Detector::name`]. Serialised as that name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DetectorKind {
+    /// Robust rolling z-score ([`crate::RobustZ`]).
+    RobustZscore,
+    /// Seasonal baseline ([`crate::Seasonal`]).
+    SeasonalBaseline,
+    /// Spike density ([`crate::Density`]).
+    SpikeDensity,
+    /// Context novelty ([`crate::Novelty`]).
+    ContextNovelty,
+    /// CUSUM change points ([`crate::Cusum`]).
+    Cusum,
+    /// Multi-scale change ([`crate::LagChange`]).
+    LagChange,
+    /// Holt-Winters forecast errors ([`crate::HoltWinters`]).
+    HoltWinters,
+    /// Spectral residual ([`crate::SpectralResidual`]); not an ensemble member (one FFT pair a
+    /// point).
+    SpectralResidual,
+    /// Isolation forest ([`crate::IForest`]); not an ensemble member (tens of KiB a series).
+    IsolationForest,
+}
+
+impl DetectorKind {
+    /// Every built-in detector.
+    pub const ALL: [DetectorKind; 9] = [
+        DetectorKind::RobustZscore,
+        DetectorKind::SeasonalBaseline,
+        DetectorKind::SpikeDensity,
+        DetectorKind::ContextNovelty,
+        DetectorKind::Cusum,
+        DetectorKind::LagChange,
+        DetectorKind::HoltWinters,
+        DetectorKind::SpectralResidual,
+        DetectorKind::IsolationForest,
+    ];
+
+    /// The name, as configurations and the registry spell it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            DetectorKind::RobustZscore => "robust_zscore",
+            DetectorKind::SeasonalBaseline => "seasonal_baseline",
+            DetectorKind::SpikeDensity => "spike_density",
+            DetectorKind::ContextNovelty => "context_novelty",
+            DetectorKind::Cusum => "cusum",
+            DetectorKind::LagChange => "lag_change",
+            DetectorKind::HoltWinters => "holt_winters",
+            DetectorKind::SpectralResidual => "spectral_residual",
+            DetectorKind::IsolationForest => "isolation_forest",
+        }
+    }
+
+    /// Whether the ensemble can hold it: every detector with a small state of a few hundred
+    /// bytes to a few KiB and at least a few million points a second.
+    pub const fn is_member(self) -> bool {
+        !matches!(self, DetectorKind::SpectralResidual | DetectorKind::IsolationForest)
+    }
+}
+
+impl fmt::Display for DetectorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_kind_serialises_as_its_name() {
+        for kind in DetectorKind::ALL {
+            let json = serde_json::to_string(&kind).unwrap_or_default();
+            assert_eq!(json, format!("\"{}\"", kind.as_str()));
+            assert_eq!(serde_json::from_str::<DetectorKind>(&json).ok(), Some(kind));
+        }
+        let err = serde_json::from_str::<DetectorKind>("\"zscore\"").unwrap_err().to_string();
+        assert!(err.starts_with("unknown variant `zscore`, expected one of `robust_zscore`"), "{err}");
+    }
 }

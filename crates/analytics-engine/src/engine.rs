@@ -467,7 +467,7 @@ mod tests {
         assert!(largest < 4096, "{largest} bytes at the largest");
 
         let mut former = EnsembleConfig::default();
-        former.members.push("context_novelty".into());
+        former.members.push(crate::DetectorKind::ContextNovelty);
         former.recurrence.bin_seconds = 480;
         let ensemble = Ensemble::new(former).unwrap();
         let alarm = AlarmConfig::default();

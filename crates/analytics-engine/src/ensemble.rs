@@ -41,15 +41,16 @@ use crate::record::{Range, RecordConfig, Records};
 use crate::recurrence::{Memory, Recurrence, RecurrenceConfig};
 use crate::seasonal::{Seasonal, SeasonalConfig};
 use crate::zscore::{RobustZ, RobustZConfig, RollingMedian};
-use crate::EngineError;
+use crate::{DetectorKind, EngineError};
 
 /// Parameters of the ensemble: each member's, and which members take part.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EnsembleConfig {
     /// Members taking part, by name: robust_zscore, seasonal_baseline, spike_density,
-    /// context_novelty, cusum, lag_change, holt_winters.
-    pub members: Vec<String>,
+    /// context_novelty, cusum, lag_change, holt_winters (each a [`DetectorKind`] that
+    /// [`DetectorKind::is_member`]).
+    pub members: Vec<DetectorKind>,
     /// The robust z-score member.
     pub robust_zscore: RobustZConfig,
     /// The seasonal baseline member.
@@ -106,7 +107,7 @@ impl Default for EnsembleConfig {
             // Chosen by leave-one-corpus-out over eval/candidates.toml (docs/evaluation.md):
             // context novelty and the multi-scale change member each helped some corpora and
             // cost others, so neither is a default member.
-            members: ["robust_zscore", "seasonal_baseline", "spike_density"].map(String::from).to_vec(),
+            members: vec![DetectorKind::RobustZscore, DetectorKind::SeasonalBaseline, DetectorKind::SpikeDensity],
             robust_zscore: RobustZConfig::default(),
             // In the ensemble the seasonal member watches short departures from the daily cycle
             // (the z-score member keeps the longer view): a shorter residual memory, 15-minute
@@ -297,6 +298,11 @@ impl Pace {
     }
 }
 
+/// What `members` may hold, for the message that refuses anything else (a test checks it names
+/// every [`DetectorKind::is_member`]).
+const MEMBERS: &str =
+    "robust_zscore, seasonal_baseline, spike_density, context_novelty, cusum, lag_change or holt_winters";
+
 /// A member of the ensemble, as built.
 #[derive(Debug)]
 enum Member {
@@ -326,28 +332,30 @@ impl Ensemble {
         }
         let z = RobustZ::new(cfg.robust_zscore.clone())?;
         let density = Density::new(cfg.spike_density.clone())?;
-        let has = |name: &str| cfg.members.iter().any(|m| m == name);
-        let shared = (has("robust_zscore") && has("spike_density") && z.window().same_shape(&density.window()))
-            .then(|| z.window());
+        let has = |kind: DetectorKind| cfg.members.contains(&kind);
+        let shared = (has(DetectorKind::RobustZscore)
+            && has(DetectorKind::SpikeDensity)
+            && z.window().same_shape(&density.window()))
+        .then(|| z.window());
         let members = cfg
             .members
             .iter()
-            .map(|m| -> Result<Member, EngineError> {
-                Ok(match m.as_str() {
-                    "robust_zscore" if shared.is_some() => Member::SharedZ,
-                    "spike_density" if shared.is_some() => Member::SharedDensity(density.clone()),
-                    "robust_zscore" => Member::Own(Box::new(z.clone())),
-                    "spike_density" => Member::Own(Box::new(density.clone())),
-                    "seasonal_baseline" => Member::Own(Box::new(Seasonal::new(cfg.seasonal_baseline.clone())?)),
-                    "cusum" => Member::Own(Box::new(Cusum::new(cfg.cusum.clone())?)),
-                    "lag_change" => Member::Own(Box::new(LagChange::new(cfg.lag_change.clone())?)),
-                    "holt_winters" => Member::Own(Box::new(HoltWinters::new(cfg.holt_winters.clone())?)),
-                    "context_novelty" => Member::Own(Box::new(Novelty::new(cfg.context_novelty.clone())?)),
-                    other => return Err(EngineError::bad_param(
-                        "members",
-                        other,
-                        "one of robust_zscore, seasonal_baseline, cusum, lag_change, holt_winters, spike_density, context_novelty",
-                    )),
+            .map(|&kind| -> Result<Member, EngineError> {
+                Ok(match kind {
+                    DetectorKind::RobustZscore if shared.is_some() => Member::SharedZ,
+                    DetectorKind::SpikeDensity if shared.is_some() => Member::SharedDensity(density.clone()),
+                    DetectorKind::RobustZscore => Member::Own(Box::new(z.clone())),
+                    DetectorKind::SpikeDensity => Member::Own(Box::new(density.clone())),
+                    DetectorKind::SeasonalBaseline => {
+                        Member::Own(Box::new(Seasonal::new(cfg.seasonal_baseline.clone())?))
+                    }
+                    DetectorKind::Cusum => Member::Own(Box::new(Cusum::new(cfg.cusum.clone())?)),
+                    DetectorKind::LagChange => Member::Own(Box::new(LagChange::new(cfg.lag_change.clone())?)),
+                    DetectorKind::HoltWinters => Member::Own(Box::new(HoltWinters::new(cfg.holt_winters.clone())?)),
+                    DetectorKind::ContextNovelty => Member::Own(Box::new(Novelty::new(cfg.context_novelty.clone())?)),
+                    DetectorKind::SpectralResidual | DetectorKind::IsolationForest => {
+                        return Err(EngineError::bad_param("members", kind, MEMBERS));
+                    }
                 })
             })
             .collect::<Result<_, _>>()?;
@@ -651,6 +659,19 @@ mod tests {
     }
 
     #[test]
+    fn members_are_named_by_their_kind_and_others_refused() {
+        let listed: Vec<&str> = MEMBERS.split([',', ' ']).filter(|w| !w.is_empty() && *w != "or").collect();
+        let members: Vec<&str> = DetectorKind::ALL.iter().filter(|k| k.is_member()).map(|k| k.as_str()).collect();
+        assert_eq!(listed, members);
+        let cfg: EnsembleConfig = serde_json::from_str(r#"{"members": ["robust_zscore", "cusum"]}"#).unwrap();
+        assert_eq!(cfg.members, vec![DetectorKind::RobustZscore, DetectorKind::Cusum]);
+        let cfg = EnsembleConfig { members: vec![DetectorKind::SpectralResidual], ..EnsembleConfig::default() };
+        let err = Ensemble::new(cfg).unwrap_err().to_string();
+        assert!(err.starts_with("parameter members is spectral_residual; it must be robust_zscore, "), "{err}");
+        assert!(serde_json::from_str::<EnsembleConfig>(r#"{"members": ["zscore"]}"#).is_err());
+    }
+
+    #[test]
     fn a_shared_window_gives_the_members_own_numbers() {
         let cfg = EnsembleConfig::default();
         let shared = Ensemble::new(cfg.clone()).unwrap();
@@ -743,9 +764,14 @@ mod tests {
             // Windows of their own (nothing shared), and two more members.
             EnsembleConfig {
                 spike_density: DensityConfig { window: 60, ..DensityConfig::default() },
-                members: ["robust_zscore", "spike_density", "seasonal_baseline", "cusum", "holt_winters"]
-                    .map(String::from)
-                    .to_vec(),
+                members: [
+                    DetectorKind::RobustZscore,
+                    DetectorKind::SpikeDensity,
+                    DetectorKind::SeasonalBaseline,
+                    DetectorKind::Cusum,
+                    DetectorKind::HoltWinters,
+                ]
+                .to_vec(),
                 ..base
             },
         ];

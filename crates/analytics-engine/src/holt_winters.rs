@@ -74,7 +74,7 @@ impl HoltWinters {
 
 impl Detector for HoltWinters {
     fn name(&self) -> &'static str {
-        "holt_winters"
+        crate::DetectorKind::HoltWinters.as_str()
     }
     fn resume(&self, saved: &[u8]) -> Result<Box<dyn DetectorState>, EngineError> {
         Ok(Box::new(checkpoint::decode::<HwState>(self.name(), saved)?))
@@ -121,7 +121,7 @@ impl DetectorState for HwState {
     }
 
     fn save(&self) -> Result<Vec<u8>, EngineError> {
-        checkpoint::encode("holt_winters", self)
+        checkpoint::encode(crate::DetectorKind::HoltWinters.as_str(), self)
     }
 
     fn state_bytes(&self) -> usize {

@@ -79,7 +79,7 @@ impl IForest {
 
 impl Detector for IForest {
     fn name(&self) -> &'static str {
-        "isolation_forest"
+        crate::DetectorKind::IsolationForest.as_str()
     }
     fn resume(&self, saved: &[u8]) -> Result<Box<dyn DetectorState>, EngineError> {
         Ok(Box::new(checkpoint::decode::<IfState>(self.name(), saved)?))
@@ -240,7 +240,7 @@ impl DetectorState for IfState {
     }
 
     fn save(&self) -> Result<Vec<u8>, EngineError> {
-        checkpoint::encode("iforest", self)
+        checkpoint::encode(crate::DetectorKind::IsolationForest.as_str(), self)
     }
 
     fn state_bytes(&self) -> usize {

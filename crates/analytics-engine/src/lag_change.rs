@@ -82,7 +82,7 @@ impl LagChange {
 
 impl Detector for LagChange {
     fn name(&self) -> &'static str {
-        "lag_change"
+        crate::DetectorKind::LagChange.as_str()
     }
     fn resume(&self, saved: &[u8]) -> Result<Box<dyn DetectorState>, EngineError> {
         Ok(Box::new(checkpoint::decode::<LagChangeState>(self.name(), saved)?))
@@ -199,7 +199,7 @@ impl DetectorState for LagChangeState {
     }
 
     fn save(&self) -> Result<Vec<u8>, EngineError> {
-        checkpoint::encode("lag_change", self)
+        checkpoint::encode(crate::DetectorKind::LagChange.as_str(), self)
     }
 
     fn state_bytes(&self) -> usize {

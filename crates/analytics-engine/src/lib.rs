@@ -24,7 +24,7 @@ pub use alarm::{alarm_events, AlarmConfig, AlarmState, Rest};
 pub use calibrate::{score_to_tail, surprise_to_score, tail_to_score, CalibrationConfig, Calibrator, SCORE_DECADES};
 pub use cusum::{Cusum, CusumConfig};
 pub use density::{Density, DensityConfig};
-pub use detector::{Detector, DetectorState};
+pub use detector::{Detector, DetectorKind, DetectorState};
 pub use engine::{
     AnomalyDetectionEngine, DetectorConfig, DetectorEngine, EngineConfig, EngineStream, Scores, WindowingConfig,
 };

@@ -80,7 +80,7 @@ impl Novelty {
 
 impl Detector for Novelty {
     fn name(&self) -> &'static str {
-        "context_novelty"
+        crate::DetectorKind::ContextNovelty.as_str()
     }
     fn resume(&self, saved: &[u8]) -> Result<Box<dyn DetectorState>, EngineError> {
         Ok(Box::new(checkpoint::decode::<NoveltyState>(self.name(), saved)?))
@@ -178,7 +178,7 @@ impl DetectorState for NoveltyState {
     }
 
     fn save(&self) -> Result<Vec<u8>, EngineError> {
-        checkpoint::encode("novelty", self)
+        checkpoint::encode(crate::DetectorKind::ContextNovelty.as_str(), self)
     }
 
     fn state_bytes(&self) -> usize {

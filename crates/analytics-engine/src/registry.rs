@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::cusum::{Cusum, CusumConfig};
 use crate::density::{Density, DensityConfig};
-use crate::detector::Detector;
+use crate::detector::{Detector, DetectorKind};
 use crate::engine::{AnomalyDetectionEngine, DetectorConfig, DetectorEngine, EngineConfig};
 use crate::ensemble::{Ensemble, EnsembleConfig};
 use crate::holt_winters::{HoltWinters, HoltWintersConfig};
@@ -86,63 +86,63 @@ impl EngineRegistry {
         let mut r = Self::new();
         r.register(
             "default",
-            "The ensemble: robust z-score, seasonal baseline, spike density and context novelty, each calibrated on its own history, and the record rule (a value beyond the whole range seen); the most surprising counts, corrected for the number asked (Bonferroni), less any surprise that recurs at the same time of day or keeps the beat of earlier ones.",
+            "The ensemble: robust z-score, seasonal baseline and spike density, each calibrated on its own history, and the record rule (a value beyond the whole range seen); the most surprising counts, corrected for the number asked (Bonferroni). Configurable: other members (context novelty, CUSUM, multi-scale change, Holt-Winters) and a memory that discounts what recurs at the same time of day or keeps a beat.",
             defaults::<EnsembleConfig>(),
             Arc::new(|v| build("default", v, Ensemble::new)),
         );
         r.register(
-            "robust_zscore",
+            DetectorKind::RobustZscore.as_str(),
             "Robust rolling z-score: distance from the rolling median in units of 1.4826 x MAD; finds spikes and level shifts, O(log w) per point.",
             defaults::<RobustZConfig>(),
-            Arc::new(|v| build("robust_zscore", v, RobustZ::new)),
+            Arc::new(|v| build(DetectorKind::RobustZscore.as_str(), v, RobustZ::new)),
         );
         r.register(
-            "seasonal_baseline",
+            DetectorKind::SeasonalBaseline.as_str(),
             "Seasonal baseline: the value usual at this time of day or week, learnt online, the cycle chosen automatically; finds values out of place for their phase.",
             defaults::<SeasonalConfig>(),
-            Arc::new(|v| build("seasonal_baseline", v, Seasonal::new)),
+            Arc::new(|v| build(DetectorKind::SeasonalBaseline.as_str(), v, Seasonal::new)),
         );
         r.register(
-            "cusum",
+            DetectorKind::Cusum.as_str(),
             "CUSUM change points: accumulated deviations from a slowly learnt level; finds sustained shifts of level or slope, even small ones.",
             defaults::<CusumConfig>(),
-            Arc::new(|v| build("cusum", v, Cusum::new)),
+            Arc::new(|v| build(DetectorKind::Cusum.as_str(), v, Cusum::new)),
         );
         r.register(
-            "lag_change",
+            DetectorKind::LagChange.as_str(),
             "Multi-scale change: the change over the last 1, 2, 4, 8 and 16 steps against each lag's typical change, learnt online (the idea of Merlion's ZMS); finds jumps, and ramps too fast for the series.",
             defaults::<LagChangeConfig>(),
-            Arc::new(|v| build("lag_change", v, LagChange::new)),
+            Arc::new(|v| build(DetectorKind::LagChange.as_str(), v, LagChange::new)),
         );
         r.register(
-            "spike_density",
+            DetectorKind::SpikeDensity.as_str(),
             "Spike density: a short average of robust deviations against its own long-run spread; finds clusters of spikes and bursts of volatility that single points hide.",
             defaults::<DensityConfig>(),
-            Arc::new(|v| build("spike_density", v, Density::new)),
+            Arc::new(|v| build(DetectorKind::SpikeDensity.as_str(), v, Density::new)),
         );
         r.register(
-            "spectral_residual",
+            DetectorKind::SpectralResidual.as_str(),
             "Spectral residual (Microsoft, KDD 2019): the saliency of the newest point in the log-amplitude spectrum of a window; finds points that break the window's shape. One FFT pair per point.",
             defaults::<SpectralConfig>(),
-            Arc::new(|v| build("spectral_residual", v, SpectralResidual::new)),
+            Arc::new(|v| build(DetectorKind::SpectralResidual.as_str(), v, SpectralResidual::new)),
         );
         r.register(
-            "isolation_forest",
+            DetectorKind::IsolationForest.as_str(),
             "Isolation forest on shingled windows, fitted on the learning period from a seeded generator; finds shapes easy to isolate. Tens of KiB per series.",
             defaults::<IForestConfig>(),
-            Arc::new(|v| build("isolation_forest", v, IForest::new)),
+            Arc::new(|v| build(DetectorKind::IsolationForest.as_str(), v, IForest::new)),
         );
         r.register(
-            "context_novelty",
+            DetectorKind::ContextNovelty.as_str(),
             "Context novelty: how rarely the short pattern a point completes (its quantised level and the ones before it) has been seen; recurring bursts become familiar, new shapes score at once.",
             defaults::<NoveltyConfig>(),
-            Arc::new(|v| build("context_novelty", v, Novelty::new)),
+            Arc::new(|v| build(DetectorKind::ContextNovelty.as_str(), v, Novelty::new)),
         );
         r.register(
-            "holt_winters",
+            DetectorKind::HoltWinters.as_str(),
             "Holt-Winters forecast (level, trend, daily profile): scores one-step-ahead forecast errors against their robust spread.",
             defaults::<HoltWintersConfig>(),
-            Arc::new(|v| build("holt_winters", v, HoltWinters::new)),
+            Arc::new(|v| build(DetectorKind::HoltWinters.as_str(), v, HoltWinters::new)),
         );
         r
     }

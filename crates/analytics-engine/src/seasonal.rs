@@ -96,7 +96,7 @@ impl Seasonal {
 
 impl Detector for Seasonal {
     fn name(&self) -> &'static str {
-        "seasonal_baseline"
+        crate::DetectorKind::SeasonalBaseline.as_str()
     }
     fn resume(&self, saved: &[u8]) -> Result<Box<dyn DetectorState>, EngineError> {
         Ok(Box::new(checkpoint::decode::<SeasonalState>(self.name(), saved)?))
@@ -273,7 +273,7 @@ impl DetectorState for SeasonalState {
     }
 
     fn save(&self) -> Result<Vec<u8>, EngineError> {
-        checkpoint::encode("seasonal", self)
+        checkpoint::encode(crate::DetectorKind::SeasonalBaseline.as_str(), self)
     }
 
     fn state_bytes(&self) -> usize {

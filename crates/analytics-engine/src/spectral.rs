@@ -85,7 +85,7 @@ impl SpectralResidual {
 
 impl Detector for SpectralResidual {
     fn name(&self) -> &'static str {
-        "spectral_residual"
+        crate::DetectorKind::SpectralResidual.as_str()
     }
     /// Only the window of values is saved: the FFT plans come from the detector and the
     /// buffers are scratch, rewritten by every score.
@@ -194,7 +194,7 @@ impl DetectorState for SrState {
     }
 
     fn save(&self) -> Result<Vec<u8>, EngineError> {
-        checkpoint::encode("spectral_residual", &self.values)
+        checkpoint::encode(crate::DetectorKind::SpectralResidual.as_str(), &self.values)
     }
 
     fn state_bytes(&self) -> usize {

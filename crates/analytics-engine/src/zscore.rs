@@ -72,7 +72,7 @@ impl RobustZ {
 
 impl Detector for RobustZ {
     fn name(&self) -> &'static str {
-        "robust_zscore"
+        crate::DetectorKind::RobustZscore.as_str()
     }
 
     fn resume(&self, saved: &[u8]) -> Result<Box<dyn DetectorState>, EngineError> {
@@ -393,7 +393,7 @@ impl DetectorState for RollingMedian {
     }
 
     fn save(&self) -> Result<Vec<u8>, EngineError> {
-        checkpoint::encode("zscore", self)
+        checkpoint::encode(crate::DetectorKind::RobustZscore.as_str(), self)
     }
 
     fn state_bytes(&self) -> usize {
