@@ -60,22 +60,11 @@ pub struct RecurrenceConfig {
     /// off. The default, 0.3, lies in the middle of the range where NAB and ASD both gained (0.1
     /// to 0.5; at 0.6 real anomalies are taken for repeats; docs/results.md).
     pub rhythm_tolerance: f64,
-    /// How often an event must have been seen before it is expected: at its time of day on
-    /// this many earlier days, or over this many steady beats (a rhythm of `repeats` + 1
-    /// events a beat apart, give or take the tolerance). 1, the default: once is a habit.
-    /// Left out of the configuration's JSON at 1, so that configurations written before it
-    /// existed read and hash the same.
-    #[serde(skip_serializing_if = "is_one")]
-    pub repeats: u32,
-}
-
-fn is_one(n: &u32) -> bool {
-    *n == 1
 }
 
 impl Default for RecurrenceConfig {
     fn default() -> Self {
-        Self { bin_seconds: 480, days: 7, fade_per_day: 1.0, min_score: 1.0, rhythm_tolerance: 0.3, repeats: 1 }
+        Self { bin_seconds: 480, days: 7, fade_per_day: 1.0, min_score: 1.0, rhythm_tolerance: 0.3 }
     }
 }
 
@@ -99,9 +88,6 @@ impl RecurrenceConfig {
         }
         if !(0.0..=1.0).contains(&self.rhythm_tolerance) {
             return Err(EngineError::bad_param("recurrence.rhythm_tolerance", self.rhythm_tolerance, "in [0, 1]"));
-        }
-        if !(1..=4).contains(&self.repeats) {
-            return Err(EngineError::bad_param("recurrence.repeats", self.repeats, "between 1 and 4"));
         }
         Ok(())
     }
@@ -144,8 +130,6 @@ pub(crate) struct Recurrence {
     /// The shortest beat of a rhythm, in bins (half an hour): events closer together are one
     /// burst, which the alarm rule's rest period handles.
     min_beat: i64,
-    /// Earlier days, or steady beats, an event must have been seen on before it is expected.
-    repeats: usize,
 }
 
 /// The recurrence memory of one series.
@@ -168,7 +152,6 @@ impl Recurrence {
             bins: (DAY / cfg.bin_seconds) as u32,
             rhythm_tolerance: cfg.rhythm_tolerance,
             min_beat: (MIN_BEAT_SECONDS + cfg.bin_seconds - 1) / cfg.bin_seconds,
-            repeats: cfg.repeats as usize,
         })
     }
 
@@ -178,17 +161,12 @@ impl Recurrence {
     /// the fading for the time since the second. 0 off the beat, or with rhythms turned off.
     fn rhythm(&self, first: i64, second: i64, now: i64, size: f32) -> f64 {
         let (beat, since) = (second - first, now - second);
-        if self.rhythm_tolerance > 0.0 && beat >= self.min_beat && self.on_beat(beat, since) {
+        let slack = (self.rhythm_tolerance * beat as f64).max(1.0);
+        if self.rhythm_tolerance > 0.0 && beat >= self.min_beat && ((since - beat).abs() as f64) <= slack {
             f64::from(size) - self.fade_per_day * since as f64 / f64::from(self.bins)
         } else {
             0.0
         }
-    }
-
-    /// Whether an interval `since` continues a beat of `beat` (both in bins), give or take the
-    /// tolerance.
-    fn on_beat(&self, beat: i64, since: i64) -> bool {
-        ((since - beat).abs() as f64) <= (self.rhythm_tolerance * beat as f64).max(1.0)
     }
 }
 
@@ -205,38 +183,23 @@ impl Memory {
         let bin = (t.rem_euclid(DAY) / rule.bin_seconds) as u32;
         let bins = i64::from(rule.bins);
         let now = day * bins + i64::from(bin);
-        let (mut daily, mut rhythmic) = (0.0f64, 0.0f64);
-        // Earlier days with an event at this time of day (events are in time order, so a day's
-        // events are neighbours).
-        let (mut days_seen, mut last_day) = (0, None);
+        let mut recalled = 0.0f64;
         // One pass over the events, oldest first: each is recalled by the time of day, and
-        // with the one before it as a rhythm. `steady` counts the beats in a row that led to
-        // the one before it (each within the tolerance of the last).
+        // with the one before it as a rhythm.
         let mut previous: Option<(i64, f32)> = None;
-        let (mut steady, mut last_beat) = (0usize, 0i64);
         for e in &self.events {
             let (e_day, e_bin) = unpack(self.base_day, e.slot);
             let age = day - e_day;
             let apart = bin.abs_diff(e_bin).min(rule.bins - bin.abs_diff(e_bin));
             if (1..=rule.days).contains(&age) && apart <= 1 {
-                daily = daily.max(f64::from(e.surprise) - rule.fade_per_day * age as f64);
-                if last_day != Some(e_day) {
-                    days_seen += 1;
-                    last_day = Some(e_day);
-                }
+                recalled = recalled.max(f64::from(e.surprise) - rule.fade_per_day * age as f64);
             }
             let at = e_day * bins + i64::from(e_bin);
             if let Some((first, first_surprise)) = previous {
-                let beat = at - first;
-                steady = if steady > 0 && rule.on_beat(last_beat, beat) { steady + 1 } else { 1 };
-                last_beat = beat;
-                if steady >= rule.repeats {
-                    rhythmic = rhythmic.max(rule.rhythm(first, at, now, first_surprise.min(e.surprise)));
-                }
+                recalled = recalled.max(rule.rhythm(first, at, now, first_surprise.min(e.surprise)));
             }
             previous = Some((at, e.surprise));
         }
-        let recalled = if days_seen >= rule.repeats { daily.max(rhythmic) } else { rhythmic };
         if surprise >= rule.min_surprise {
             self.remember(rule.days, day, bin, surprise);
         }
@@ -418,36 +381,6 @@ mod tests {
     }
 
     #[test]
-    fn with_two_repeats_an_event_is_news_until_it_has_recurred_twice() {
-        let twice = || with(RecurrenceConfig { repeats: 2, ..RecurrenceConfig::default() });
-        let t0 = 100 * DAY + 2 * HOUR;
-        // By time of day: day 0 and day 1 are news in full; day 2 recalls day 1 (30 - 1).
-        let mut m = twice();
-        assert_eq!(m.discount(t0, 30.0), 30.0);
-        assert_eq!(m.discount(t0 + DAY, 30.0), 30.0);
-        assert!((m.discount(t0 + 2 * DAY, 30.0) - 1.0).abs() < 1e-6);
-        // By rhythm: three runs four hours apart are news; the fourth, after two steady beats,
-        // is expected (as large as the smaller of the last two, less a sixth of a day's fading).
-        let mut m = twice();
-        assert_eq!(m.discount(t0, 30.0), 30.0);
-        assert_eq!(m.discount(t0 + 4 * HOUR, 20.0), 20.0);
-        assert_eq!(m.discount(t0 + 8 * HOUR, 25.0), 25.0);
-        let fourth = m.discount(t0 + 12 * HOUR, 30.0);
-        assert!((fourth - (10.0 + 1.0 / 6.0)).abs() < 1e-6, "{fourth}");
-        // Two beats that differ (four hours, then seven) are no rhythm yet.
-        let mut m = twice();
-        m.discount(t0, 30.0);
-        m.discount(t0 + 4 * HOUR, 30.0);
-        m.discount(t0 + 11 * HOUR, 30.0);
-        assert_eq!(m.discount(t0 + 18 * HOUR, 30.0), 30.0);
-        // Once (the default) the third run was already expected.
-        let mut m = memory();
-        m.discount(t0, 30.0);
-        m.discount(t0 + 4 * HOUR, 20.0);
-        assert!(m.discount(t0 + 8 * HOUR, 25.0) < 6.0);
-    }
-
-    #[test]
     fn events_closer_than_half_an_hour_make_no_rhythm() {
         // Three bins apart is 24 minutes: a burst (the rest period's business), not a beat.
         let mut m = memory();
@@ -481,11 +414,6 @@ mod tests {
         );
         let bad = RecurrenceConfig { fade_per_day: f64::NAN, ..RecurrenceConfig::default() };
         assert!(bad.check().is_err());
-        let bad = RecurrenceConfig { repeats: 0, ..RecurrenceConfig::default() };
-        assert_eq!(
-            bad.check().unwrap_err().to_string(),
-            "parameter recurrence.repeats is 0; it must be between 1 and 4"
-        );
         let bad = RecurrenceConfig { rhythm_tolerance: 1.5, ..RecurrenceConfig::default() };
         assert_eq!(
             bad.check().unwrap_err().to_string(),
