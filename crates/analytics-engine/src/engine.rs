@@ -11,10 +11,10 @@ use analytics_windows::TimeWindows;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::alarm::{AlarmConfig, AlarmState, Rest};
-use crate::calibrate::{CalibrationConfig, Calibrator, SCORE_DECADES};
 use crate::checkpoint;
 use crate::detector::{Detector, DetectorState};
+use crate::scoring::alarm::{AlarmConfig, AlarmState, Rest};
+use crate::scoring::calibrate::{CalibrationConfig, Calibrator, SCORE_DECADES};
 use crate::EngineError;
 
 /// What an engine makes of a whole series: per-point scores and the alarm events.

@@ -7,18 +7,18 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::cusum::{Cusum, CusumConfig};
-use crate::density::{Density, DensityConfig};
 use crate::detector::{Detector, DetectorKind};
+use crate::detectors::cusum::{Cusum, CusumConfig};
+use crate::detectors::density::{Density, DensityConfig};
+use crate::detectors::holt_winters::{HoltWinters, HoltWintersConfig};
+use crate::detectors::iforest::{IForest, IForestConfig};
+use crate::detectors::lag_change::{LagChange, LagChangeConfig};
+use crate::detectors::novelty::{Novelty, NoveltyConfig};
+use crate::detectors::seasonal::{Seasonal, SeasonalConfig};
+use crate::detectors::spectral::{SpectralConfig, SpectralResidual};
+use crate::detectors::zscore::{RobustZ, RobustZConfig};
 use crate::engine::{AnomalyDetectionEngine, DetectorConfig, DetectorEngine, EngineConfig};
 use crate::ensemble::{Ensemble, EnsembleConfig};
-use crate::holt_winters::{HoltWinters, HoltWintersConfig};
-use crate::iforest::{IForest, IForestConfig};
-use crate::lag_change::{LagChange, LagChangeConfig};
-use crate::novelty::{Novelty, NoveltyConfig};
-use crate::seasonal::{Seasonal, SeasonalConfig};
-use crate::spectral::{SpectralConfig, SpectralResidual};
-use crate::zscore::{RobustZ, RobustZConfig};
 use crate::EngineError;
 
 /// Builds an engine from its JSON configuration (an empty object means all defaults).

@@ -2,8 +2,9 @@
 //! on its own history, combined by taking the most surprising.
 //!
 //! Default members: the robust rolling z-score (spikes), the seasonal baseline (values out of
-//! place for the time of day or week), spike density (clusters of spikes, bursts of volatility)
-//! and context novelty (patterns never seen on this series); CUSUM and Holt-Winters can be added.
+//! place for the time of day or week) and spike density (clusters of spikes, bursts of
+//! volatility); context novelty (patterns never seen on this series), CUSUM, multi-scale change
+//! and Holt-Winters can be added.
 //! Each member's raw score goes through its own calibrator, so all speak in the same unit (the
 //! tail probability of that member on this series); by default the ensemble reports the smallest
 //! member tail probability times the number of members (Bonferroni's correction for asking
@@ -12,9 +13,11 @@
 //! With `bonferroni` and `max`, the record rule ([`RecordConfig`]) is asked too, as one more
 //! member: a point beyond the whole range the series has shown (after its first day) is news,
 //! by how far beyond. The combined surprise then passes through the recurrence memory
-//! ([`RecurrenceConfig`]): what the same time of day showed at the top of the scale on the
-//! previous days is taken off, so a daily job is news once, and so is what continues a rhythm
-//! of top-scale events (a job every few hours is news twice).
+//! ([`RecurrenceConfig`], off by default): what the same time of day showed at the top of the
+//! scale on the previous days is taken off, so a daily job is news once, and so is what
+//! continues a rhythm of top-scale events (a job every few hours is news twice).
+//!
+//! The two rules live beside the ensemble: [`record`] and [`recurrence`].
 //!
 //! The robust z-score and spike density both read the robust z of each point against the same
 //! rolling window; when both take part with the same window (as by default), the ensemble keeps
@@ -24,23 +27,26 @@
 //! then combines: the streaming state's numbers to the bit, about 15% faster
 //! (docs/performance.md).
 
+pub(crate) mod record;
+pub(crate) mod recurrence;
+
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::calibrate::{surprise_to_score, CalibrationConfig, History, Scale, SCORE_DECADES};
+use self::record::{Range, RecordConfig, Records};
+use self::recurrence::{Memory, Recurrence, RecurrenceConfig};
 use crate::checkpoint;
-use crate::cusum::{Cusum, CusumConfig};
-use crate::density::{Averages, Density, DensityConfig};
 use crate::detector::{Detector, DetectorState};
-use crate::holt_winters::{HoltWinters, HoltWintersConfig};
-use crate::lag_change::{LagChange, LagChangeConfig};
-use crate::novelty::{Novelty, NoveltyConfig};
-use crate::record::{Range, RecordConfig, Records};
-use crate::recurrence::{Memory, Recurrence, RecurrenceConfig};
-use crate::seasonal::{Seasonal, SeasonalConfig};
-use crate::zscore::{RobustZ, RobustZConfig, RollingMedian};
+use crate::detectors::cusum::{Cusum, CusumConfig};
+use crate::detectors::density::{Averages, Density, DensityConfig};
+use crate::detectors::holt_winters::{HoltWinters, HoltWintersConfig};
+use crate::detectors::lag_change::{LagChange, LagChangeConfig};
+use crate::detectors::novelty::{Novelty, NoveltyConfig};
+use crate::detectors::seasonal::{Seasonal, SeasonalConfig};
+use crate::detectors::zscore::{RobustZ, RobustZConfig, RollingMedian};
+use crate::scoring::calibrate::{surprise_to_score, CalibrationConfig, History, Scale, SCORE_DECADES};
 use crate::{DetectorKind, EngineError};
 
 /// Parameters of the ensemble: each member's, and which members take part.
@@ -145,8 +151,8 @@ impl Default for EnsembleConfig {
 impl crate::engine::DetectorConfig for EnsembleConfig {
     /// The ensemble rests six hours after an alarm (a rest in time means the same on minute and
     /// hourly data; chosen with 10 and 30 points by leave-one-corpus-out, docs/evaluation.md).
-    fn default_alarm() -> crate::alarm::AlarmConfig {
-        crate::alarm::AlarmConfig { rest_seconds: 6 * 3600, ..crate::alarm::AlarmConfig::default() }
+    fn default_alarm() -> crate::scoring::alarm::AlarmConfig {
+        crate::scoring::alarm::AlarmConfig { rest_seconds: 6 * 3600, ..crate::scoring::alarm::AlarmConfig::default() }
     }
 }
 
@@ -620,7 +626,7 @@ impl DetectorState for EnsembleState {
 /// test of the state per series).
 #[cfg(test)]
 pub(crate) fn fullest_state(ensemble: &Ensemble, points: i64) -> Box<dyn DetectorState> {
-    use crate::recurrence::CAPACITY;
+    use self::recurrence::CAPACITY;
     let common = Arc::clone(&ensemble.common);
     let Some(rule) = &common.recurrence else { panic!("an ensemble with a recurrence memory is needed") };
     let mut state = ensemble.new_state();

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::checkpoint;
 use crate::detector::{Detector, DetectorState};
-use crate::zscore::{RollingMedian, MAX_WINDOW};
+use crate::detectors::zscore::{RollingMedian, MAX_WINDOW};
 use crate::EngineError;
 
 /// Parameters of the spike-density detector.
