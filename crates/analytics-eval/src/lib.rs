@@ -9,7 +9,7 @@ mod range;
 mod suite;
 
 pub use analytics_types::benchmark::{Corpus, Interpretation, NabCorpus, NabFile, NodeData, NodeParts};
-pub use asd::{hit_rate, rank_metrics};
+pub use asd::{hit_rate, node_alarm_figures, rank_metrics, NodeAlarmFigures};
 pub use error::EvalError;
 pub use incidents::{score_incidents, IncidentScores, TrueIncident, TruePart};
 pub use metrics::{best_point_adjusted_f1, segments, Accumulator, Prf};

@@ -5,7 +5,8 @@ use std::time::Instant;
 
 use analytics_engine::{AnomalyDetectionEngine, EngineRegistry};
 use analytics_eval::{
-    best_point_adjusted_f1, hit_rate, probation_len, rank_metrics, Accumulator, NabFile, NabScorer, PROFILES,
+    evaluate_corpus, node_alarm_figures, probation_len, Accumulator, Corpus, CorpusRuns, NabFile, NabScorer,
+    NodeAlarmFigures, SeriesDetector, SeriesRun, PROFILES,
 };
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
@@ -15,6 +16,16 @@ use serde::Serialize;
 use crate::output::emit;
 use crate::table::Table;
 use crate::{read_engine_config, AsdArgs, Format, NabArgs};
+
+/// An engine as the evaluation suite runs it: online, point by point, with its alarm events.
+pub(crate) struct EngineDetector(pub(crate) Box<dyn AnomalyDetectionEngine>);
+
+impl SeriesDetector for EngineDetector {
+    fn run(&self, timestamps: &[DateTime<Utc>], values: &[f64]) -> SeriesRun {
+        let (scores, events) = self.0.stream_series(timestamps, values);
+        SeriesRun { scores, events: Some(events) }
+    }
+}
 
 /// One series run through an engine's streaming path: calibrated scores and alarmed points.
 pub(crate) struct Run {
@@ -197,79 +208,63 @@ struct AsdRow {
     segments: usize,
 }
 
-/// One server's row, its alarm counts, its hit rates at 100% and 150%, and its metrics' runs.
-type ServerRun = (AsdRow, Accumulator, Vec<f64>, Vec<f64>, Vec<Run>);
-
-/// Node-level detection on one server: each metric's calibrated score per timestamp (the stream
-/// runs over train then test, so train is the learning period), the node's score is the max over
-/// metrics, and the attribution ranks metrics by their score.
+/// Node-level detection on each server: every metric fed online over train then test (train is
+/// the learning period), scored by [`node_alarm_figures`] (node score = max over metrics; node
+/// alarm = any metric alarms; attribution ranks metrics by their score in the segment).
 pub(crate) fn asd(args: &AsdArgs) -> Result<()> {
     let engine = engine_from(&args.eval.engine, args.eval.config.as_ref())?;
+    let name = engine.name().to_owned();
     let servers = analytics_io::read_nodes(&args.eval.data)
         .with_context(|| format!("cannot load ASD from {}", args.eval.data.display()))?;
     anyhow::ensure!(!servers.is_empty(), "no server directories (with test.csv) under {}", args.eval.data.display());
     let started = Instant::now();
-    let rows: Vec<ServerRun> = servers
-        .par_iter()
-        .map(|srv| {
-            let n_train = srv.train_timestamps().len();
-            let ts: Vec<DateTime<Utc>> = srv.train_timestamps().iter().chain(srv.test_timestamps()).copied().collect();
-            let per_metric: Vec<Run> = (0..srv.metrics().len())
-                .map(|m| {
-                    let vs: Vec<f64> = srv.train(m).iter().chain(srv.test(m)).copied().collect();
-                    let r = run_online(engine.as_ref(), &ts, &vs);
-                    Run { scores: r.scores[n_train..].to_vec(), alarmed: r.alarmed[n_train..].to_vec() }
-                })
-                .collect();
-            let n = srv.labels().len();
-            let node_score: Vec<f64> =
-                (0..n).map(|i| per_metric.iter().map(|r| r.scores[i]).fold(0.0, f64::max)).collect();
-            let node_alarm: Vec<bool> = (0..n).map(|i| per_metric.iter().any(|r| r.alarmed[i])).collect();
-            let acc = Accumulator::of(srv.labels(), &node_alarm, srv.test_timestamps(), 0);
-            let (best_pa, _) = best_point_adjusted_f1(srv.labels(), &node_score, 0);
-            // Attribution: rank metrics by their highest score inside the segment.
-            let (mut h100, mut h150) = (vec![], vec![]);
-            for seg in srv.interpretations().into_iter().flatten() {
-                let order = rank_metrics(per_metric.iter().map(|r| r.scores.as_slice()), seg.start, seg.end);
-                h100.push(hit_rate(&order, &seg.metrics, 100.0));
-                h150.push(hit_rate(&order, &seg.metrics, 150.0));
-            }
-            let row = AsdRow {
+    let corpus = Corpus::Nodes { name: "asd".into(), nodes: servers };
+    let CorpusRuns::Nodes(runs) = evaluate_corpus(&corpus, &EngineDetector(engine)) else {
+        anyhow::bail!("internal: node runs expected")
+    };
+    let Corpus::Nodes { nodes: servers, .. } = corpus else { anyhow::bail!("internal: a node corpus expected") };
+    let figures: Vec<NodeAlarmFigures> =
+        servers.iter().zip(&runs).map(|(srv, r)| node_alarm_figures(srv, r)).collect::<Result<_, _>>()?;
+    let rows: Vec<AsdRow> = servers
+        .iter()
+        .zip(&figures)
+        .map(|(srv, f)| {
+            let hits = f.hit_rates.as_deref();
+            AsdRow {
                 server: srv.name().to_owned(),
-                f1: acc.pointwise().f1,
-                point_adjusted_f1: acc.point_adjusted().f1,
-                best_point_adjusted_f1: best_pa,
-                hit_rate_100: srv.interpretations().map(|_| mean(&h100)),
-                hit_rate_150: srv.interpretations().map(|_| mean(&h150)),
-                segments: srv.interpretations().map_or(0, <[_]>::len),
-            };
-            (row, acc, h100, h150, per_metric)
+                f1: f.at_alarms.pointwise().f1,
+                point_adjusted_f1: f.at_alarms.point_adjusted().f1,
+                best_point_adjusted_f1: f.best_point_adjusted_f1,
+                hit_rate_100: hits.map(|h| mean(&h.iter().map(|x| x.0).collect::<Vec<_>>())),
+                hit_rate_150: hits.map(|h| mean(&h.iter().map(|x| x.1).collect::<Vec<_>>())),
+                segments: hits.map_or(0, <[_]>::len),
+            }
         })
         .collect();
     if let Some(out) = &args.out {
-        for (srv, r) in servers.iter().zip(&rows) {
-            let scores: Vec<&[f64]> = r.4.iter().map(|m| m.scores.as_slice()).collect();
-            let path = out.join(engine.name()).join(format!("{}.csv", srv.name()));
+        for (srv, metric_runs) in servers.iter().zip(&runs) {
+            let scores: Vec<&[f64]> = metric_runs.iter().map(|m| m.scores.as_slice()).collect();
+            let path = out.join(&name).join(format!("{}.csv", srv.name()));
             analytics_io::write_node_scores(&path, srv.metrics(), srv.test_timestamps(), srv.labels(), &scores)?;
         }
     }
     let elapsed = started.elapsed().as_secs_f64();
     let points: usize =
         servers.iter().map(|s| (s.train_timestamps().len() + s.test_timestamps().len()) * s.metrics().len()).sum();
-    let total: Accumulator = rows.iter().map(|r| r.1).sum();
-    let all100: Vec<f64> = rows.iter().flat_map(|r| r.2.clone()).collect();
-    let all150: Vec<f64> = rows.iter().flat_map(|r| r.3.clone()).collect();
+    let total: Accumulator = figures.iter().map(|f| f.at_alarms).sum();
+    let all100: Vec<f64> = figures.iter().flat_map(|f| f.hit_rates.iter().flatten().map(|h| h.0)).collect();
+    let all150: Vec<f64> = figures.iter().flat_map(|f| f.hit_rates.iter().flatten().map(|h| h.1)).collect();
     let any_labels = servers.iter().any(|s| s.interpretations().is_some());
     let overall = AsdRow {
         server: "overall".into(),
         f1: total.pointwise().f1,
         point_adjusted_f1: total.point_adjusted().f1,
-        best_point_adjusted_f1: mean(&rows.iter().map(|r| r.0.best_point_adjusted_f1).collect::<Vec<_>>()),
+        best_point_adjusted_f1: mean(&rows.iter().map(|r| r.best_point_adjusted_f1).collect::<Vec<_>>()),
         hit_rate_100: any_labels.then(|| mean(&all100)),
         hit_rate_150: any_labels.then(|| mean(&all150)),
         segments: all100.len(),
     };
-    let mut list: Vec<AsdRow> = rows.into_iter().map(|r| r.0).collect();
+    let mut list = rows;
     list.push(overall);
     match args.eval.format {
         Format::Json => emit(&(serde_json::to_string_pretty(&list)? + "\n")),
@@ -279,7 +274,7 @@ pub(crate) fn asd(args: &AsdArgs) -> Result<()> {
                  F1 and point-adjusted F1 at the engine's own alarms (node alarm = any metric alarms);\n\
                  best PA-F1 at the best node-score threshold (the figure papers report; overall = mean of servers);\n\
                  HitRate@P%: root-cause metrics found among the top P% of metrics ranked by score in the segment (\"-\" where a server has no interpretation_label.txt).\n\n",
-                engine.name(),
+                name,
                 servers.len(),
                 points,
                 points as f64 / elapsed

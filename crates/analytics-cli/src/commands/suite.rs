@@ -4,31 +4,22 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use analytics_engine::{AnomalyDetectionEngine, EngineRegistry};
+use analytics_engine::EngineRegistry;
 use analytics_eval::{
     evaluate_corpus, fold_corpus, gain, leave_one_corpus_out, score_corpus, Corpus, CorpusReport, CorpusRuns, HeldOut,
-    RandomScores, SeriesDetector, SeriesRun,
+    RandomScores, SeriesDetector,
 };
 use analytics_sim::{simulate_fleet, FleetConfig};
 use anyhow::{Context, Result};
-use chrono::{DateTime, Utc};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::eval::EngineDetector;
 use crate::output::{emit, progress_bar};
 use crate::table::Table;
 use crate::{Format, SuiteArgs};
 
 /// An engine as the suite runs it: each series through a fresh stream, point by point.
-struct EngineDetector(Box<dyn AnomalyDetectionEngine>);
-
-impl SeriesDetector for EngineDetector {
-    fn run(&self, timestamps: &[DateTime<Utc>], values: &[f64]) -> SeriesRun {
-        let (scores, events) = self.0.stream_series(timestamps, values);
-        SeriesRun { scores, events: Some(events) }
-    }
-}
-
 /// A configuration to score: a name for the tables, an engine and its parameters.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
