@@ -94,6 +94,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::single_range_in_vec_init)] // lists of alarm events, one each
     fn a_node_alarms_where_any_metric_does() {
         use analytics_types::benchmark::{Interpretation, NodeParts};
         use chrono::{DateTime, Utc};
