@@ -27,6 +27,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use analytics_types::benchmark::{Corpus, NabCorpus};
+use analytics_types::MetricSeries;
 
 use crate::asd::{hit_rate, rank_metrics};
 use crate::metrics::best_point_adjusted_f1;
@@ -116,6 +117,26 @@ pub fn evaluate_corpus(corpus: &Corpus, detector: &dyn SeriesDetector) -> Corpus
             CorpusRuns::Nodes(runs)
         }
     }
+}
+
+/// False alarms on data known to be clean (a simulated fleet with nothing injected): the alarm
+/// events `detector` raises per 1,000 series-days, after each series' first `learn` points (its
+/// learning period, as train is on the multi-metric corpora; `learn` is also the points of one
+/// day). `None` for a detector without an alarm rule, or when no series is longer than `learn`.
+pub fn clean_alarms_per_1000_series_days(
+    series: &[MetricSeries],
+    learn: usize,
+    detector: &dyn SeriesDetector,
+) -> Option<f64> {
+    let counts: Vec<Option<usize>> = series
+        .par_iter()
+        .map(|s| {
+            detector.run(s.timestamps(), s.values()).events.map(|ev| ev.iter().filter(|e| e.start >= learn).count())
+        })
+        .collect();
+    let total: Option<usize> = counts.into_iter().sum();
+    let days: f64 = series.iter().map(|s| s.len().saturating_sub(learn) as f64 / learn.max(1) as f64).sum();
+    total.filter(|_| days > 0.0).map(|a| 1000.0 * a as f64 / days)
 }
 
 /// Fold `k` of `n` (`k < n`) of `corpus`: every `n`-th file or node from the `k`-th, in the
@@ -481,6 +502,27 @@ mod tests {
         let runs = CorpusRuns::Nab((0..3).map(|i| SeriesRun { scores: vec![i as f64], events: None }).collect());
         let CorpusRuns::Nab(r) = runs.fold(1, 2) else { panic!("NAB runs") };
         assert_eq!(r, vec![SeriesRun { scores: vec![1.0], events: None }]);
+    }
+
+    #[test]
+    fn clean_alarms_count_events_after_the_learning_period_per_series_day() {
+        /// Alarms at fixed points: 10, 150 and 250 of every series.
+        struct Fixed;
+        impl SeriesDetector for Fixed {
+            fn run(&self, _: &[DateTime<Utc>], values: &[f64]) -> SeriesRun {
+                SeriesRun { scores: vec![0.0; values.len()], events: Some(vec![10..12, 150..151, 250..260]) }
+            }
+        }
+        let series: Vec<MetricSeries> = (0..2)
+            .map(|k| {
+                let ts = (0..300).map(|i| DateTime::from_timestamp(60 * i, 0).unwrap_or_default()).collect();
+                MetricSeries::new("t", "c", format!("n{k}"), "m", ts, vec![1.0; 300]).unwrap()
+            })
+            .collect();
+        // Learning 100 points a day: two events after it on each series, over two days each.
+        assert_eq!(clean_alarms_per_1000_series_days(&series, 100, &Fixed), Some(1000.0 * 4.0 / 4.0));
+        assert_eq!(clean_alarms_per_1000_series_days(&series, 100, &RandomScores), None);
+        assert_eq!(clean_alarms_per_1000_series_days(&series, 300, &Fixed), None);
     }
 
     #[test]

@@ -6,12 +6,11 @@ use std::time::Instant;
 
 use analytics_engine::EngineRegistry;
 use analytics_eval::{
-    evaluate_corpus, fold_corpus, gain, leave_one_corpus_out, score_corpus, Corpus, CorpusReport, CorpusRuns, HeldOut,
-    RandomScores, SeriesDetector,
+    clean_alarms_per_1000_series_days, evaluate_corpus, fold_corpus, gain, leave_one_corpus_out, score_corpus, Corpus,
+    CorpusReport, CorpusRuns, HeldOut, RandomScores, SeriesDetector,
 };
 use analytics_sim::{simulate_fleet, FleetConfig};
 use anyhow::{Context, Result};
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::eval::EngineDetector;
@@ -83,20 +82,6 @@ fn clean_fleet() -> Result<(analytics_sim::Fleet, usize)> {
         ..FleetConfig::default()
     };
     Ok((simulate_fleet(&cfg)?, cfg.points_per_day()))
-}
-
-/// Alarm events per 1,000 series-days on the clean fleet, after each series' first day (its
-/// learning period, as train is on the multi-metric corpora).
-fn clean_fleet_alarms((fleet, learn): &(analytics_sim::Fleet, usize), d: &dyn SeriesDetector) -> Option<f64> {
-    let learn = *learn;
-    let counts: Vec<Option<usize>> = fleet
-        .series
-        .par_iter()
-        .map(|s| d.run(s.timestamps(), s.values()).events.map(|ev| ev.iter().filter(|e| e.start >= learn).count()))
-        .collect();
-    let total: Option<usize> = counts.into_iter().sum();
-    let days: f64 = fleet.series.iter().map(|s| (s.len().saturating_sub(learn)) as f64 / learn as f64).sum();
-    total.map(|a| 1000.0 * a as f64 / days)
 }
 
 /// One candidate's figures over every corpus.
@@ -211,7 +196,7 @@ pub(crate) fn run(args: &SuiteArgs) -> Result<()> {
             }
             bar.inc(1);
         }
-        let clean = clean_fleet_alarms(&fleet, d.as_ref());
+        let clean = clean_alarms_per_1000_series_days(&fleet.0.series, fleet.1, d.as_ref());
         rows.push(Row {
             candidate: c.clone(),
             corpora: reports,
