@@ -23,13 +23,6 @@ pub trait Detector: Send + Sync + fmt::Debug {
     /// A fresh streaming state for one series.
     fn start(&self) -> Box<dyn DetectorState>;
 
-    /// Whether the raw score is already calibrated (an ensemble of calibrated members): decades
-    /// of tail probability over ten, the score before it is capped at 1, so that the engine
-    /// must not calibrate it again.
-    fn is_calibrated(&self) -> bool {
-        false
-    }
-
     /// A streaming state saved by [`DetectorState::save`], resumed: it goes on exactly as the
     /// saved state would have. Refused (`BadCheckpoint`) when the bytes were not saved by this
     /// detector.

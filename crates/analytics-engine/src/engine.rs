@@ -14,7 +14,8 @@ use serde::{Deserialize, Serialize};
 use crate::checkpoint;
 use crate::detector::{Detector, DetectorState};
 use crate::scoring::alarm::{AlarmConfig, AlarmState, Rest};
-use crate::scoring::calibrate::{CalibrationConfig, Calibrator, SCORE_DECADES};
+use crate::scoring::calibrate::{CalibrationConfig, SCORE_DECADES};
+use crate::scoring::calibrated::Calibrated;
 use crate::EngineError;
 
 /// What an engine makes of a whole series: per-point scores and the alarm events.
@@ -147,13 +148,15 @@ impl<D: DetectorConfig + Default> Default for EngineConfig<D> {
     }
 }
 
-/// An engine made of any [`Detector`] with calibration, an alarm rule, windows and labels.
+/// An engine made of a calibrated [`Detector`] (its raw score the surprise in decades over ten,
+/// as [`Calibrated`] makes it) with an alarm rule, windows and labels: [`DetectorEngine::new`]
+/// puts a calibrator after any detector; [`DetectorEngine::of_calibrated`] takes a detector that
+/// calibrates itself (the default ensemble).
 #[derive(Debug)]
 pub struct DetectorEngine<D: Detector> {
     // Shared by every result the engine makes.
     name: Arc<str>,
     detector: D,
-    calibration: CalibrationConfig,
     alarm: AlarmConfig,
     windows: TimeWindows,
     shape: ShapeConfig,
@@ -162,9 +165,29 @@ pub struct DetectorEngine<D: Detector> {
     fingerprint: u64,
 }
 
-impl<D: Detector + 'static> DetectorEngine<D> {
-    /// Builds the engine after checking every part of its configuration.
+impl<D: Detector + 'static> DetectorEngine<Calibrated<D>> {
+    /// Builds the engine of `detector` with the calibrator of `cfg.calibration` after it, after
+    /// checking every part of its configuration.
     pub fn new<C: Serialize + DetectorConfig + Default>(
+        name: &str,
+        detector: D,
+        cfg: EngineConfig<C>,
+    ) -> Result<Self, EngineError> {
+        let detector = Calibrated::new(detector, cfg.calibration.clone())?;
+        DetectorEngine::of_calibrated(name, detector, cfg)
+    }
+}
+
+/// Written into every saved stream's fingerprint beside the engine's name and configuration:
+/// raised when the saved layout changes, so that a service refuses (and starts afresh) the
+/// streams an older build saved. 2: the calibrator saved with the detector ([`Calibrated`]).
+const SAVED_LAYOUT: u32 = 2;
+
+impl<D: Detector + 'static> DetectorEngine<D> {
+    /// Builds the engine of a detector whose raw score is already calibrated (the surprise in
+    /// decades over ten, as [`Calibrated`] gives it; `cfg.calibration` is then not used), after
+    /// checking every part of its configuration.
+    pub fn of_calibrated<C: Serialize + DetectorConfig + Default>(
         name: &str,
         detector: D,
         cfg: EngineConfig<C>,
@@ -178,9 +201,11 @@ impl<D: Detector + 'static> DetectorEngine<D> {
             .map_err(|e| EngineError::BadConfig { engine: name.to_owned(), message: e.to_string() })?;
         let config_json = serde_json::to_value(&cfg)
             .map_err(|e| EngineError::Internal(format!("engine config does not serialise: {e}")))?;
-        let EngineConfig { calibration, alarm, shape, .. } = cfg;
-        let fingerprint = checkpoint::fingerprint(&serde_json::json!({ "engine": name, "config": config_json }));
-        Ok(Self { name: Arc::from(name), detector, calibration, alarm, windows, shape, config_json, fingerprint })
+        let EngineConfig { alarm, shape, .. } = cfg;
+        let fingerprint = checkpoint::fingerprint(
+            &serde_json::json!({ "engine": name, "config": config_json, "layout": SAVED_LAYOUT }),
+        );
+        Ok(Self { name: Arc::from(name), detector, alarm, windows, shape, config_json, fingerprint })
     }
 
     fn label_events(&self, series: &MetricSeries, events: &[Range<usize>]) -> Result<Vec<Shape>, EngineError> {
@@ -192,50 +217,21 @@ impl<D: Detector + 'static> DetectorEngine<D> {
     }
 }
 
-/// Turns a raw score into a calibrated one before its cap at 1 (decades of tail probability
-/// over ten): through a [`Calibrator`], or as it is when the detector's raw score is already
-/// calibrated ([`Given`]). The score is that capped to [0, 1]; ten times it is the evidence.
-trait Calibrate: Send + fmt::Debug {
-    fn uncapped(&mut self, raw: Option<f64>) -> f64;
-}
-
-impl Calibrate for Calibrator {
-    fn uncapped(&mut self, raw: Option<f64>) -> f64 {
-        self.update_surprise(raw.unwrap_or(0.0), raw.is_none()) / SCORE_DECADES
-    }
-}
-
-/// A raw score that is already calibrated (an ensemble's, not capped at 1): taken as it is,
-/// nothing learnt.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Given;
-
-impl Calibrate for Given {
-    fn uncapped(&mut self, raw: Option<f64>) -> f64 {
-        raw.unwrap_or(0.0)
-    }
-}
-
 /// A point's score after the rest period: the uncapped score capped to [0, 1], then held at 0
 /// while the rest period lasts.
 fn rested(rest: &mut Rest, t: DateTime<Utc>, uncapped: f64) -> f64 {
     rest.apply(t, uncapped.clamp(0.0, 1.0))
 }
 
-/// Calibrated scores, their evidence and the alarm events of a whole series of raw scores (the
+/// Scores, their evidence and the alarm events of a whole series of calibrated raw scores (the
 /// batch path).
-fn calibrate_all<C: Calibrate>(
-    mut calibrator: C,
-    alarm_cfg: &AlarmConfig,
-    timestamps: &[DateTime<Utc>],
-    raw: Vec<Option<f64>>,
-) -> Scores {
+fn score_all(alarm_cfg: &AlarmConfig, timestamps: &[DateTime<Utc>], raw: Vec<Option<f64>>) -> Scores {
     let mut rest = Rest::new(alarm_cfg);
     let mut alarm = AlarmState::new(alarm_cfg.clone());
     let mut events = Vec::new();
     let (mut calibrated, mut decades) = (Vec::with_capacity(raw.len()), Vec::with_capacity(raw.len()));
     for (&r, &t) in raw.iter().zip(timestamps) {
-        let uncapped = calibrator.uncapped(r);
+        let uncapped = r.unwrap_or(0.0);
         let score = rested(&mut rest, t, uncapped);
         // The evidence goes with the score: 0 while the rest period holds the score at 0.
         let evidence = if score > 0.0 { uncapped * SCORE_DECADES } else { 0.0 };
@@ -247,12 +243,11 @@ fn calibrate_all<C: Calibrate>(
     Scores { raw, calibrated, decades, events }
 }
 
-/// The per-series stream of an engine. Generic in its calibration, so that the stream of a
-/// detector that calibrates itself (the default ensemble) holds no calibrator at all.
+/// The per-series stream of an engine: its calibrated detector's state, the rest period and the
+/// alarm rule.
 #[derive(Debug)]
-struct Stream<C> {
+struct Stream {
     detector: Box<dyn DetectorState>,
-    calibrator: C,
     rest: Rest,
     alarm: AlarmState,
     /// The last score's evidence, in decades.
@@ -263,19 +258,17 @@ struct Stream<C> {
 
 /// A [`Stream`] as saved: the detector's own bytes beside the engine's parts.
 #[derive(Serialize, Deserialize)]
-struct SavedStream<C> {
+struct SavedStream {
     fingerprint: u64,
     detector: Vec<u8>,
-    calibrator: C,
     rest: Rest,
     alarm: AlarmState,
     decades: f64,
 }
 
-impl<C: Calibrate + Clone + Serialize> EngineStream for Stream<C> {
+impl EngineStream for Stream {
     fn update(&mut self, t: DateTime<Utc>, x: f64) -> (f64, Option<Range<usize>>) {
-        let raw = self.detector.update(t, x);
-        let uncapped = self.calibrator.uncapped(raw);
+        let uncapped = self.detector.update(t, x).unwrap_or(0.0);
         let score = rested(&mut self.rest, t, uncapped);
         // As the batch path has it: the evidence goes with the score, 0 while the rest period
         // holds the score at 0.
@@ -291,8 +284,9 @@ impl<C: Calibrate + Clone + Serialize> EngineStream for Stream<C> {
         self.alarm.finish()
     }
 
-    /// The stream's own struct (calibrator, rest period and alarm rule are inline in it) and
-    /// the detector state it points to (which counts its own struct and what it holds).
+    /// The stream's own struct (the rest period and alarm rule are inline in it) and the
+    /// detector state it points to (which counts its own struct, its calibrator, and what it
+    /// holds).
     fn state_bytes(&self) -> usize {
         std::mem::size_of::<Self>() + self.detector.state_bytes()
     }
@@ -301,34 +295,11 @@ impl<C: Calibrate + Clone + Serialize> EngineStream for Stream<C> {
         let saved = SavedStream {
             fingerprint: self.fingerprint,
             detector: self.detector.save()?,
-            calibrator: self.calibrator.clone(),
             rest: self.rest.clone(),
             alarm: self.alarm.clone(),
             decades: self.decades,
         };
         checkpoint::encode("engine", &saved)
-    }
-}
-
-impl<D: Detector> DetectorEngine<D> {
-    /// Resumes a saved stream whose calibration is a `C`.
-    fn resume_as<C>(&self, saved: &[u8]) -> Result<Box<dyn EngineStream>, EngineError>
-    where
-        C: Calibrate + Clone + Serialize + serde::de::DeserializeOwned + 'static,
-    {
-        let saved: SavedStream<C> = checkpoint::decode(&self.name, saved)?;
-        if saved.fingerprint != self.fingerprint {
-            let message = "saved by another engine or another configuration".to_owned();
-            return Err(EngineError::BadCheckpoint { engine: self.name.to_string(), message });
-        }
-        let detector = self.detector.resume(&saved.detector).map_err(|e| match e {
-            EngineError::BadCheckpoint { message, .. } => {
-                EngineError::BadCheckpoint { engine: self.name.to_string(), message }
-            }
-            other => other,
-        })?;
-        let SavedStream { calibrator, rest, alarm, decades, fingerprint, .. } = saved;
-        Ok(Box::new(Stream { detector, calibrator, rest, alarm, decades, fingerprint }))
     }
 }
 
@@ -344,30 +315,27 @@ impl<D: Detector + 'static> AnomalyDetectionEngine for DetectorEngine<D> {
     fn stream(&self) -> Box<dyn EngineStream> {
         let (detector, rest, alarm) =
             (self.detector.start(), Rest::new(&self.alarm), AlarmState::new(self.alarm.clone()));
-        let fingerprint = self.fingerprint;
-        if self.detector.is_calibrated() {
-            Box::new(Stream { detector, calibrator: Given, rest, alarm, decades: 0.0, fingerprint })
-        } else {
-            let calibrator = Calibrator::new(self.calibration.clone());
-            Box::new(Stream { detector, calibrator, rest, alarm, decades: 0.0, fingerprint })
-        }
+        Box::new(Stream { detector, rest, alarm, decades: 0.0, fingerprint: self.fingerprint })
     }
 
     fn resume(&self, saved: &[u8]) -> Result<Box<dyn EngineStream>, EngineError> {
-        if self.detector.is_calibrated() {
-            self.resume_as::<Given>(saved)
-        } else {
-            self.resume_as::<Calibrator>(saved)
+        let saved: SavedStream = checkpoint::decode(&self.name, saved)?;
+        if saved.fingerprint != self.fingerprint {
+            let message = "saved by another engine or another configuration".to_owned();
+            return Err(EngineError::BadCheckpoint { engine: self.name.to_string(), message });
         }
+        let detector = self.detector.resume(&saved.detector).map_err(|e| match e {
+            EngineError::BadCheckpoint { message, .. } => {
+                EngineError::BadCheckpoint { engine: self.name.to_string(), message }
+            }
+            other => other,
+        })?;
+        let SavedStream { rest, alarm, decades, fingerprint, .. } = saved;
+        Ok(Box::new(Stream { detector, rest, alarm, decades, fingerprint }))
     }
 
     fn score(&self, series: &MetricSeries) -> Scores {
-        let raw = self.detector.score_batch(series.timestamps(), series.values());
-        if self.detector.is_calibrated() {
-            calibrate_all(Given, &self.alarm, series.timestamps(), raw)
-        } else {
-            calibrate_all(Calibrator::new(self.calibration.clone()), &self.alarm, series.timestamps(), raw)
-        }
+        score_all(&self.alarm, series.timestamps(), self.detector.score_batch(series.timestamps(), series.values()))
     }
 
     fn detect(&self, series: &MetricSeries) -> Result<Vec<AnomalyResult>, EngineError> {
@@ -455,7 +423,8 @@ mod tests {
     #[test]
     fn the_default_state_per_series_stays_under_4_kib() {
         let ensemble = Ensemble::new(EnsembleConfig::default()).unwrap();
-        let engine = DetectorEngine::new("default", ensemble, EngineConfig::<EnsembleConfig>::default()).unwrap();
+        let engine =
+            DetectorEngine::of_calibrated("default", ensemble, EngineConfig::<EnsembleConfig>::default()).unwrap();
         let mut stream = engine.stream();
         let t0 = DateTime::UNIX_EPOCH + TimeDelta::days(20_000);
         let mut largest = stream.state_bytes();
@@ -473,7 +442,6 @@ mod tests {
         let alarm = AlarmConfig::default();
         let full = Stream {
             detector: fullest_state(&ensemble, 3 * 1440),
-            calibrator: Given,
             rest: Rest::new(&alarm),
             alarm: AlarmState::new(alarm),
             decades: 0.0,

@@ -31,3 +31,4 @@ pub use scoring::alarm::{alarm_events, AlarmConfig, AlarmState, Rest};
 pub use scoring::calibrate::{
     score_to_tail, surprise_to_score, tail_to_score, CalibrationConfig, Calibrator, SCORE_DECADES,
 };
+pub use scoring::calibrated::Calibrated;

@@ -71,6 +71,18 @@ where
     Ok(Box::new(DetectorEngine::new(name, detector, cfg)?))
 }
 
+/// The default engine: the ensemble as it is when it calibrates itself (`bonferroni`), with a
+/// calibrator after it otherwise.
+fn build_default(value: &serde_json::Value) -> Result<Box<dyn AnomalyDetectionEngine>, EngineError> {
+    let cfg: EngineConfig<EnsembleConfig> = parse_config("default", value)?;
+    let ensemble = Ensemble::new(cfg.detector.clone())?;
+    Ok(if ensemble.is_calibrated() {
+        Box::new(DetectorEngine::of_calibrated("default", ensemble, cfg)?)
+    } else {
+        Box::new(DetectorEngine::new("default", ensemble, cfg)?)
+    })
+}
+
 fn defaults<C: Serialize + Default + DetectorConfig>() -> serde_json::Value {
     serde_json::to_value(EngineConfig::<C>::default()).unwrap_or_default()
 }
@@ -88,7 +100,7 @@ impl EngineRegistry {
             "default",
             "The ensemble: robust z-score, seasonal baseline and spike density, each calibrated on its own history, and the record rule (a value beyond the whole range seen); the most surprising counts, corrected for the number asked (Bonferroni). Configurable: other members (context novelty, CUSUM, multi-scale change, Holt-Winters) and a memory that discounts what recurs at the same time of day or keeps a beat.",
             defaults::<EnsembleConfig>(),
-            Arc::new(|v| build("default", v, Ensemble::new)),
+            Arc::new(build_default),
         );
         r.register(
             DetectorKind::RobustZscore.as_str(),

@@ -321,6 +321,14 @@ enum Member {
 }
 
 impl Ensemble {
+    /// Whether the combined score is already calibrated (with `bonferroni`: decades of tail
+    /// probability over ten, the score before its cap at 1), so that an engine must not
+    /// calibrate it again; with `max`, `mean` and `max_raw` it is a raw score like any
+    /// detector's.
+    pub fn is_calibrated(&self) -> bool {
+        self.common.combine == Combine::Bonferroni
+    }
+
     /// Builds the members named in the configuration.
     pub fn new(cfg: EnsembleConfig) -> Result<Self, EngineError> {
         cfg.member_calibration.check()?;
@@ -390,9 +398,6 @@ impl Ensemble {
 impl Detector for Ensemble {
     fn name(&self) -> &'static str {
         "ensemble"
-    }
-    fn is_calibrated(&self) -> bool {
-        self.common.combine == Combine::Bonferroni
     }
 
     fn start(&self) -> Box<dyn DetectorState> {

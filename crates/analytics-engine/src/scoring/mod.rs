@@ -4,3 +4,4 @@
 
 pub(crate) mod alarm;
 pub(crate) mod calibrate;
+pub(crate) mod calibrated;
