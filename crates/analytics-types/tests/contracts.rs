@@ -404,3 +404,34 @@ proptest! {
         prop_assert_eq!(back, a);
     }
 }
+
+#[test]
+fn benchmark_errors_from_rust() {
+    use analytics_types::benchmark::{Interpretation, NabFile, NodeData, NodeParts};
+    let nab = |vs: Vec<f64>, windows: Vec<(usize, usize)>| {
+        let ts = (0..vs.len() as i64).map(t).collect();
+        NabFile::new("realTraffic/speed_6005.csv", ts, vs, windows).unwrap_err().to_string()
+    };
+    let node = |labels: Vec<bool>, segment: (usize, usize, usize)| {
+        NodeData::new(NodeParts {
+            name: "omi-1".into(),
+            metrics: vec!["m1".into()],
+            test_timestamps: vec![t(0), t(1)],
+            test: vec![vec![1.0, 2.0]],
+            train: vec![vec![]],
+            labels,
+            interpretations: Some(vec![Interpretation { start: segment.0, end: segment.1, metrics: vec![segment.2] }]),
+            ..NodeParts::default()
+        })
+        .unwrap_err()
+        .to_string()
+    };
+    let messages = vec![
+        ("nab value", nab(vec![1.0, f64::INFINITY], vec![])),
+        ("nab window", nab(vec![1.0, 2.0], vec![(1, 2)])),
+        ("node labels", node(vec![false], (0, 0, 0))),
+        ("node segment", node(vec![false, true], (1, 2, 0))),
+        ("node metric", node(vec![false, true], (1, 1, 3))),
+    ];
+    insta::assert_debug_snapshot!(messages);
+}
