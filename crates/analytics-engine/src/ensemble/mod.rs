@@ -90,12 +90,6 @@ pub struct EnsembleConfig {
     /// day is scored as without the correction). 0 turns it off: a score then means as many
     /// false alarms per point.
     pub per_day_reference: f64,
-    /// Counts read on a square-root scale: while every value of a series so far is a
-    /// non-negative integer (events counted per step), the members see `2 sqrt(x + 3/8)`
-    /// (Anscombe's transform, under which Poisson noise has about the same spread at every
-    /// level) instead of `x`; from the first other value on, `x` itself. Off by default.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub counts: bool,
 }
 
 /// How the ensemble combines its members' calibrated scores.
@@ -150,7 +144,6 @@ impl Default for EnsembleConfig {
             recurrence: RecurrenceConfig { bin_seconds: 0, ..RecurrenceConfig::default() },
             record: RecordConfig::default(),
             per_day_reference: 0.0,
-            counts: false,
         }
     }
 }
@@ -193,25 +186,6 @@ struct Common {
     /// `log10` of the points per day the surprise is corrected from, when it is
     /// ([`EnsembleConfig::per_day_reference`]).
     per_day: Option<f64>,
-    /// Whether counts are read on a square-root scale ([`EnsembleConfig::counts`]).
-    counts: bool,
-}
-
-/// Anscombe's transform of a count.
-fn anscombe(x: f64) -> f64 {
-    2.0 * (x + 0.375).sqrt()
-}
-
-/// What the members see of `x`: its Anscombe transform while the series is still counting
-/// (every value so far a non-negative integer), `x` itself from the first other value on.
-#[inline]
-fn seen(counting: &mut bool, x: f64) -> f64 {
-    if *counting && (x >= 0.0 && x.fract() == 0.0) {
-        anscombe(x)
-    } else {
-        *counting = false;
-        x
-    }
 }
 
 /// What the members said about one point, gathered for the combination.
@@ -416,7 +390,6 @@ impl Ensemble {
             records,
             per_day: (cfg.per_day_reference > 0.0 && cfg.combine == Combine::Bonferroni)
                 .then(|| cfg.per_day_reference.log10()),
-            counts: cfg.counts,
         };
         Ok(Self { members, shared, common: Arc::new(common) })
     }
@@ -454,7 +427,6 @@ impl Detector for Ensemble {
             memory: saved.memory,
             range: saved.range,
             pace: saved.pace,
-            counting: saved.counting,
         }))
     }
 
@@ -495,7 +467,6 @@ impl Ensemble {
             memory: Memory::default(),
             range: Range::default(),
             pace: None,
-            counting: self.common.counts,
         }
     }
 }
@@ -536,7 +507,6 @@ struct SavedEnsemble {
     memory: Memory,
     range: Range,
     pace: Option<Box<Pace>>,
-    counting: bool,
 }
 
 #[derive(Debug)]
@@ -553,24 +523,12 @@ struct EnsembleState {
     /// How many points a day this series has (for the correction per day; made at the first
     /// point when the correction is on, absent otherwise).
     pace: Option<Box<Pace>>,
-    /// Whether every value so far was a count (with [`EnsembleConfig::counts`]).
-    counting: bool,
 }
 
 impl EnsembleState {
     /// Scores the next points of the series member by member (see [`Ensemble`]'s
     /// `score_batch`), appending them to `scores`.
-    fn score_stretch(&mut self, timestamps: &[DateTime<Utc>], xs: &[f64], scores: &mut Vec<Option<f64>>) {
-        // What the members see of each value (the values themselves unless counts are read on
-        // a square-root scale).
-        let transformed: Vec<f64>;
-        let values = if self.common.counts {
-            let counting = &mut self.counting;
-            transformed = xs.iter().map(|&x| seen(counting, x)).collect();
-            &transformed[..]
-        } else {
-            xs
-        };
+    fn score_stretch(&mut self, timestamps: &[DateTime<Utc>], values: &[f64], scores: &mut Vec<Option<f64>>) {
         // The shared window's z of each point, against the points before it.
         let zs: Vec<Option<f64>> = match &mut self.shared {
             Some(w) => values
@@ -604,7 +562,7 @@ impl EnsembleState {
         scores.extend(
             timestamps
                 .iter()
-                .zip(xs)
+                .zip(values)
                 .zip(tallies)
                 .map(|((&t, &x), tally)| common.combine(memory, range, t, x, pace, tally)),
         );
@@ -612,8 +570,7 @@ impl EnsembleState {
 }
 
 impl DetectorState for EnsembleState {
-    fn update(&mut self, t: DateTime<Utc>, value: f64) -> Option<f64> {
-        let x = if self.common.counts { seen(&mut self.counting, value) } else { value };
+    fn update(&mut self, t: DateTime<Utc>, x: f64) -> Option<f64> {
         let mut tally = Tally::default();
         // The shared window's z of this point, against the points before it (None while it
         // warms up). The window takes the point as soon as its z is read: the members need only
@@ -628,7 +585,7 @@ impl DetectorState for EnsembleState {
             // Surprise: -log10 of the member's tail probability on this series.
             tally.add(raw, history.update_surprise(&self.common.scale, raw.unwrap_or(0.0), raw.is_none()));
         }
-        self.common.combine(&mut self.memory, &mut self.range, t, value, &mut self.pace, tally)
+        self.common.combine(&mut self.memory, &mut self.range, t, x, &mut self.pace, tally)
     }
 
     fn save(&self) -> Result<Vec<u8>, EngineError> {
@@ -647,7 +604,6 @@ impl DetectorState for EnsembleState {
             memory: self.memory.clone(),
             range: self.range.clone(),
             pace: self.pace.clone(),
-            counting: self.counting,
         };
         checkpoint::encode("ensemble", &saved)
     }
@@ -711,34 +667,6 @@ mod tests {
             }
         }
         e
-    }
-
-    #[test]
-    fn counts_are_read_on_a_square_root_scale_alike_streamed_and_batched() {
-        let t0 = DateTime::UNIX_EPOCH + chrono::TimeDelta::days(20_000);
-        let ts: Vec<DateTime<Utc>> = (0..3000).map(|i| t0 + chrono::TimeDelta::minutes(i)).collect();
-        // Counts with a daily swing, a burst at 2400, then a fraction at 2700 ends the counting.
-        let mut xs: Vec<f64> = (0..3000).map(|i| f64::from(20 + (i * 7919) % 11 + (i / 120) % 12 * 5)).collect();
-        xs[2400] = 400.0;
-        xs[2700] = 12.5;
-        let on = Ensemble::new(EnsembleConfig { counts: true, ..EnsembleConfig::default() }).unwrap();
-        let off = Ensemble::new(EnsembleConfig::default()).unwrap();
-        let batch = on.score_batch(&ts, &xs);
-        let mut state = on.start();
-        let streamed: Vec<Option<f64>> = ts.iter().zip(&xs).map(|(&t, &x)| state.update(t, x)).collect();
-        let bits = |v: &[Option<f64>]| v.iter().map(|x| x.map(f64::to_bits)).collect::<Vec<_>>();
-        assert_eq!(bits(&batch), bits(&streamed));
-        // Resumed after the counting ended: the same numbers.
-        let mut half = on.start();
-        ts[..2800].iter().zip(&xs).for_each(|(&t, &x)| {
-            half.update(t, x);
-        });
-        let mut resumed = on.resume(&half.save().unwrap()).unwrap();
-        let rest: Vec<Option<f64>> = ts[2800..].iter().zip(&xs[2800..]).map(|(&t, &x)| resumed.update(t, x)).collect();
-        assert_eq!(bits(&rest), bits(&batch[2800..]));
-        // The burst stands out either way; the transform changes the scores.
-        assert!(batch[2400].unwrap_or(0.0) > 0.5, "{:?}", batch[2400]);
-        assert_ne!(bits(&batch), bits(&off.score_batch(&ts, &xs)));
     }
 
     #[test]
