@@ -32,12 +32,26 @@ pub fn node_alarm_figures(node: &NodeData, runs: &[SeriesRun]) -> Result<NodeAla
         let message = format!("{} runs for {} metrics of {rows} test rows", runs.len(), node.metrics().len());
         return Err(EvalError::Mismatch { file: node.name().to_owned(), message });
     }
-    let node_score: Vec<f64> = (0..rows).map(|i| runs.iter().map(|r| r.scores[i]).fold(0.0, f64::max)).collect();
     let mut alarmed = vec![false; rows];
     for e in runs.iter().filter_map(|r| r.events.as_ref()).flatten() {
         alarmed[e.start.min(rows)..e.end.min(rows)].iter_mut().for_each(|x| *x = true);
     }
-    let hit_rates = node.interpretations().map(|segments| {
+    Ok(NodeAlarmFigures {
+        at_alarms: Accumulator::of(node.labels(), &alarmed, node.test_timestamps(), 0),
+        best_point_adjusted_f1: best_point_adjusted_f1(node.labels(), &node_score(runs, rows), 0).0,
+        hit_rates: root_cause_hits(node, runs),
+    })
+}
+
+/// A node's score at each of its `rows` test rows: the highest of its metrics' scores there.
+pub(crate) fn node_score(runs: &[SeriesRun], rows: usize) -> Vec<f64> {
+    (0..rows).map(|i| runs.iter().map(|r| r.scores[i]).fold(0.0, f64::max)).collect()
+}
+
+/// HitRate@100% and HitRate@150% of each of the node's root-cause segments, in order, its
+/// metrics ranked by [`rank_metrics`]; `None` without root-cause labels.
+pub(crate) fn root_cause_hits(node: &NodeData, runs: &[SeriesRun]) -> Option<Vec<(f64, f64)>> {
+    node.interpretations().map(|segments| {
         segments
             .iter()
             .map(|seg| {
@@ -45,11 +59,6 @@ pub fn node_alarm_figures(node: &NodeData, runs: &[SeriesRun]) -> Result<NodeAla
                 (hit_rate(&order, &seg.metrics, 100.0), hit_rate(&order, &seg.metrics, 150.0))
             })
             .collect()
-    });
-    Ok(NodeAlarmFigures {
-        at_alarms: Accumulator::of(node.labels(), &alarmed, node.test_timestamps(), 0),
-        best_point_adjusted_f1: best_point_adjusted_f1(node.labels(), &node_score, 0).0,
-        hit_rates,
     })
 }
 

@@ -26,10 +26,10 @@ use chrono::{DateTime, Utc};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use analytics_types::benchmark::{Corpus, NabCorpus};
+use analytics_types::benchmark::{Corpus, NabCorpus, NodeData};
 use analytics_types::MetricSeries;
 
-use crate::asd::{hit_rate, rank_metrics};
+use crate::asd::{node_score, root_cause_hits};
 use crate::metrics::best_point_adjusted_f1;
 use crate::nab::{probation_len, NabScorer, ProfileScore, PROFILES};
 use crate::range::{best_composite_f1, vus_pr};
@@ -90,33 +90,33 @@ pub fn evaluate_corpus(corpus: &Corpus, detector: &dyn SeriesDetector) -> Corpus
         Corpus::Nab { corpus, .. } => {
             CorpusRuns::Nab(corpus.files.par_iter().map(|f| detector.run(f.timestamps(), f.values())).collect())
         }
-        Corpus::Nodes { nodes, .. } => {
-            let runs = nodes
-                .par_iter()
-                .map(|n| {
-                    let cut = n.train_timestamps().len();
-                    let ts: Vec<DateTime<Utc>> =
-                        n.train_timestamps().iter().chain(n.test_timestamps()).copied().collect();
-                    (0..n.metrics().len())
-                        .into_par_iter()
-                        .map(|m| {
-                            let vs: Vec<f64> = n.train(m).iter().chain(n.test(m)).copied().collect();
-                            let run = detector.run(&ts, &vs);
-                            // Keep the test rows only, events re-based on the first test row.
-                            let events = run.events.map(|ev| {
-                                ev.into_iter()
-                                    .filter(|e| e.end > cut)
-                                    .map(|e| e.start.max(cut) - cut..e.end - cut)
-                                    .collect()
-                            });
-                            SeriesRun { scores: run.scores[cut.min(run.scores.len())..].to_vec(), events }
-                        })
-                        .collect()
-                })
-                .collect();
-            CorpusRuns::Nodes(runs)
-        }
+        Corpus::Nodes { nodes, .. } => CorpusRuns::Nodes(evaluate_nodes(nodes, detector)),
     }
+}
+
+/// Runs `detector` over every metric of every node (in parallel), each over train then test rows
+/// (train is learnt from): per node, one run per metric over its test rows, alarm events
+/// re-based on the first test row.
+pub fn evaluate_nodes(nodes: &[NodeData], detector: &dyn SeriesDetector) -> Vec<Vec<SeriesRun>> {
+    nodes
+        .par_iter()
+        .map(|n| {
+            let cut = n.train_timestamps().len();
+            let ts: Vec<DateTime<Utc>> = n.train_timestamps().iter().chain(n.test_timestamps()).copied().collect();
+            (0..n.metrics().len())
+                .into_par_iter()
+                .map(|m| {
+                    let vs: Vec<f64> = n.train(m).iter().chain(n.test(m)).copied().collect();
+                    let run = detector.run(&ts, &vs);
+                    // Keep the test rows only, events re-based on the first test row.
+                    let events = run.events.map(|ev| {
+                        ev.into_iter().filter(|e| e.end > cut).map(|e| e.start.max(cut) - cut..e.end - cut).collect()
+                    });
+                    SeriesRun { scores: run.scores[cut.min(run.scores.len())..].to_vec(), events }
+                })
+                .collect()
+        })
+        .collect()
 }
 
 /// False alarms on data known to be clean (a simulated fleet with nothing injected): the alarm
@@ -348,24 +348,17 @@ pub fn score_corpus(corpus: &Corpus, runs: &CorpusRuns) -> Result<CorpusReport, 
                 {
                     return Err(mismatch());
                 }
-                let rows = n.labels().len();
-                let node_score: Vec<f64> =
-                    (0..rows).map(|i| metric_runs.iter().map(|r| r.scores[i]).fold(0.0, f64::max)).collect();
-                let mut node_hits = Vec::new();
-                if let Some(segs) = n.interpretations() {
-                    any_root_cause = true;
-                    for seg in segs {
-                        let order = rank_metrics(metric_runs.iter().map(|r| r.scores.as_slice()), seg.start, seg.end);
-                        node_hits.push(hit_rate(&order, &seg.metrics, 150.0));
-                    }
-                }
+                let node_score = node_score(metric_runs, n.labels().len());
+                let root_causes = root_cause_hits(n, metric_runs);
+                any_root_cause |= root_causes.is_some();
+                let node_hits: Vec<f64> = root_causes.iter().flatten().map(|&(_, at_150)| at_150).collect();
                 hits.extend(&node_hits);
                 per_node.push(NodeFigures {
                     node: n.name().to_owned(),
                     best_point_adjusted_f1: best_point_adjusted_f1(n.labels(), &node_score, 0).0,
                     best_composite_f1: best_composite_f1(n.labels(), &node_score, 0).0,
                     vus_pr: vus_pr(n.labels(), &node_score, VUS_MAX_BUFFER, VUS_STEP),
-                    hit_rate_150: n.interpretations().map(|_| mean(node_hits.iter().copied())),
+                    hit_rate_150: root_causes.as_ref().map(|_| mean(node_hits.iter().copied())),
                     root_cause_segments: node_hits.len(),
                 });
                 let normal = n.labels().iter().filter(|&&l| !l).count();

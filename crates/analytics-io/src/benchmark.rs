@@ -8,7 +8,11 @@
 //!   and, for ASD, `interpretation_label.txt` (`start-end:m,m,...`, metrics numbered from 1).
 //!
 //! The files are small, plain numeric CSV (no quoting); they are read whole. Every error names
-//! the file, and the line and column where there is one.
+//! the file, and the line and column where there is one. Not through [`crate::FileSource`],
+//! whose NAB and wide readers make validated series: a NAB file's rows stay in file order even
+//! where a timestamp steps back (NAB scores by row), and a node's metrics stay in column order
+//! (root causes name metric `k` as column `k`), where a series must ascend and series come in
+//! key order.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -237,6 +237,11 @@ impl NodeData {
     pub fn interpretations(&self) -> Option<&[Interpretation]> {
         self.interpretations.as_deref()
     }
+
+    /// Points fed to a detector: train and test rows of every metric.
+    pub fn num_points(&self) -> usize {
+        (self.train_timestamps.len() + self.test_timestamps.len()) * self.metrics.len()
+    }
 }
 
 /// A labelled benchmark corpus, as found in a directory of its own.
@@ -278,9 +283,7 @@ impl Corpus {
     pub fn num_points(&self) -> usize {
         match self {
             Corpus::Nab { corpus, .. } => corpus.files.iter().map(NabFile::len).sum(),
-            Corpus::Nodes { nodes, .. } => {
-                nodes.iter().map(|n| (n.train_timestamps.len() + n.test_timestamps.len()) * n.metrics.len()).sum()
-            }
+            Corpus::Nodes { nodes, .. } => nodes.iter().map(NodeData::num_points).sum(),
         }
     }
 }

@@ -5,8 +5,8 @@ use std::time::Instant;
 
 use analytics_engine::{AnomalyDetectionEngine, EngineRegistry};
 use analytics_eval::{
-    evaluate_corpus, node_alarm_figures, probation_len, Accumulator, Corpus, CorpusRuns, NabFile, NabScorer,
-    NodeAlarmFigures, SeriesDetector, SeriesRun, PROFILES,
+    evaluate_nodes, node_alarm_figures, probation_len, Accumulator, NabFile, NabScorer, NodeAlarmFigures, NodeData,
+    SeriesDetector, SeriesRun, PROFILES,
 };
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
@@ -209,7 +209,7 @@ struct AsdRow {
 }
 
 /// Node-level detection on each server: every metric fed online over train then test (train is
-/// the learning period), scored by [`node_alarm_figures`] (node score = max over metrics; node
+/// the learning period, [`evaluate_nodes`]), scored by [`node_alarm_figures`] (node score = max over metrics; node
 /// alarm = any metric alarms; attribution ranks metrics by their score in the segment).
 pub(crate) fn asd(args: &AsdArgs) -> Result<()> {
     let engine = engine_from(&args.eval.engine, args.eval.config.as_ref())?;
@@ -218,11 +218,7 @@ pub(crate) fn asd(args: &AsdArgs) -> Result<()> {
         .with_context(|| format!("cannot load ASD from {}", args.eval.data.display()))?;
     anyhow::ensure!(!servers.is_empty(), "no server directories (with test.csv) under {}", args.eval.data.display());
     let started = Instant::now();
-    let corpus = Corpus::Nodes { name: "asd".into(), nodes: servers };
-    let CorpusRuns::Nodes(runs) = evaluate_corpus(&corpus, &EngineDetector(engine)) else {
-        anyhow::bail!("internal: node runs expected")
-    };
-    let Corpus::Nodes { nodes: servers, .. } = corpus else { anyhow::bail!("internal: a node corpus expected") };
+    let runs = evaluate_nodes(&servers, &EngineDetector(engine));
     let figures: Vec<NodeAlarmFigures> =
         servers.iter().zip(&runs).map(|(srv, r)| node_alarm_figures(srv, r)).collect::<Result<_, _>>()?;
     let rows: Vec<AsdRow> = servers
@@ -249,8 +245,7 @@ pub(crate) fn asd(args: &AsdArgs) -> Result<()> {
         }
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let points: usize =
-        servers.iter().map(|s| (s.train_timestamps().len() + s.test_timestamps().len()) * s.metrics().len()).sum();
+    let points: usize = servers.iter().map(NodeData::num_points).sum();
     let total: Accumulator = figures.iter().map(|f| f.at_alarms).sum();
     let all100: Vec<f64> = figures.iter().flat_map(|f| f.hit_rates.iter().flatten().map(|h| h.0)).collect();
     let all150: Vec<f64> = figures.iter().flat_map(|f| f.hit_rates.iter().flatten().map(|h| h.1)).collect();
