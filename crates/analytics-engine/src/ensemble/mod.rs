@@ -105,17 +105,6 @@ pub enum Combine {
     /// The smallest member tail probability times the number of members (Bonferroni), as a
     /// score: already calibrated, so the engine does not calibrate it again.
     Bonferroni,
-    /// The harmonic mean of the member tail probabilities (Wilson's harmonic mean p-value), as
-    /// a score: the Bonferroni figure when one member alone is surprised, up to the number of
-    /// members times rarer when all agree. Already calibrated, as `bonferroni`.
-    Harmonic,
-}
-
-impl Combine {
-    /// Whether the combined score is a tail probability (in decades) that needs no calibration.
-    fn is_tail(self) -> bool {
-        matches!(self, Combine::Bonferroni | Combine::Harmonic)
-    }
 }
 
 impl Default for EnsembleConfig {
@@ -210,8 +199,6 @@ struct Tally {
     best_raw: f64,
     /// Their largest surprise (for `max` and `bonferroni`).
     most: f64,
-    /// The sum of their inverse tail probabilities, `10^surprise` (for `harmonic`).
-    inverse: f64,
 }
 
 impl Tally {
@@ -221,7 +208,6 @@ impl Tally {
             self.sum += surprise_to_score(surprise);
             self.best_raw = self.best_raw.max(r);
             self.most = self.most.max(surprise);
-            self.inverse += 10f64.powf(surprise);
             self.ready += 1;
         }
     }
@@ -229,7 +215,6 @@ impl Tally {
     /// Adds the record rule's surprise (it needs no warm-up of its own, and no calibration).
     fn record(&mut self, surprise: f64) {
         self.most = self.most.max(surprise);
-        self.inverse += 10f64.powf(surprise);
     }
 }
 
@@ -251,9 +236,7 @@ impl Common {
             tally.record(range.surprise(rule, t, x));
         }
         if let Some(reference) = self.per_day {
-            let decades = pace.get_or_insert_with(Box::default).decades(t, reference);
-            tally.most -= decades;
-            tally.inverse *= 10f64.powf(-decades);
+            tally.most -= pace.get_or_insert_with(Box::default).decades(t, reference);
         }
         if tally.ready < self.members {
             return None;
@@ -269,7 +252,6 @@ impl Common {
             // The smallest tail times the number of members, in decades; over ten, not capped
             // at 1, so that the engine keeps the evidence of a score of 1 (it caps the score).
             Combine::Bonferroni => (discount(tally.most - self.members_decades) / SCORE_DECADES).max(0.0),
-            Combine::Harmonic => (discount(tally.inverse.log10() - self.members_decades) / SCORE_DECADES).max(0.0),
         })
     }
 }
@@ -344,7 +326,7 @@ impl Ensemble {
     /// calibrate it again; with `max`, `mean` and `max_raw` it is a raw score like any
     /// detector's.
     pub fn is_calibrated(&self) -> bool {
-        self.common.combine.is_tail()
+        self.common.combine == Combine::Bonferroni
     }
 
     /// Builds the members named in the configuration.
@@ -392,7 +374,7 @@ impl Ensemble {
             })
             .collect::<Result<_, _>>()?;
         let (recurrence, records) = match cfg.combine {
-            Combine::Bonferroni | Combine::Harmonic | Combine::Max => {
+            Combine::Bonferroni | Combine::Max => {
                 (Recurrence::new(&cfg.recurrence, SCORE_DECADES), Records::new(&cfg.record))
             }
             Combine::Mean | Combine::MaxRaw => (None, None),
@@ -406,7 +388,8 @@ impl Ensemble {
             members_decades: (asked as f64).log10(),
             recurrence,
             records,
-            per_day: (cfg.per_day_reference > 0.0 && cfg.combine.is_tail()).then(|| cfg.per_day_reference.log10()),
+            per_day: (cfg.per_day_reference > 0.0 && cfg.combine == Combine::Bonferroni)
+                .then(|| cfg.per_day_reference.log10()),
         };
         Ok(Self { members, shared, common: Arc::new(common) })
     }
