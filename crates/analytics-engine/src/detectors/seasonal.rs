@@ -107,18 +107,6 @@ impl Detector for Seasonal {
     }
 }
 
-impl Seasonal {
-    /// A fresh state, as its own type (for the ensemble, which reads its cycle's shape).
-    pub(crate) fn state(&self) -> SeasonalState {
-        SeasonalState::new(&self.cfg)
-    }
-
-    /// A saved state, as its own type.
-    pub(crate) fn resume_state(&self, saved: &[u8]) -> Result<SeasonalState, EngineError> {
-        checkpoint::decode::<SeasonalState>(self.name(), saved)
-    }
-}
-
 /// One candidate cycle's learnt profile.
 ///
 /// Time only moves forward, so within one cycle the phase bins are visited in order, each in one
@@ -197,14 +185,6 @@ impl Cycle {
     fn expected(&self, b: usize) -> f64 {
         self.origin + f64::from(self.offsets[b])
     }
-
-    /// How far bin `b`'s expected value lies from the mean of the profile's known bins (NaN:
-    /// not seen yet).
-    fn shape(&self, b: usize) -> f64 {
-        let (sum, known) =
-            self.offsets.iter().filter(|o| !o.is_nan()).fold((0.0, 0u32), |(s, n), &o| (s + f64::from(o), n + 1));
-        f64::from(self.offsets[b]) - sum / f64::from(known.max(1))
-    }
 }
 
 /// Weight of each point in the recent-level model (about 50 points of memory). Slow on purpose:
@@ -260,27 +240,7 @@ impl SeasonalState {
 
 impl DetectorState for SeasonalState {
     fn update(&mut self, t: DateTime<Utc>, x: f64) -> Option<f64> {
-        self.update_shaped(t, x, false).0
-    }
-
-    fn save(&self) -> Result<Vec<u8>, EngineError> {
-        checkpoint::encode(crate::DetectorKind::SeasonalBaseline.as_str(), self)
-    }
-
-    fn state_bytes(&self) -> usize {
-        size_of::<Self>()
-            + self.residuals.heap_bytes()
-            + self.cycles.iter().map(|c| size_of::<Cycle>() + c.offsets.len() * size_of::<f32>()).sum::<usize>()
-    }
-}
-
-impl SeasonalState {
-    /// The raw score of `x` at `t`, and the shape of the cycle at `t` when a cycle predicts
-    /// best (how far its expected value lies from the profile's mean; 0 when the flat level
-    /// predicts best or the bin is not known yet).
-    pub(crate) fn update_shaped(&mut self, t: DateTime<Utc>, x: f64, want_shape: bool) -> (Option<f64>, f64) {
         let secs = t.timestamp();
-        let mut shape = 0.0;
         self.points += 1;
         // Predictions of every model, before learning from x.
         let level_pred = if self.level.is_nan() { x } else { self.level };
@@ -293,9 +253,6 @@ impl SeasonalState {
                 // A cycle competes once it has predicted for a while (its error is warmed up).
                 if c.seen && c.error < 0.8 * best.0 {
                     best = (c.error, r);
-                    if want_shape {
-                        shape = c.shape(b) * (1.0 - c.error / self.level_error);
-                    }
                 }
                 c.error = if c.seen { c.error + self.smoothing * (capped(r, c.error) - c.error) } else { r.abs() };
                 c.seen = true;
@@ -312,7 +269,17 @@ impl SeasonalState {
         let residual = best.1;
         let z = self.residuals.z(residual).map(f64::abs);
         self.residuals.push(residual);
-        (z, shape)
+        z
+    }
+
+    fn save(&self) -> Result<Vec<u8>, EngineError> {
+        checkpoint::encode(crate::DetectorKind::SeasonalBaseline.as_str(), self)
+    }
+
+    fn state_bytes(&self) -> usize {
+        size_of::<Self>()
+            + self.residuals.heap_bytes()
+            + self.cycles.iter().map(|c| size_of::<Cycle>() + c.offsets.len() * size_of::<f32>()).sum::<usize>()
     }
 }
 

@@ -44,7 +44,7 @@ use crate::detectors::density::{Averages, Density, DensityConfig};
 use crate::detectors::holt_winters::{HoltWinters, HoltWintersConfig};
 use crate::detectors::lag_change::{LagChange, LagChangeConfig};
 use crate::detectors::novelty::{Novelty, NoveltyConfig};
-use crate::detectors::seasonal::{Seasonal, SeasonalConfig, SeasonalState};
+use crate::detectors::seasonal::{Seasonal, SeasonalConfig};
 use crate::detectors::zscore::{RobustZ, RobustZConfig, RollingMedian};
 use crate::scoring::calibrate::{surprise_to_score, CalibrationConfig, History, Scale, SCORE_DECADES};
 use crate::{DetectorKind, EngineError};
@@ -90,10 +90,6 @@ pub struct EnsembleConfig {
     /// day is scored as without the correction). 0 turns it off: a score then means as many
     /// false alarms per point.
     pub per_day_reference: f64,
-    /// The robust z-score and spike density read the series less the seasonal member's daily
-    /// shape (where its cycle predicts better than a flat level): a swing the daily cycle
-    /// explains is not news to them. Needs the seasonal baseline and the shared window.
-    pub deseasonalise: bool,
 }
 
 /// How the ensemble combines its members' calibrated scores.
@@ -148,7 +144,6 @@ impl Default for EnsembleConfig {
             recurrence: RecurrenceConfig { bin_seconds: 0, ..RecurrenceConfig::default() },
             record: RecordConfig::default(),
             per_day_reference: 0.0,
-            deseasonalise: false,
         }
     }
 }
@@ -191,9 +186,6 @@ struct Common {
     /// `log10` of the points per day the surprise is corrected from, when it is
     /// ([`EnsembleConfig::per_day_reference`]).
     per_day: Option<f64>,
-    /// The seasonal member whose shape the shared window's values are taken less of
-    /// ([`EnsembleConfig::deseasonalise`]).
-    shaped: Option<usize>,
 }
 
 /// What the members said about one point, gathered for the combination.
@@ -326,8 +318,6 @@ enum Member {
     SharedZ,
     /// Spike density, fed the robust z of the shared window.
     SharedDensity(Density),
-    /// The seasonal baseline, whose shape the shared window's values are taken less of.
-    SharedSeasonal(Seasonal),
 }
 
 impl Ensemble {
@@ -370,9 +360,6 @@ impl Ensemble {
                     DetectorKind::SpikeDensity if shared.is_some() => Member::SharedDensity(density.clone()),
                     DetectorKind::RobustZscore => Member::Own(Box::new(z.clone())),
                     DetectorKind::SpikeDensity => Member::Own(Box::new(density.clone())),
-                    DetectorKind::SeasonalBaseline if cfg.deseasonalise => {
-                        Member::SharedSeasonal(Seasonal::new(cfg.seasonal_baseline.clone())?)
-                    }
                     DetectorKind::SeasonalBaseline => {
                         Member::Own(Box::new(Seasonal::new(cfg.seasonal_baseline.clone())?))
                     }
@@ -386,15 +373,6 @@ impl Ensemble {
                 })
             })
             .collect::<Result<_, _>>()?;
-        let shaped =
-            cfg.members.iter().position(|&k| k == DetectorKind::SeasonalBaseline).filter(|_| cfg.deseasonalise);
-        if cfg.deseasonalise && (shaped.is_none() || shared.is_none()) {
-            return Err(EngineError::bad_param(
-                "deseasonalise",
-                true,
-                "off unless the members include seasonal_baseline, robust_zscore and spike_density",
-            ));
-        }
         let (recurrence, records) = match cfg.combine {
             Combine::Bonferroni | Combine::Max => {
                 (Recurrence::new(&cfg.recurrence, SCORE_DECADES), Records::new(&cfg.record))
@@ -412,7 +390,6 @@ impl Ensemble {
             records,
             per_day: (cfg.per_day_reference > 0.0 && cfg.combine == Combine::Bonferroni)
                 .then(|| cfg.per_day_reference.log10()),
-            shaped,
         };
         Ok(Self { members, shared, common: Arc::new(common) })
     }
@@ -439,9 +416,6 @@ impl Detector for Ensemble {
                 (Member::Own(d), SavedMember::Own(bytes)) => MemberState::Own(d.resume(&bytes)?),
                 (Member::SharedZ, SavedMember::SharedZ) => MemberState::SharedZ,
                 (Member::SharedDensity(_), SavedMember::SharedDensity(a)) => MemberState::SharedDensity(Box::new(a)),
-                (Member::SharedSeasonal(d), SavedMember::SharedSeasonal(bytes)) => {
-                    MemberState::SharedSeasonal(Box::new(d.resume_state(&bytes)?))
-                }
                 _ => return Err(checkpoint::bad(self.name(), "the members saved differ from those configured".into())),
             };
             members.push((state, history));
@@ -483,7 +457,6 @@ impl Ensemble {
             Member::Own(d) => MemberState::Own(d.start()),
             Member::SharedZ => MemberState::SharedZ,
             Member::SharedDensity(d) => MemberState::SharedDensity(Box::new(d.averages())),
-            Member::SharedSeasonal(d) => MemberState::SharedSeasonal(Box::new(d.state())),
         };
         EnsembleState {
             members: self.members.iter().map(|m| (start(m), History::default())).collect(),
@@ -504,20 +477,16 @@ enum MemberState {
     SharedZ,
     /// Boxed: held inline, its 64 bytes of averages would widen every member's entry.
     SharedDensity(Box<Averages>),
-    /// Updated before the shared window (its shape is taken off the window's values), so its
-    /// raw score is read from the ensemble's state.
-    SharedSeasonal(Box<SeasonalState>),
 }
 
 impl MemberState {
     /// The member's raw score of `x` at `t`, given the shared window's z of it (None while the
     /// member, or the window, warms up).
-    fn raw(&mut self, t: DateTime<Utc>, x: f64, z: Option<f64>, seasonal: Option<f64>) -> Option<f64> {
+    fn raw(&mut self, t: DateTime<Utc>, x: f64, z: Option<f64>) -> Option<f64> {
         match self {
             MemberState::Own(s) => s.update(t, x),
             MemberState::SharedZ => z.map(f64::abs),
             MemberState::SharedDensity(averages) => averages.update(z),
-            MemberState::SharedSeasonal(_) => seasonal,
         }
     }
 }
@@ -528,7 +497,6 @@ enum SavedMember {
     Own(Vec<u8>),
     SharedZ,
     SharedDensity(Averages),
-    SharedSeasonal(Vec<u8>),
 }
 
 /// An [`EnsembleState`] as saved: everything but the engine's shared part.
@@ -561,28 +529,13 @@ impl EnsembleState {
     /// Scores the next points of the series member by member (see [`Ensemble`]'s
     /// `score_batch`), appending them to `scores`.
     fn score_stretch(&mut self, timestamps: &[DateTime<Utc>], values: &[f64], scores: &mut Vec<Option<f64>>) {
-        // The shaped seasonal member first: its raw scores, and the shape taken off the shared
-        // window's values.
-        let mut seasonal = Vec::new();
-        let mut shapes = Vec::new();
-        if let Some(i) = self.common.shaped {
-            if let MemberState::SharedSeasonal(s) = &mut self.members[i].0 {
-                for (&t, &x) in timestamps.iter().zip(values) {
-                    let (raw, shape) = s.update_shaped(t, x, true);
-                    seasonal.push(raw);
-                    shapes.push(shape);
-                }
-            }
-        }
         // The shared window's z of each point, against the points before it.
         let zs: Vec<Option<f64>> = match &mut self.shared {
             Some(w) => values
                 .iter()
-                .enumerate()
-                .map(|(k, &x)| {
-                    let y = x - shapes.get(k).copied().unwrap_or(0.0);
-                    let z = w.z(y);
-                    w.push(y);
+                .map(|&x| {
+                    let z = w.z(x);
+                    w.push(x);
                     z
                 })
                 .collect(),
@@ -600,7 +553,6 @@ impl EnsembleState {
                 MemberState::Own(s) => raws.extend(timestamps.iter().zip(values).map(|(&t, &x)| s.update(t, x))),
                 MemberState::SharedZ => raws.extend(zs.iter().map(|z| z.map(f64::abs))),
                 MemberState::SharedDensity(averages) => raws.extend(zs.iter().map(|&z| averages.update(z))),
-                MemberState::SharedSeasonal(_) => raws.extend(seasonal.iter().copied()),
             }
             for (tally, &raw) in tallies.iter_mut().zip(&raws) {
                 tally.add(raw, history.update_surprise(scale, raw.unwrap_or(0.0), raw.is_none()));
@@ -620,23 +572,16 @@ impl EnsembleState {
 impl DetectorState for EnsembleState {
     fn update(&mut self, t: DateTime<Utc>, x: f64) -> Option<f64> {
         let mut tally = Tally::default();
-        // The shaped seasonal member first: its raw score, and the shape taken off the shared
-        // window's value.
-        let (seasonal, shape) = match self.common.shaped.map(|i| &mut self.members[i].0) {
-            Some(MemberState::SharedSeasonal(s)) => s.update_shaped(t, x, true),
-            _ => (None, 0.0),
-        };
         // The shared window's z of this point, against the points before it (None while it
         // warms up). The window takes the point as soon as its z is read: the members need only
         // the z, so the window's stores overlap their arithmetic instead of waiting for it.
         let z = self.shared.as_mut().and_then(|w| {
-            let y = x - shape;
-            let z = w.z(y);
-            w.push(y);
+            let z = w.z(x);
+            w.push(x);
             z
         });
         for (state, history) in &mut self.members {
-            let raw = state.raw(t, x, z, seasonal);
+            let raw = state.raw(t, x, z);
             // Surprise: -log10 of the member's tail probability on this series.
             tally.add(raw, history.update_surprise(&self.common.scale, raw.unwrap_or(0.0), raw.is_none()));
         }
@@ -650,7 +595,6 @@ impl DetectorState for EnsembleState {
                 MemberState::Own(s) => SavedMember::Own(s.save()?),
                 MemberState::SharedZ => SavedMember::SharedZ,
                 MemberState::SharedDensity(a) => SavedMember::SharedDensity((**a).clone()),
-                MemberState::SharedSeasonal(s) => SavedMember::SharedSeasonal(s.save()?),
             };
             members.push((state, history.clone()));
         }
@@ -672,7 +616,6 @@ impl DetectorState for EnsembleState {
             MemberState::Own(s) => s.state_bytes(),
             MemberState::SharedZ => 0,
             MemberState::SharedDensity(_) => size_of::<Averages>(),
-            MemberState::SharedSeasonal(s) => s.state_bytes(),
         };
         size_of::<Self>()
             + self.shared.as_ref().map_or(0, RollingMedian::heap_bytes)
@@ -720,7 +663,6 @@ mod tests {
             match m {
                 Member::SharedZ => *m = Member::Own(Box::new(RobustZ::new(cfg.robust_zscore.clone()).unwrap())),
                 Member::SharedDensity(d) => *m = Member::Own(Box::new(d.clone())),
-                Member::SharedSeasonal(d) => *m = Member::Own(Box::new(d.clone())),
                 Member::Own(_) => {}
             }
         }
