@@ -452,7 +452,14 @@ mod tests {
         let eval = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../eval");
         let grid = read_candidates(&eval.join("candidates.toml")).unwrap();
         let per_day = read_candidates(&eval.join("per_day.toml")).unwrap();
+        let subsets = read_candidates(&eval.join("subsets.toml")).unwrap();
         assert_eq!(grid.len(), 72);
+        // The grid, then its 18 rules and rests again for each of four smaller member sets.
+        assert_eq!(subsets.len(), 2 * grid.len());
+        assert!(grid.iter().zip(&subsets).all(|(a, b)| a.name == b.name && a.config == b.config));
+        for prefix in ["z-", "zs-", "zd-", "sd-"] {
+            assert_eq!(subsets.iter().filter(|c| c.name.starts_with(prefix)).count(), 18, "{prefix}");
+        }
         // The grid crossed with three values of the correction per day.
         assert_eq!(per_day.len(), 3 * grid.len());
         for reference in [0, 288, 1440] {
@@ -460,7 +467,7 @@ mod tests {
                 per_day.iter().filter(|c| c.config["detector"]["per_day_reference"] == reference).collect();
             assert_eq!(with.len(), grid.len(), "per_day_reference {reference}");
         }
-        for c in grid.iter().chain(&per_day) {
+        for c in grid.iter().chain(&per_day).chain(&subsets[grid.len()..]) {
             build(c).unwrap();
         }
     }
