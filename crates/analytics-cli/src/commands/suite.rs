@@ -467,7 +467,16 @@ mod tests {
                 per_day.iter().filter(|c| c.config["detector"]["per_day_reference"] == reference).collect();
             assert_eq!(with.len(), grid.len(), "per_day_reference {reference}");
         }
-        for c in grid.iter().chain(&per_day).chain(&subsets[grid.len()..]) {
+        // The grid, then again with three settings of the seasonal member.
+        let weekly = read_candidates(&eval.join("weekly.toml")).unwrap();
+        assert_eq!(weekly.len(), 4 * grid.len());
+        assert!(grid.iter().zip(&weekly).all(|(a, b)| a.name == b.name && a.config == b.config));
+        for suffix in ["-week", "-week1h", "-day1h"] {
+            let with: Vec<&Candidate> = weekly.iter().filter(|c| c.name.ends_with(suffix)).collect();
+            assert_eq!(with.len(), grid.len(), "{suffix}");
+            assert!(with.iter().all(|c| c.config["detector"]["seasonal_baseline"]["periods_seconds"].is_array()));
+        }
+        for c in grid.iter().chain(&per_day).chain(&subsets[grid.len()..]).chain(&weekly[grid.len()..]) {
             build(c).unwrap();
         }
     }
