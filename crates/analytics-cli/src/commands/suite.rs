@@ -476,7 +476,23 @@ mod tests {
             assert_eq!(with.len(), grid.len(), "{suffix}");
             assert!(with.iter().all(|c| c.config["detector"]["seasonal_baseline"]["periods_seconds"].is_array()));
         }
-        for c in grid.iter().chain(&per_day).chain(&subsets[grid.len()..]).chain(&weekly[grid.len()..]) {
+        // The grid, then its six-hour rests again at one, two and three hours.
+        let rests = read_candidates(&eval.join("rests.toml")).unwrap();
+        // A third of the grid rests six hours: 24 candidates, each again at three rests.
+        assert_eq!(rests.len(), 2 * grid.len());
+        assert!(grid.iter().zip(&rests).all(|(a, b)| a.name == b.name && a.config == b.config));
+        for (suffix, seconds) in [("rest1h", 3_600), ("rest2h", 7_200), ("rest3h", 10_800)] {
+            let with: Vec<&Candidate> = rests.iter().filter(|c| c.name.ends_with(suffix)).collect();
+            assert_eq!(with.len(), grid.len() / 3, "{suffix}");
+            assert!(with.iter().all(|c| c.config["alarm"]["rest_seconds"] == seconds), "{suffix}");
+        }
+        for c in grid
+            .iter()
+            .chain(&per_day)
+            .chain(&subsets[grid.len()..])
+            .chain(&weekly[grid.len()..])
+            .chain(&rests[grid.len()..])
+        {
             build(c).unwrap();
         }
     }
