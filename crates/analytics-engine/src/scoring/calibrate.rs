@@ -46,15 +46,11 @@ pub struct CalibrationConfig {
     pub min_samples: u32,
     /// Quantile above which the exponential tail takes over.
     pub tail_quantile: f64,
-    /// Fit the tail's shape too (a generalised Pareto tail, by the method of moments, with a
-    /// shape between 0 and 0.45): a history whose excesses spread more than an exponential's
-    /// gets a heavier tail, and its next burst a smaller surprise. Off: the exponential tail.
-    pub heavy_tails: bool,
 }
 
 impl Default for CalibrationConfig {
     fn default() -> Self {
-        Self { min_samples: 64, tail_quantile: 0.9, heavy_tails: false }
+        Self { min_samples: 64, tail_quantile: 0.9 }
     }
 }
 
@@ -137,8 +133,6 @@ struct Fit {
     /// Surprise per unit of raw score above the last knot: the exponential tail's
     /// 1 / (mean excess), in decades.
     tail_slope: f32,
-    /// The generalised Pareto tail's shape (0: exponential).
-    tail_shape: f32,
 }
 
 /// Decades of tail probability that span the score range: a tail of 10^-10 scores 1.
@@ -163,7 +157,7 @@ pub fn surprise_to_score(decades: f64) -> f64 {
 }
 
 impl Fit {
-    fn new(knots: [f64; KNOTS], decades: &[f32; KNOTS], beta: f64, shape: f64) -> Self {
+    fn new(knots: [f64; KNOTS], decades: &[f32; KNOTS], beta: f64) -> Self {
         // Rounded first, so that the slopes join the rounded knots exactly.
         let knots = knots.map(|q| q as f32);
         let slope = std::array::from_fn(|k| {
@@ -174,7 +168,7 @@ impl Fit {
                 0.0
             }
         });
-        Self { knots, slope, tail_slope: (std::f64::consts::LOG10_E / beta) as f32, tail_shape: shape as f32 }
+        Self { knots, slope, tail_slope: (std::f64::consts::LOG10_E / beta) as f32 }
     }
 
     /// Surprise, under the history, of a raw score at least this high: `-log10` of its tail
@@ -183,14 +177,7 @@ impl Fit {
     fn surprise(&self, decades: &[f32; KNOTS], raw: f64) -> f64 {
         let u = f64::from(self.knots[KNOTS - 1]);
         if raw > u {
-            let linear = (raw - u) * f64::from(self.tail_slope);
-            if self.tail_shape > 0.0 {
-                // -log10 of (1 + xi y / sigma)^(-1 / xi), with slope = log10(e) / sigma.
-                let xi = f64::from(self.tail_shape);
-                return f64::from(decades[KNOTS - 1])
-                    + (xi * linear / std::f64::consts::LOG10_E).ln_1p() * std::f64::consts::LOG10_E / xi;
-            }
-            return f64::from(decades[KNOTS - 1]) + linear;
+            return f64::from(decades[KNOTS - 1]) + (raw - u) * f64::from(self.tail_slope);
         }
         if raw <= f64::from(self.knots[0]) {
             return 0.0;
@@ -359,7 +346,7 @@ impl History {
         let u = knots[KNOTS - 1];
         // Mean excess over u, taking each bin's mass at its midpoint (the part above u only):
         // the bins from u's up.
-        let (mut mass, mut excess, mut square) = (0.0, 0.0, 0.0);
+        let (mut mass, mut excess) = (0.0, 0.0);
         for (b, &c) in counts.iter().enumerate().skip(bin_of(u)).filter(|&(_, &c)| c > 0) {
             let (lo, hi) = (lower_edge(b), self.upper_edge(b));
             if hi <= u {
@@ -369,24 +356,12 @@ impl History {
             let share = if hi > lo { (hi - lo_above) / (hi - lo) } else { 1.0 };
             let m = f64::from(c) * share;
             mass += m;
-            let y = (lo_above + hi) / 2.0 - u;
-            excess += m * y;
-            square += m * y * y;
+            excess += m * ((lo_above + hi) / 2.0 - u);
         }
         let mean_excess = if mass > 0.0 { excess / mass } else { 0.0 };
-        // The method of moments for the generalised Pareto distribution: shape
-        // (1 - mean^2 / variance) / 2 and scale mean (mean^2 / variance + 1) / 2.
-        let variance = if mass > 0.0 { square / mass - mean_excess * mean_excess } else { 0.0 };
-        let (mean_excess, shape) = if scale.cfg.heavy_tails && variance > 0.0 && mean_excess > 0.0 {
-            let ratio = mean_excess * mean_excess / variance;
-            let shape = (0.5 * (1.0 - ratio)).clamp(0.0, 0.45);
-            (if shape > 0.0 { mean_excess * (1.0 - shape) } else { mean_excess }, shape)
-        } else {
-            (mean_excess, 0.0)
-        };
         // A floor keeps a flat history from giving an infinitely steep tail.
         let beta = mean_excess.max(1e-6 * u.abs().max(1.0)).max(1e-9);
-        Fit::new(knots, &scale.decades, beta, shape)
+        Fit::new(knots, &scale.decades, beta)
     }
 }
 
