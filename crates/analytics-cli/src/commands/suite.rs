@@ -486,13 +486,18 @@ mod tests {
             assert_eq!(with.len(), grid.len() / 3, "{suffix}");
             assert!(with.iter().all(|c| c.config["alarm"]["rest_seconds"] == seconds), "{suffix}");
         }
-        for c in grid
-            .iter()
-            .chain(&per_day)
-            .chain(&subsets[grid.len()..])
-            .chain(&weekly[grid.len()..])
-            .chain(&rests[grid.len()..])
-        {
+        // The grid, then again with the calibrators' tail from two higher quantiles.
+        let tails = read_candidates(&eval.join("tail_quantile.toml")).unwrap();
+        assert_eq!(tails.len(), 3 * grid.len());
+        assert!(grid.iter().zip(&tails).all(|(a, b)| a.name == b.name && a.config == b.config));
+        for (suffix, q) in [("-q97", 0.97), ("-q99", 0.99)] {
+            let with: Vec<&Candidate> = tails.iter().filter(|c| c.name.ends_with(suffix)).collect();
+            assert_eq!(with.len(), grid.len(), "{suffix}");
+            assert!(with.iter().all(|c| c.config["detector"]["member_calibration"]["tail_quantile"] == q));
+        }
+        // Each list after the grid, less its copy of the grid.
+        let extra = [&subsets[grid.len()..], &weekly[grid.len()..], &rests[grid.len()..], &tails[grid.len()..]];
+        for c in grid.iter().chain(&per_day).chain(extra.into_iter().flatten()) {
             build(c).unwrap();
         }
     }
