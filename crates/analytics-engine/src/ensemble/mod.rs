@@ -17,7 +17,8 @@
 //! scale on the previous days is taken off, so a daily job is news once, and so is what
 //! continues a rhythm of top-scale events (a job every few hours is news twice).
 //!
-//! The two rules live beside the ensemble: [`record`] and [`recurrence`].
+//! The rules live beside the ensemble, each a [`rule::ScoreRule`]: [`record`], [`per_day`] and
+//! [`recurrence`].
 //!
 //! The robust z-score and spike density both read the robust z of each point against the same
 //! rolling window; when both take part with the same window (as by default), the ensemble keeps
@@ -27,16 +28,20 @@
 //! then combines: the streaming state's numbers to the bit, about 15% faster
 //! (docs/performance.md).
 
+pub(crate) mod per_day;
 pub(crate) mod record;
 pub(crate) mod recurrence;
+pub(crate) mod rule;
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use self::per_day::{Pace, PerDay};
 use self::record::{Range, RecordConfig, Records};
 use self::recurrence::{Memory, Recurrence, RecurrenceConfig};
+use self::rule::{apply, ScoreRule};
 use crate::checkpoint;
 use crate::detector::{Detector, DetectorState};
 use crate::detectors::cusum::{Cusum, CusumConfig};
@@ -183,9 +188,9 @@ struct Common {
     records: Option<Records>,
     /// How many members take part (the combination waits for all of them).
     members: usize,
-    /// `log10` of the points per day the surprise is corrected from, when it is
-    /// ([`EnsembleConfig::per_day_reference`]).
-    per_day: Option<f64>,
+    /// The correction per day ([`EnsembleConfig::per_day_reference`], with the `bonferroni`
+    /// combination, unless turned off).
+    per_day: Option<PerDay>,
 }
 
 /// What the members said about one point, gathered for the combination.
@@ -211,11 +216,6 @@ impl Tally {
             self.ready += 1;
         }
     }
-
-    /// Adds the record rule's surprise (it needs no warm-up of its own, and no calibration).
-    fn record(&mut self, surprise: f64) {
-        self.most = self.most.max(surprise);
-    }
 }
 
 impl Common {
@@ -232,19 +232,13 @@ impl Common {
         pace: &mut Option<Box<Pace>>,
         mut tally: Tally,
     ) -> Option<f64> {
-        if let Some(rule) = &self.records {
-            tally.record(range.surprise(rule, t, x));
-        }
-        if let Some(reference) = self.per_day {
-            tally.most -= pace.get_or_insert_with(Box::default).decades(t, reference);
-        }
+        // The rules that read every point, warm-up or not.
+        tally.most = apply(self.records.as_ref(), range, t, x, tally.most);
+        tally.most = apply(self.per_day.as_ref(), pace, t, x, tally.most);
         if tally.ready < self.members {
             return None;
         }
-        let mut discount = |surprise: f64| match &self.recurrence {
-            Some(rule) => memory.discount(rule, t.timestamp(), surprise),
-            None => surprise,
-        };
+        let mut discount = |surprise: f64| apply(self.recurrence.as_ref(), memory, t, x, surprise);
         Some(match self.combine {
             Combine::Max => surprise_to_score(discount(tally.most)),
             Combine::Mean => tally.sum / tally.ready as f64,
@@ -253,54 +247,6 @@ impl Common {
             // at 1, so that the engine keeps the evidence of a score of 1 (it caps the score).
             Combine::Bonferroni => (discount(tally.most - self.members_decades) / SCORE_DECADES).max(0.0),
         })
-    }
-}
-
-/// How many points a day a series has, learnt over its first day, as `log10` (0 until a day
-/// has been seen). The time is read every [`PACE_CHECK_EVERY`] points until then, and never
-/// after.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct Pace {
-    /// The first point's time (None before it).
-    start: Option<DateTime<Utc>>,
-    /// Points after the first, while the day is being watched.
-    seen: u32,
-    /// `log10` of the points per day, once known.
-    decades: f64,
-    known: bool,
-}
-
-/// Points between two readings of the time while a series' pace is learnt.
-const PACE_CHECK_EVERY: u32 = 16;
-
-impl Pace {
-    /// Bonferroni's correction for a day's points, counted from `reference` (`log10` of the
-    /// points per day it is counted from), in decades: 0 until a day has been seen.
-    #[inline]
-    fn decades(&mut self, t: DateTime<Utc>, reference: f64) -> f64 {
-        if !self.known {
-            self.learn(t);
-            if !self.known {
-                return 0.0;
-            }
-        }
-        self.decades - reference
-    }
-
-    fn learn(&mut self, t: DateTime<Utc>) {
-        let Some(start) = self.start else {
-            self.start = Some(t);
-            return;
-        };
-        self.seen = self.seen.saturating_add(1);
-        if self.seen.is_multiple_of(PACE_CHECK_EVERY) {
-            let span = (t - start).num_seconds();
-            if span >= 86_400 {
-                let per_day = f64::from(self.seen) * 86_400.0 / span as f64;
-                self.decades = per_day.log10();
-                self.known = true;
-            }
-        }
     }
 }
 
@@ -388,8 +334,7 @@ impl Ensemble {
             members_decades: (asked as f64).log10(),
             recurrence,
             records,
-            per_day: (cfg.per_day_reference > 0.0 && cfg.combine == Combine::Bonferroni)
-                .then(|| cfg.per_day_reference.log10()),
+            per_day: if cfg.combine == Combine::Bonferroni { PerDay::new(cfg.per_day_reference) } else { None },
         };
         Ok(Self { members, shared, common: Arc::new(common) })
     }
@@ -621,8 +566,9 @@ impl DetectorState for EnsembleState {
             + self.shared.as_ref().map_or(0, RollingMedian::heap_bytes)
             + self.members.capacity() * size_of::<(MemberState, History)>()
             + self.members.iter().map(|(s, _)| boxed(s)).sum::<usize>()
-            + self.memory.heap_bytes()
-            + self.pace.as_ref().map_or(0, |_| size_of::<Pace>())
+            + Records::heap_bytes(&self.range)
+            + Recurrence::heap_bytes(&self.memory)
+            + PerDay::heap_bytes(&self.pace)
     }
 }
 

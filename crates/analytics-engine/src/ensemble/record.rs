@@ -79,6 +79,21 @@ impl Records {
     }
 }
 
+impl super::rule::ScoreRule for Records {
+    type State = Range;
+
+    /// The larger of the members' surprise and the point's as a record: the record rule is one
+    /// more member, asked of every point (it needs no warm-up of its own, and no calibration).
+    #[inline]
+    fn apply(&self, range: &mut Range, t: DateTime<Utc>, x: f64, surprise: f64) -> f64 {
+        surprise.max(range.surprise(self, t, x))
+    }
+
+    fn heap_bytes(_: &Range) -> usize {
+        0
+    }
+}
+
 /// The range a series has shown: its lowest and highest value, and from when records count.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Range {

@@ -26,6 +26,7 @@
 //! and bounded: 32 events of 8 bytes (day and bin in one 32-bit number, the surprise in single
 //! precision).
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::EngineError;
@@ -167,6 +168,19 @@ impl Recurrence {
         } else {
             0.0
         }
+    }
+}
+
+impl super::rule::ScoreRule for Recurrence {
+    type State = Memory;
+
+    #[inline]
+    fn apply(&self, memory: &mut Memory, t: DateTime<Utc>, _x: f64, surprise: f64) -> f64 {
+        memory.discount(self, t.timestamp(), surprise)
+    }
+
+    fn heap_bytes(memory: &Memory) -> usize {
+        memory.heap_bytes()
     }
 }
 
