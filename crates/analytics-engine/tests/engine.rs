@@ -571,3 +571,62 @@ fn the_default_engine_on_a_fixed_fleet_is_a_snapshot() {
     );
     insta::assert_snapshot!(text);
 }
+
+/// Gaps and changes of sampling are common in real fleets (a scraper down for a day, an agent
+/// reconfigured from five-minute to minute samples, a push client with jitter). On a clean
+/// daily cycle none of them is an anomaly; a spike after them still is.
+#[test]
+fn gaps_and_changes_of_sampling_raise_no_alarm_and_hide_no_spike() {
+    const DAY: i64 = 86_400;
+    let t0 = Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap();
+    let five_min = |from: i64, to: i64| (from * 288..to * 288).map(|k| k * 300).collect::<Vec<i64>>();
+    let cases: [(&str, Vec<i64>); 3] = [
+        // A day and a half missing, from a peak of the cycle to a trough.
+        (
+            "a gap",
+            five_min(0, 8).into_iter().filter(|&s| !(5 * DAY + DAY / 4..6 * DAY + 3 * DAY / 4).contains(&s)).collect(),
+        ),
+        ("five-minute, then minute samples", {
+            let mut v = five_min(0, 5);
+            v.extend((5 * 1440..8 * 1440).map(|k| k * 60));
+            v
+        }),
+        ("steps of one to nine minutes", {
+            let (mut v, mut t, mut i) = (Vec::new(), 0, 0);
+            while t < 8 * DAY {
+                v.push(t);
+                t += 60 * (1 + (i * 7 + i / 3) % 9);
+                i += 1;
+            }
+            v
+        }),
+    ];
+    let spike_at = 7 * DAY + DAY / 2;
+    let registry = EngineRegistry::with_builtins();
+    for name in ["default", "robust_zscore"] {
+        let e = registry.build(name, &json!({})).unwrap();
+        for (case, secs) in &cases {
+            for with_spike in [false, true] {
+                let ts: Vec<_> = secs.iter().map(|&s| t0 + Duration::seconds(s)).collect();
+                let vs: Vec<f64> = secs
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &s)| {
+                        let cycle = 50.0 + 20.0 * (std::f64::consts::TAU * (s % DAY) as f64 / DAY as f64).sin();
+                        let spike = if with_spike && s == spike_at { 80.0 } else { 0.0 };
+                        cycle + 2.0 * noise(i) + spike
+                    })
+                    .collect();
+                let (_, events) = e.stream_series(&ts, &vs);
+                let late: Vec<_> = events.iter().filter(|r| secs[r.start] >= 5 * DAY).collect();
+                if with_spike {
+                    let at = secs.iter().position(|&s| s == spike_at).unwrap();
+                    assert!(late.iter().any(|r| r.contains(&at)), "{name}, {case}: spike missed ({late:?})");
+                    assert_eq!(late.len(), 1, "{name}, {case}: {late:?}");
+                } else {
+                    assert!(late.is_empty(), "{name}, {case}: alarms {late:?}");
+                }
+            }
+        }
+    }
+}
