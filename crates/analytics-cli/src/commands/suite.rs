@@ -495,8 +495,23 @@ mod tests {
             assert_eq!(with.len(), grid.len(), "{suffix}");
             assert!(with.iter().all(|c| c.config["detector"]["member_calibration"]["tail_quantile"] == q));
         }
+        // The grid, then its candidates with the record rule on again at two other rates.
+        let rates = read_candidates(&eval.join("record_rate.toml")).unwrap();
+        assert_eq!(rates.len(), 2 * grid.len());
+        assert!(grid.iter().zip(&rates).all(|(a, b)| a.name == b.name && a.config == b.config));
+        for (suffix, rate) in [("-rec7", 7.5), ("-rec30", 30.0)] {
+            let with: Vec<&Candidate> = rates.iter().filter(|c| c.name.ends_with(suffix)).collect();
+            assert_eq!(with.len(), grid.len() / 2, "{suffix}");
+            assert!(with.iter().all(|c| c.config["detector"]["record"]["decades_per_range"] == rate));
+        }
         // Each list after the grid, less its copy of the grid.
-        let extra = [&subsets[grid.len()..], &weekly[grid.len()..], &rests[grid.len()..], &tails[grid.len()..]];
+        let extra = [
+            &subsets[grid.len()..],
+            &weekly[grid.len()..],
+            &rests[grid.len()..],
+            &tails[grid.len()..],
+            &rates[grid.len()..],
+        ];
         for c in grid.iter().chain(&per_day).chain(extra.into_iter().flatten()) {
             build(c).unwrap();
         }
