@@ -504,6 +504,15 @@ mod tests {
             assert_eq!(with.len(), grid.len() / 2, "{suffix}");
             assert!(with.iter().all(|c| c.config["detector"]["record"]["decades_per_range"] == rate));
         }
+        // The grid, then again with the calibrators speaking after 32 and after 256 raw scores.
+        let warm = read_candidates(&eval.join("min_samples.toml")).unwrap();
+        assert_eq!(warm.len(), 3 * grid.len());
+        assert!(grid.iter().zip(&warm).all(|(a, b)| a.name == b.name && a.config == b.config));
+        for (suffix, n) in [("-cal32", 32), ("-cal256", 256)] {
+            let with: Vec<&Candidate> = warm.iter().filter(|c| c.name.ends_with(suffix)).collect();
+            assert_eq!(with.len(), grid.len(), "{suffix}");
+            assert!(with.iter().all(|c| c.config["detector"]["member_calibration"]["min_samples"] == n));
+        }
         // Each list after the grid, less its copy of the grid.
         let extra = [
             &subsets[grid.len()..],
@@ -511,6 +520,7 @@ mod tests {
             &rests[grid.len()..],
             &tails[grid.len()..],
             &rates[grid.len()..],
+            &warm[grid.len()..],
         ];
         for c in grid.iter().chain(&per_day).chain(extra.into_iter().flatten()) {
             build(c).unwrap();
