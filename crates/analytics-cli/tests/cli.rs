@@ -560,6 +560,9 @@ fn suite_scores_every_corpus_beside_its_yardsticks() {
     // The clean fleet's false-alarm rate is measured for engines, absent for random.
     assert!(rows[2]["clean_fleet_false_alarms_per_1000_series_days"].as_f64().is_some());
     assert!(rows[0]["clean_fleet_false_alarms_per_1000_series_days"].is_null());
+    // And in each series' first day, apart: the default's warm-up raises some on that fleet.
+    assert!(rows[2]["clean_fleet_first_day_alarms_per_1000_series"].as_f64().unwrap() > 0.0);
+    assert!(rows[0]["clean_fleet_first_day_alarms_per_1000_series"].is_null());
     // Per-point scores: NAB's layout, and one CSV per node with the node's and each metric's score.
     let nab_file = std::fs::read_to_string(out.join("tiny_nab/default/cat/default_spike.csv")).unwrap();
     assert!(nab_file.starts_with("timestamp,value,anomaly_score,label\n2024-01-01 00:00:00,"), "{}", &nab_file[..60]);

@@ -119,24 +119,53 @@ pub fn evaluate_nodes(nodes: &[NodeData], detector: &dyn SeriesDetector) -> Vec<
         .collect()
 }
 
+/// False alarms on data known to be clean (a simulated fleet with nothing injected), in two
+/// parts: while each series is new, and after.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CleanAlarms {
+    /// Alarm events that start in each series' first `learn` points (its first day: the
+    /// detector's warm-up, when a new series is added to a fleet), per 1,000 series.
+    pub first_day_per_1000_series: f64,
+    /// Alarm events that start after them, per 1,000 series-days.
+    pub after_per_1000_series_days: Option<f64>,
+}
+
+/// The alarm events `detector` raises on every series (in parallel), counted in each series'
+/// first `learn` points (one day of points) and after them. `None` for a detector without an
+/// alarm rule, or with no series.
+pub fn clean_alarms(series: &[MetricSeries], learn: usize, detector: &dyn SeriesDetector) -> Option<CleanAlarms> {
+    let counts: Vec<Option<(usize, usize)>> = series
+        .par_iter()
+        .map(|s| {
+            detector.run(s.timestamps(), s.values()).events.map(|ev| {
+                let first = ev.iter().filter(|e| e.start < learn).count();
+                (first, ev.len() - first)
+            })
+        })
+        .collect();
+    let (mut first, mut after) = (0, 0);
+    for c in counts {
+        let (f, a) = c?;
+        (first, after) = (first + f, after + a);
+    }
+    let days: f64 = series.iter().map(|s| s.len().saturating_sub(learn) as f64 / learn.max(1) as f64).sum();
+    (!series.is_empty()).then(|| CleanAlarms {
+        first_day_per_1000_series: 1000.0 * first as f64 / series.len() as f64,
+        after_per_1000_series_days: (days > 0.0).then(|| 1000.0 * after as f64 / days),
+    })
+}
+
 /// False alarms on data known to be clean (a simulated fleet with nothing injected): the alarm
 /// events `detector` raises per 1,000 series-days, after each series' first `learn` points (its
 /// learning period, as train is on the multi-metric corpora; `learn` is also the points of one
 /// day). `None` for a detector without an alarm rule, or when no series is longer than `learn`.
+/// The first day's alarms are [`clean_alarms`]' other figure.
 pub fn clean_alarms_per_1000_series_days(
     series: &[MetricSeries],
     learn: usize,
     detector: &dyn SeriesDetector,
 ) -> Option<f64> {
-    let counts: Vec<Option<usize>> = series
-        .par_iter()
-        .map(|s| {
-            detector.run(s.timestamps(), s.values()).events.map(|ev| ev.iter().filter(|e| e.start >= learn).count())
-        })
-        .collect();
-    let total: Option<usize> = counts.into_iter().sum();
-    let days: f64 = series.iter().map(|s| s.len().saturating_sub(learn) as f64 / learn.max(1) as f64).sum();
-    total.filter(|_| days > 0.0).map(|a| 1000.0 * a as f64 / days)
+    clean_alarms(series, learn, detector).and_then(|c| c.after_per_1000_series_days)
 }
 
 /// Fold `k` of `n` (`k < n`) of `corpus`: every `n`-th file or node from the `k`-th, in the
@@ -516,6 +545,15 @@ mod tests {
         assert_eq!(clean_alarms_per_1000_series_days(&series, 100, &Fixed), Some(1000.0 * 4.0 / 4.0));
         assert_eq!(clean_alarms_per_1000_series_days(&series, 100, &RandomScores), None);
         assert_eq!(clean_alarms_per_1000_series_days(&series, 300, &Fixed), None);
+        // The first day's: one event on each of the two series (the one at 10; the one at 150
+        // starts after a learning period of 100 points).
+        let c = clean_alarms(&series, 100, &Fixed).unwrap();
+        assert_eq!(c.first_day_per_1000_series, 1000.0 * 2.0 / 2.0);
+        // A learning period of 200 points holds the events at 10 and 150: two per series.
+        assert_eq!(clean_alarms(&series, 200, &Fixed).unwrap().first_day_per_1000_series, 2000.0);
+        assert_eq!(clean_alarms(&series, 300, &Fixed).unwrap().after_per_1000_series_days, None);
+        assert_eq!(clean_alarms(&series, 100, &RandomScores), None);
+        assert_eq!(clean_alarms(&[], 100, &Fixed), None);
     }
 
     #[test]
