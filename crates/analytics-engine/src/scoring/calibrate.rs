@@ -46,14 +46,11 @@ pub struct CalibrationConfig {
     pub min_samples: u32,
     /// Quantile above which the exponential tail takes over.
     pub tail_quantile: f64,
-    /// While fewer raw scores than this have been learnt, the surprise is scaled by their share
-    /// of it: a tail fitted to a young history is trusted in proportion (0: off).
-    pub trust_samples: u32,
 }
 
 impl Default for CalibrationConfig {
     fn default() -> Self {
-        Self { min_samples: 64, tail_quantile: 0.9, trust_samples: 0 }
+        Self { min_samples: 64, tail_quantile: 0.9 }
     }
 }
 
@@ -258,10 +255,7 @@ impl History {
     /// then learns from it unless `warming_up`.
     #[inline]
     pub(crate) fn update_surprise(&mut self, scale: &Scale, raw: f64, warming_up: bool) -> f64 {
-        let mut surprise = self.fit.as_ref().map_or(0.0, |f| f.surprise(&scale.decades, raw));
-        if self.total < scale.cfg.trust_samples {
-            surprise *= f64::from(self.total) / f64::from(scale.cfg.trust_samples);
-        }
+        let surprise = self.fit.as_ref().map_or(0.0, |f| f.surprise(&scale.decades, raw));
         if !warming_up && self.total < u32::MAX {
             let b = bin_of(raw);
             let (i, shift) = (3 * b / 2, (b & 1) * 4);
