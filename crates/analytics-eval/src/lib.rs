@@ -19,7 +19,7 @@ pub use nab::{
 };
 pub use range::{best_composite_f1, range_auc_pr, vus_pr};
 pub use suite::{
-    choose, clean_alarms, clean_alarms_per_1000_series_days, evaluate_corpus, evaluate_nodes, fold_corpus, gain,
-    leave_one_corpus_out, score_corpus, CleanAlarms, CorpusReport, CorpusRuns, HeldOut, NabFigure, NodeFigures,
-    NodeSummary, RandomScores, SeriesDetector, SeriesRun, VUS_MAX_BUFFER, VUS_STEP,
+    choose, clean_alarms, evaluate_corpus, evaluate_nodes, fold_corpus, gain, leave_one_corpus_out, score_corpus,
+    CleanAlarms, CorpusReport, CorpusRuns, HeldOut, NabFigure, NodeFigures, NodeSummary, RandomScores, SeriesDetector,
+    SeriesRun, VUS_MAX_BUFFER, VUS_STEP,
 };

@@ -155,19 +155,6 @@ pub fn clean_alarms(series: &[MetricSeries], learn: usize, detector: &dyn Series
     })
 }
 
-/// False alarms on data known to be clean (a simulated fleet with nothing injected): the alarm
-/// events `detector` raises per 1,000 series-days, after each series' first `learn` points (its
-/// learning period, as train is on the multi-metric corpora; `learn` is also the points of one
-/// day). `None` for a detector without an alarm rule, or when no series is longer than `learn`.
-/// The first day's alarms are [`clean_alarms`]' other figure.
-pub fn clean_alarms_per_1000_series_days(
-    series: &[MetricSeries],
-    learn: usize,
-    detector: &dyn SeriesDetector,
-) -> Option<f64> {
-    clean_alarms(series, learn, detector).and_then(|c| c.after_per_1000_series_days)
-}
-
 /// Fold `k` of `n` (`k < n`) of `corpus`: every `n`-th file or node from the `k`-th, in the
 /// corpus' order, as a corpus of its own named `NAME[k+1/n]`. For choosing inside a corpus.
 pub fn fold_corpus(corpus: &Corpus, k: usize, n: usize) -> Corpus {
@@ -527,7 +514,7 @@ mod tests {
     }
 
     #[test]
-    fn clean_alarms_count_events_after_the_learning_period_per_series_day() {
+    fn clean_alarms_count_events_in_and_after_each_series_first_day() {
         /// Alarms at fixed points: 10, 150 and 250 of every series.
         struct Fixed;
         impl SeriesDetector for Fixed {
@@ -542,9 +529,9 @@ mod tests {
             })
             .collect();
         // Learning 100 points a day: two events after it on each series, over two days each.
-        assert_eq!(clean_alarms_per_1000_series_days(&series, 100, &Fixed), Some(1000.0 * 4.0 / 4.0));
-        assert_eq!(clean_alarms_per_1000_series_days(&series, 100, &RandomScores), None);
-        assert_eq!(clean_alarms_per_1000_series_days(&series, 300, &Fixed), None);
+        let after = |learn| clean_alarms(&series, learn, &Fixed).and_then(|c| c.after_per_1000_series_days);
+        assert_eq!(after(100), Some(1000.0 * 4.0 / 4.0));
+        assert_eq!(after(300), None);
         // The first day's: one event on each of the two series (the one at 10; the one at 150
         // starts after a learning period of 100 points).
         let c = clean_alarms(&series, 100, &Fixed).unwrap();

@@ -449,85 +449,76 @@ pub(crate) fn default_data_dir() -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    /// `list` starts with `grid` unchanged and is `times` its length: the variants after it.
+    fn variants<'a>(list: &'a [Candidate], grid: &[Candidate], times: usize) -> &'a [Candidate] {
+        assert_eq!(list.len(), times * grid.len());
+        assert!(grid.iter().zip(list).all(|(a, b)| a.name == b.name && a.config == b.config));
+        &list[grid.len()..]
+    }
+
+    /// `count` candidates of `variants` have names ending in `suffix`, each with `want` at
+    /// `pointer` in its configuration.
+    fn each_with(variants: &[Candidate], suffix: &str, count: usize, pointer: &str, want: serde_json::Value) {
+        let with: Vec<&Candidate> = variants.iter().filter(|c| c.name.ends_with(suffix)).collect();
+        assert_eq!(with.len(), count, "{suffix}");
+        assert!(with.iter().all(|c| c.config.pointer(pointer) == Some(&want)), "{suffix}: {pointer}");
+    }
 
     /// The repository's candidate lists parse, name each candidate once, and build every
     /// candidate's engine (a list that fails here would fail ten minutes into a suite run).
     #[test]
     fn the_candidate_lists_in_eval_build() {
         let eval = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../eval");
-        let grid = read_candidates(&eval.join("candidates.toml")).unwrap();
-        let per_day = read_candidates(&eval.join("per_day.toml")).unwrap();
-        let subsets = read_candidates(&eval.join("subsets.toml")).unwrap();
+        let read = |file: &str| read_candidates(&eval.join(file)).unwrap();
+        let grid = read("candidates.toml");
         assert_eq!(grid.len(), 72);
-        // The grid, then its 18 rules and rests again for each of four smaller member sets.
-        assert_eq!(subsets.len(), 2 * grid.len());
-        assert!(grid.iter().zip(&subsets).all(|(a, b)| a.name == b.name && a.config == b.config));
-        for prefix in ["z-", "zs-", "zd-", "sd-"] {
-            assert_eq!(subsets.iter().filter(|c| c.name.starts_with(prefix)).count(), 18, "{prefix}");
-        }
+        let n = grid.len();
         // The grid crossed with three values of the correction per day.
-        assert_eq!(per_day.len(), 3 * grid.len());
+        let per_day = read("per_day.toml");
+        assert_eq!(per_day.len(), 3 * n);
         for reference in [0, 288, 1440] {
             let with: Vec<&Candidate> =
                 per_day.iter().filter(|c| c.config["detector"]["per_day_reference"] == reference).collect();
-            assert_eq!(with.len(), grid.len(), "per_day_reference {reference}");
+            assert_eq!(with.len(), n, "per_day_reference {reference}");
         }
-        // The grid, then again with three settings of the seasonal member.
-        let weekly = read_candidates(&eval.join("weekly.toml")).unwrap();
-        assert_eq!(weekly.len(), 4 * grid.len());
-        assert!(grid.iter().zip(&weekly).all(|(a, b)| a.name == b.name && a.config == b.config));
-        for suffix in ["-week", "-week1h", "-day1h"] {
-            let with: Vec<&Candidate> = weekly.iter().filter(|c| c.name.ends_with(suffix)).collect();
-            assert_eq!(with.len(), grid.len(), "{suffix}");
-            assert!(with.iter().all(|c| c.config["detector"]["seasonal_baseline"]["periods_seconds"].is_array()));
+        // Each other list: the grid, then its variants.
+        let subsets = read("subsets.toml");
+        let subsets = variants(&subsets, &grid, 2);
+        for prefix in ["z-", "zs-", "zd-", "sd-"] {
+            // The grid's 18 rules and rests again for each of four smaller member sets.
+            assert_eq!(subsets.iter().filter(|c| c.name.starts_with(prefix)).count(), 18, "{prefix}");
         }
-        // The grid, then its six-hour rests again at one, two and three hours.
-        let rests = read_candidates(&eval.join("rests.toml")).unwrap();
-        // A third of the grid rests six hours: 24 candidates, each again at three rests.
-        assert_eq!(rests.len(), 2 * grid.len());
-        assert!(grid.iter().zip(&rests).all(|(a, b)| a.name == b.name && a.config == b.config));
+        let weekly = read("weekly.toml");
+        let weekly = variants(&weekly, &grid, 4);
+        let seasonal = "/detector/seasonal_baseline/periods_seconds";
+        each_with(weekly, "-week", n, seasonal, json!([86_400, 604_800]));
+        each_with(weekly, "-week1h", n, seasonal, json!([86_400, 604_800]));
+        each_with(weekly, "-day1h", n, seasonal, json!([86_400]));
+        // A third of the grid rests six hours: those 24 again at three other rests.
+        let rests = read("rests.toml");
+        let rests = variants(&rests, &grid, 2);
         for (suffix, seconds) in [("rest1h", 3_600), ("rest2h", 7_200), ("rest3h", 10_800)] {
-            let with: Vec<&Candidate> = rests.iter().filter(|c| c.name.ends_with(suffix)).collect();
-            assert_eq!(with.len(), grid.len() / 3, "{suffix}");
-            assert!(with.iter().all(|c| c.config["alarm"]["rest_seconds"] == seconds), "{suffix}");
+            each_with(rests, suffix, n / 3, "/alarm/rest_seconds", json!(seconds));
         }
-        // The grid, then again with the calibrators' tail from two higher quantiles.
-        let tails = read_candidates(&eval.join("tail_quantile.toml")).unwrap();
-        assert_eq!(tails.len(), 3 * grid.len());
-        assert!(grid.iter().zip(&tails).all(|(a, b)| a.name == b.name && a.config == b.config));
+        let tails = read("tail_quantile.toml");
+        let tails = variants(&tails, &grid, 3);
         for (suffix, q) in [("-q97", 0.97), ("-q99", 0.99)] {
-            let with: Vec<&Candidate> = tails.iter().filter(|c| c.name.ends_with(suffix)).collect();
-            assert_eq!(with.len(), grid.len(), "{suffix}");
-            assert!(with.iter().all(|c| c.config["detector"]["member_calibration"]["tail_quantile"] == q));
+            each_with(tails, suffix, n, "/detector/member_calibration/tail_quantile", json!(q));
         }
-        // The grid, then its candidates with the record rule on again at two other rates.
-        let rates = read_candidates(&eval.join("record_rate.toml")).unwrap();
-        assert_eq!(rates.len(), 2 * grid.len());
-        assert!(grid.iter().zip(&rates).all(|(a, b)| a.name == b.name && a.config == b.config));
+        // Half the grid has the record rule on: those 36 again at two other rates.
+        let rates = read("record_rate.toml");
+        let rates = variants(&rates, &grid, 2);
         for (suffix, rate) in [("-rec7", 7.5), ("-rec30", 30.0)] {
-            let with: Vec<&Candidate> = rates.iter().filter(|c| c.name.ends_with(suffix)).collect();
-            assert_eq!(with.len(), grid.len() / 2, "{suffix}");
-            assert!(with.iter().all(|c| c.config["detector"]["record"]["decades_per_range"] == rate));
+            each_with(rates, suffix, n / 2, "/detector/record/decades_per_range", json!(rate));
         }
-        // The grid, then again with the calibrators speaking after 32 and after 256 raw scores.
-        let warm = read_candidates(&eval.join("min_samples.toml")).unwrap();
-        assert_eq!(warm.len(), 3 * grid.len());
-        assert!(grid.iter().zip(&warm).all(|(a, b)| a.name == b.name && a.config == b.config));
-        for (suffix, n) in [("-cal32", 32), ("-cal256", 256)] {
-            let with: Vec<&Candidate> = warm.iter().filter(|c| c.name.ends_with(suffix)).collect();
-            assert_eq!(with.len(), grid.len(), "{suffix}");
-            assert!(with.iter().all(|c| c.config["detector"]["member_calibration"]["min_samples"] == n));
+        let warm = read("min_samples.toml");
+        let warm = variants(&warm, &grid, 3);
+        for (suffix, samples) in [("-cal32", 32), ("-cal256", 256)] {
+            each_with(warm, suffix, n, "/detector/member_calibration/min_samples", json!(samples));
         }
-        // Each list after the grid, less its copy of the grid.
-        let extra = [
-            &subsets[grid.len()..],
-            &weekly[grid.len()..],
-            &rests[grid.len()..],
-            &tails[grid.len()..],
-            &rates[grid.len()..],
-            &warm[grid.len()..],
-        ];
-        for c in grid.iter().chain(&per_day).chain(extra.into_iter().flatten()) {
+        for c in grid.iter().chain(&per_day).chain([subsets, weekly, rests, tails, rates, warm].into_iter().flatten()) {
             build(c).unwrap();
         }
     }
