@@ -518,7 +518,13 @@ mod tests {
         for (suffix, samples) in [("-cal32", 32), ("-cal256", 256)] {
             each_with(warm, suffix, n, "/detector/member_calibration/min_samples", json!(samples));
         }
-        for c in grid.iter().chain(&per_day).chain([subsets, weekly, rests, tails, rates, warm].into_iter().flatten()) {
+        let escalations = read("escalation.toml");
+        let escalations = variants(&escalations, &grid, 3);
+        for (suffix, escalation) in [("-esc01", 0.1), ("-esc04", 0.4)] {
+            each_with(escalations, suffix, n, "/alarm/escalation", json!(escalation));
+        }
+        let lists = [subsets, weekly, rests, tails, rates, warm, escalations];
+        for c in grid.iter().chain(&per_day).chain(lists.into_iter().flatten()) {
             build(c).unwrap();
         }
     }
